@@ -1,0 +1,47 @@
+"""comem — analytic memory and FLOP calculator for continual 3D CNNs.
+
+    >>> import comem
+    >>> r = comem.analyze("x3d-m", clip=64)
+    >>> print(r)                       # Appendix-A-style breakdown + totals
+    >>> r.to_dict()["state_floats"]
+    4792368
+
+Everything heavy (numpy, sympy, torch) is imported lazily by the functions
+that need it.
+"""
+__version__ = "0.1.0"
+
+__all__ = ["analyze", "Report", "ComemError", "load_spec", "list_models", "profiles", "get_profile",
+           "__version__"]
+
+
+def __getattr__(name):
+    if name == "analyze":
+        from .api import analyze
+
+        return analyze
+    if name == "Report":
+        from .report import Report
+
+        return Report
+    if name == "ComemError":
+        from .errors import ComemError
+
+        return ComemError
+    if name == "load_spec":
+        from .spec import load_spec
+
+        return load_spec
+    if name == "list_models":
+        from .spec import builtin_names
+
+        return builtin_names
+    if name == "get_profile":
+        from .profiles import get_profile
+
+        return get_profile
+    if name == "profiles":
+        from . import profiles
+
+        return profiles
+    raise AttributeError(f"module 'comem' has no attribute {name!r}")

@@ -1,0 +1,197 @@
+"""The Python API: :func:`analyze` one model at one setting.
+
+    >>> import comem
+    >>> r = comem.analyze("x3d-m", clip=64)
+    >>> r.state_floats, r.transient_floats, r.total_floats
+    (4792368, 301056, 5093424)
+
+The CLI is a thin layer over these functions.
+"""
+from __future__ import annotations
+
+from fractions import Fraction
+from functools import lru_cache
+
+from . import conventions
+from .errors import ComemError
+from .graph import build_graph
+from .profiles import get_profile
+from .report import Report, build_breakdown
+from .spec import Spec, resolve
+from .units import MAX_BATCH, MAX_CLIP, MAX_SIZE, check_int, dtype_bytes
+from .walker import evaluate_graph
+
+
+def _freeze(d):
+    return tuple(sorted((k, str(v)) for k, v in (d or {}).items()))
+
+
+@lru_cache(maxsize=64)
+def _graph_cached(spec_key, spec_id, overrides_key):
+    spec = _SPECS[spec_id]
+    return build_graph(spec, dict(overrides_key_to_values(overrides_key)))
+
+
+_SPECS: dict[int, Spec] = {}
+
+
+def overrides_key_to_values(key):
+    from .expr import to_exact
+
+    out = {}
+    for k, v in key:
+        out[k] = _parse_param_value(k, v)
+    return out
+
+
+def _parse_param_value(name, text):
+    """A parameter override from user text: a decimal number, exactly."""
+    import re
+
+    t = str(text).strip()
+    if not re.fullmatch(r"[+-]?(\d+(\.\d*)?|\.\d+)", t):
+        raise ComemError(f"parameter {name} = {text!r} is not a number; write e.g. {name}=2.5")
+    v = Fraction(t)
+    return int(v) if v.denominator == 1 else v
+
+
+def get_graph(spec: Spec, params: dict | None = None):
+    _SPECS[id(spec)] = spec
+    return _graph_cached(spec.path + "#" + spec.name, id(spec), _freeze(params))
+
+
+def check_clip_size(spec: Spec, clip, size):
+    clip = spec.clip if clip is None else check_int(clip, "clip (frames)", 1, MAX_CLIP)
+    size = spec.size if size is None else check_int(size, "size (pixels)", 1, MAX_SIZE)
+    return clip, size
+
+
+def check_input_fits(spec, graph, clip, size):
+    """Reject inputs smaller than the network's total stride."""
+    if size < graph.spatial_stride:
+        raise ComemError(f"size {size} is below {spec.name}'s total spatial stride of {graph.spatial_stride}; "
+                         f"use --size {graph.spatial_stride} or more")
+    if clip < graph.temporal_stride:
+        raise ComemError(f"clip {clip} is below {spec.name}'s total temporal stride of {graph.temporal_stride}; "
+                         f"use --clip {graph.temporal_stride} or more")
+
+
+def analyze(model="x3d-m", clip: int | None = None, size: int | None = None, profile: str = "paper",
+            dtype: str = "fp32", batch: int = 1, count: str = "ptflops", knobs: dict | None = None,
+            params: dict | None = None) -> Report:
+    """Analyse ``model`` (a built-in name/alias, a spec path or a Spec).
+
+    Parameters
+    ----------
+    clip, size
+        frames per clip (the size of the final global pool's window for the
+        continual model) and the square input resolution; default: the
+        spec's.
+    profile
+        ``"paper"`` or ``"continual-inference"`` (see :mod:`comem.profiles`).
+    dtype
+        ``fp32`` (default), ``fp16``, ``bf16``, ``int8``, ``fp64``: bytes per float.
+    batch
+        number of streams / batch size: memory and MACs scale with it.
+    count
+        FLOP-counting convention: ``ptflops`` (default), ``macs``, ``flops``,
+        ``fvcore`` (see :mod:`comem.conventions`).
+    knobs
+        profile knob overrides, e.g. ``{"conv_state": "library-buffer"}``.
+    params
+        spec parameter overrides, e.g. ``{"depth_factor": 5.0}``.
+    """
+    spec = resolve(model)
+    clip, size = check_clip_size(spec, clip, size)
+    batch = check_int(batch, "batch (streams)", 1, MAX_BATCH)
+    dtype_name, nbytes = dtype_bytes(dtype)
+    conv = conventions.check_convention(count)
+    prof = get_profile(profile, **(knobs or {}))
+    graph = get_graph(spec, params)
+    check_input_fits(spec, graph, clip, size)
+    continual = spec.continual and graph.continual_problem is None
+    try:
+        t = evaluate_graph(graph, clip, size, prof, record=True, continual=continual)
+    except ComemError as exc:
+        raise ComemError(f"{spec.name} at clip {clip}, size {size}: {exc}") from None
+    return make_report(spec, graph, t, clip, size, prof, dtype_name, nbytes, batch, conv, continual, params)
+
+
+def transient_of(t, knob: str):
+    """The step transient under one rule of the ``transient`` knob."""
+    from . import shim
+
+    if knob == "stage-output":
+        return t.stage_output_step
+    if knob == "largest-map":
+        return shim.maximum(t.largest_step, t.input_frame)
+    if knob == "liveness":
+        return t.liveness_step
+    return t.library_step
+
+
+def regular_transient_of(t, knob: str):
+    from . import shim
+
+    if knob == "stage-output":
+        return t.stage_output_clip
+    if knob == "largest-map":
+        return shim.maximum(t.largest_clip, t.input_clip)
+    return t.liveness_clip
+
+
+def make_report(spec, graph, t, clip, size, prof, dtype_name, nbytes, batch, conv, continual, params) -> Report:
+    knob = prof["transient"]
+    regular_transient = regular_transient_of(t, knob)
+    regular_total = (clip - 1) * t.input_frame + regular_transient
+    errata = []
+    transient = transient_of(t, knob) if continual else None
+    transient_consistent = transient
+    for e in spec.errata:
+        if not (prof.pristine and prof["errata"] == "printed" and prof.name in e.profiles):
+            continue
+        item = {"id": e.id, "source": e.source, "note": e.note, "quantity": e.quantity}
+        if e.quantity == "state" and any(a.id == e.id for a in t.errata_applied):
+            rows = [r for r in t.rows if r.erratum == e.id]
+            item["printed"] = sum(r.state * r.count for r in rows)
+            item["consistent"] = sum(r.state_consistent * r.count for r in rows)
+            if e.equation:
+                item["equation"] = e.equation
+        elif e.quantity == "transient" and continual:
+            transient_consistent = transient_of(t, "largest-map")
+            item["printed"] = transient
+            item["consistent"] = transient_consistent
+            item["rule"] = "stage outputs (printed) vs largest output of any layer (consistent)"
+        elif e.quantity in ("state", "transient"):
+            continue
+        errata.append(item)
+    if continual:
+        step = conventions.weigh(t.work_step, conv) * batch
+        avg = 0
+        for rate, work in t.work_by_rate.items():
+            avg += Fraction(conventions.weigh(work, conv), rate)
+        avg = avg * batch
+        if isinstance(avg, Fraction) and avg.denominator == 1:
+            avg = int(avg)
+    else:
+        step = avg = None
+    return Report(
+        model=spec.name, title=spec.title, clip=clip, size=size, profile=prof.label, knobs=prof.as_dict(),
+        dtype=dtype_name, bytes_per_float=nbytes, batch=batch, count=conv, continual=continual,
+        continual_note=(spec.continual_note or graph.continual_problem or "") if not continual else "",
+        params=t.params,
+        state_floats=t.state * batch if continual else None,
+        transient_floats=transient * batch if continual else None,
+        regular_total_floats=regular_total * batch,
+        regular_transient_floats=regular_transient * batch,
+        macs_per_clip=conventions.weigh(t.work_clip, conv) * batch,
+        macs_per_step=step, macs_per_frame_avg=avg,
+        delay=t.delay if continual else None, receptive_field=t.rf if continual else None,
+        temporal_padding=t.padding if continual else None, temporal_stride=t.stride if continual else None,
+        rows=t.rows, breakdown=build_breakdown(t.rows) if continual else [],
+        errata=errata,
+        state_floats_consistent=t.state_consistent * batch if continual else None,
+        transient_floats_consistent=transient_consistent * batch if continual else None,
+        work_clip=t.work_clip, work_step=t.work_step, spec_path=spec.path, references=spec.references,
+        params_overrides=dict(params or {}),
+    )

@@ -1,0 +1,189 @@
+"""The ``comem`` command line: a thin layer over :mod:`comem.api`.
+
+``comem MODEL [options]`` analyses a model (a built-in name or a spec file);
+the other commands are listed by ``comem --help``.  Every problem with the
+input is reported as one line on stderr with exit status 2.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from .errors import ComemError
+
+FORMAT_CHOICES = ["table", "json", "csv", "markdown", "latex"]
+
+
+def _fail(msg: str, code: int = 2):
+    msg = " ".join(str(msg).split())
+    click.echo(f"comem: error: {msg}", err=True)
+    sys.exit(code)
+
+
+class ModelGroup(click.Group):
+    """A group whose first argument may be a model instead of a command."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["analyze"] + list(args)
+        return super().parse_args(ctx, args)
+
+    def format_usage(self, ctx, formatter):
+        formatter.write_usage("comem", "MODEL [OPTIONS]  |  comem COMMAND [ARGS]...")
+
+
+# -- shared options ----------------------------------------------------------
+
+def model_options(f):
+    opts = [
+        click.option("--clip", "-T", default=None, help="Frames per clip (the continual pool window). Default: the spec's."),
+        click.option("--size", "-S", default=None, help="Input resolution (square). Default: the spec's."),
+        click.option("--profile", "-p", default="paper", show_default=True,
+                     help="Accounting profile: paper | continual-inference."),
+        click.option("--knob", "-k", "knobs", multiple=True, metavar="NAME=VALUE",
+                     help="Change one profile knob (what-if), e.g. conv_state=library-buffer. Repeatable."),
+        click.option("--set", "params", multiple=True, metavar="PARAM=VALUE",
+                     help="Override a spec parameter, e.g. depth_factor=5.0. Repeatable."),
+        click.option("--dtype", default="fp32", show_default=True, help="fp32 | fp16 | bf16 | int8 | fp64."),
+        click.option("--batch", "-b", default="1", show_default=True, help="Batch size / number of streams."),
+        click.option("--count", "-c", default="ptflops", show_default=True,
+                     help="FLOP-counting convention: ptflops | macs | flops | fvcore."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def format_option(default="table"):
+    return click.option("--format", "-f", "fmt", default=default, show_default=True,
+                        help="table | json | csv | markdown | latex.")
+
+
+def parse_params(items) -> dict:
+    out = {}
+    for item in items or ():
+        if "=" not in item:
+            raise ComemError(f"--set expects PARAM=VALUE (e.g. depth_factor=5.0), got {item!r}")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def common_kwargs(clip, size, profile, knobs, params, dtype, batch, count) -> dict:
+    from .profiles import parse_knob_options
+
+    return dict(clip=clip, size=size, profile=profile, knobs=parse_knob_options(knobs),
+                params=parse_params(params), dtype=dtype, batch=batch, count=count)
+
+
+def emit(text: str):
+    click.echo(text)
+
+
+# -- commands ------------------------------------------------------------------
+
+@click.group(cls=ModelGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="comem", prog_name="comem")
+def main():
+    """Analytic memory and FLOP calculator for continual 3D CNNs.
+
+    \b
+    comem x3d-m --clip 64            Appendix-A-style breakdown and totals
+    comem path/to/spec.toml          analyse your own architecture
+    comem list                       the known models
+    """
+
+
+@main.command("analyze")
+@click.argument("model")
+@model_options
+@format_option()
+@click.option("--view", default="breakdown", show_default=True, help="breakdown | layers | stages | summary.")
+@click.option("--top", default=None, type=int, help="Show only the N heaviest layers.")
+def analyze_cmd(model, clip, size, profile, knobs, params, dtype, batch, count, fmt, view, top):
+    """Analyse MODEL (a built-in name or a spec file)."""
+    from .api import analyze
+    from .formats import check_format
+
+    fmt = check_format(fmt)
+    if top is not None and top < 1:
+        raise ComemError(f"--top must be at least 1, got {top}")
+    r = analyze(model, **common_kwargs(clip, size, profile, knobs, params, dtype, batch, count))
+    emit(r.render(fmt, view, top))
+
+
+@main.command("list")
+@format_option()
+def list_cmd(fmt):
+    """The built-in models."""
+    from .formats import Table, render_tables
+    from .spec import builtin_names, resolve
+
+    rows = []
+    for name in builtin_names():
+        s = resolve(name)
+        rows.append([s.name, s.title, s.clip, s.size, "yes" if s.continual else "no", ", ".join(s.aliases)])
+    emit(render_tables([Table("Known models", ["model", "title", "clip", "size", "continual", "aliases"], rows,
+                              numeric=(2, 3))], fmt))
+
+
+@main.command("profiles")
+@format_option()
+def profiles_cmd(fmt):
+    """Accounting profiles and their knobs."""
+    from .formats import Table, render_tables
+    from .profiles import KNOBS, PROFILE_DOC, PROFILES
+
+    rows = [[k, " | ".join(v)] + [PROFILES[p][k] for p in PROFILES] for k, v in KNOBS.items()]
+    notes = [f"{p}: {d}" for p, d in PROFILE_DOC.items()]
+    emit(render_tables([Table("Profiles and knobs", ["knob", "values"] + list(PROFILES), rows, notes)], fmt))
+
+
+@main.command("kinds")
+@format_option()
+def kinds_cmd(fmt):
+    """Layer kinds a spec can use, with their spec fields."""
+    from .formats import Table, render_tables
+    from .layers import KINDS
+
+    rows = [[k.name, ", ".join(k.fields), type(k).__module__, k.summary] for k in KINDS.values()]
+    emit(render_tables([Table("Layer kinds", ["kind", "fields", "formulas in", "summary"], rows)], fmt))
+
+
+def run(argv=None):
+    """Entry point: run the CLI, turning every input problem into one line."""
+    try:
+        main.main(args=argv, prog_name="comem", standalone_mode=False)
+    except ComemError as exc:
+        _fail(str(exc), exc.exit_code)
+    except click.exceptions.NoSuchOption as exc:
+        hint = f" (did you mean {', '.join(exc.possibilities)}?)" if exc.possibilities else ""
+        _fail(f"no such option {exc.option_name}{hint}; see 'comem --help'")
+    except click.exceptions.UsageError as exc:
+        cmd = exc.ctx.command_path if exc.ctx else "comem"
+        _fail(f"{exc.format_message()}; see '{cmd} --help'")
+    except click.exceptions.Abort:
+        _fail("aborted", 130)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except BrokenPipeError:
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        sys.exit(0)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except RecursionError:
+        _fail("the spec nests too deeply to analyse", 2)
+    except Exception as exc:  # a bug, not bad input: still one line, but say so
+        if os.environ.get("COMEM_DEBUG"):
+            raise
+        _fail(f"internal error ({type(exc).__name__}: {exc}); please report it with the command you ran "
+              "(set COMEM_DEBUG=1 for a traceback)", 1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run()

@@ -1,0 +1,20 @@
+"""The one exception type users see.
+
+Every problem with user input (model name, spec file, sizes, options) is
+raised as :class:`ComemError` with a one-line message that names what is wrong
+and how to fix it.  The CLI prints it to stderr and exits with status 2.
+"""
+
+
+class ComemError(Exception):
+    """A user-facing error: one line, says what is wrong and how to fix it."""
+
+    exit_code = 2
+
+    def __init__(self, message: str):
+        message = " ".join(str(message).split())  # always one line
+        super().__init__(message)
+
+
+class MissingExtraError(ComemError):
+    """An optional dependency (torch, sympy, numpy, matplotlib…) is needed."""

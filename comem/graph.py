@@ -1,0 +1,318 @@
+"""Phase 1: turn a :class:`~comem.spec.Spec` into a tree of layer nodes.
+
+Everything that does not depend on the input clip and size is fixed here:
+which layers exist, their channels, kernels, strides and groups, how many
+times each repeated block occurs.  The tree is cached per (spec, parameter
+overrides, symbols) and then evaluated (phase 2, :mod:`comem.walker`) for
+any clip/size — Python ints, sympy symbols or numpy arrays.
+
+Repeated blocks are *not* unrolled: a stage of ``N`` blocks becomes its
+first block (count 1) plus one node per cycle variant with a multiplicity
+(count).  That keeps evaluation cheap and lets ``N`` be symbolic (a
+symbolic depth factor).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import shim
+from .errors import ComemError
+from .expr import evaluate as eval_value
+from .expr import to_exact
+from .layers import KINDS
+from .spec import Spec
+
+
+@dataclass
+class LayerNode:
+    kind: Any
+    cfg: dict
+    name: str
+    path: str
+    stage: str
+    label: str | None = None
+    blocks: tuple | None = None  # 1-based block indices inside the stage
+    count: Any = 1
+    stage_output: bool = False
+
+
+@dataclass
+class SeqNode:
+    children: list
+    name: str
+    path: str
+    stage: str
+    count: Any = 1
+    blocks: tuple | None = None
+
+
+@dataclass
+class ParallelNode:
+    branches: list  # of SeqNode
+    merge: str  # "sum" | "mul" | "concat"
+    name: str
+    path: str
+    stage: str
+    role: str  # "residual" | "se" | "parallel"
+    label: str | None = None
+    blocks: tuple | None = None
+    count: Any = 1
+    #: index of the branch that is the identity/projection shortcut (auto delay target)
+    shortcut: int | None = None
+
+
+@dataclass
+class StageNode:
+    """One ``[[stages]]`` entry: a sequence applied to a stream."""
+    body: SeqNode
+    name: str
+    stream: str
+    source: Any
+    merge: str | None
+    merge_into: str | None
+    label: str | None
+
+
+@dataclass
+class Graph:
+    spec: Spec
+    stages: list
+    params: dict
+    in_channels: int
+    continual_problem: str | None = None
+    symbols: dict = field(default_factory=dict)
+    spatial_stride: int = 1
+    temporal_stride: int = 1
+
+
+MAX_BLOCKS = 10_000
+
+
+class _Builder:
+    def __init__(self, spec: Spec, params: dict):
+        self.spec = spec
+        self.params = params
+        self.continual_problem = None
+
+    def fail(self, where, msg):
+        raise ComemError(f"spec {self.spec.name}: {where}: {msg}")
+
+    # -- layers -------------------------------------------------------------
+    def build_list(self, layers, env, c_in, path, stage, blocks, count):
+        children = []
+        c = c_in
+        for i, raw in enumerate(layers):
+            node, c = self.build_layer(raw, env, c, path, stage, blocks, count, i)
+            if node is not None:
+                children.append(node)
+        return children, c
+
+    def build_layer(self, raw, env, c_in, path, stage, blocks, count, index):
+        where = f"{path}[{index}]" if not raw.get("name") else f"{path}.{raw['name']}"
+        if "when" in raw:
+            cond = eval_value(raw["when"], env, f"{where}: 'when'")
+            if not isinstance(cond, bool):
+                if shim.is_concrete(cond):
+                    cond = bool(cond)
+                else:
+                    self.fail(where, "'when' cannot depend on a symbolic parameter")
+            if not cond:
+                return None, c_in
+        if "block" in raw:
+            return self.build_block_ref(raw, env, c_in, path, stage, blocks, count, where)
+        kind = KINDS[raw["kind"]]
+        name = raw.get("name") or f"{kind.name}{index}"
+        lpath = f"{path}.{name}"
+        if kind.name in ("residual", "se"):
+            return kind.expand(self, raw, env, c_in, lpath, stage, blocks, count)
+        fenv = dict(env)
+        fenv["c_in"] = c_in
+
+        def evaluate(key, default):
+            if key not in raw:
+                return default
+            return eval_value(raw[key], fenv, f"{lpath}: {key!r}")
+
+        try:
+            cfg = kind.configure(raw, evaluate, c_in)
+        except ComemError as exc:
+            msg = str(exc)
+            if msg.startswith(f"{lpath}:"):
+                raise
+            self.fail(lpath, msg)
+        problem = kind.continual_ok(cfg)
+        if problem and self.continual_problem is None:
+            self.continual_problem = f"{lpath}: {problem}"
+        node = LayerNode(kind=kind, cfg=cfg, name=name, path=lpath, stage=stage, label=raw.get("label"),
+                         blocks=blocks, count=count)
+        return node, kind.out_channels(cfg, c_in)
+
+    def build_block_ref(self, raw, env, c_in, path, stage, blocks, count, where):
+        block = self.spec.blocks[raw["block"]]
+        benv = dict(self.params)
+        explicit = raw.get("args") or {}
+        for k, v in explicit.items():
+            benv[k] = eval_value(v, env, f"{where}: argument {k!r}")
+        for k, v in block.args.items():
+            if k not in explicit:
+                benv[k] = eval_value(v, benv, f"{where}: block argument {k!r}")
+        name = raw.get("name") or block.name
+        return self.instantiate_block(block, benv, c_in, f"{path}.{name}", stage, blocks, count,
+                                      raw.get("label"))
+
+    def instantiate_block(self, block, env, c_in, path, stage, blocks, count, label=None):
+        if block.type == "sequence":
+            children, c = self.build_list(block.layers, env, c_in, path, stage, blocks, count)
+            return SeqNode(children, path.rsplit(".", 1)[-1], path, stage, 1, blocks), c
+        raw = {"kind": "residual", "main": block.layers, "shortcut": block.shortcut, "merge": block.merge,
+               "label": label or block.label or "residual"}
+        return KINDS["residual"].expand(self, raw, env, c_in, path, stage, blocks, count)
+
+    # -- stages -------------------------------------------------------------
+    def build_stage(self, st, env, c_in):
+        senv = dict(env)
+        for k, v in st.args.items():
+            senv[k] = eval_value(v, senv, f"stage {st.name!r}: argument {k!r}")
+        if st.layers is not None:
+            children, c = self.build_list(st.layers, senv, c_in, st.name, st.name, None, 1)
+            return SeqNode(children, st.name, st.name, st.name), c
+        if st.block is None:  # a pure merge stage
+            return SeqNode([], st.name, st.name, st.name), c_in
+        block = self.spec.blocks[st.block]
+        n = eval_value(st.repeat, senv, f"stage {st.name!r}: 'repeat'")
+        if shim.is_concrete(n):
+            if isinstance(n, bool) or n != int(n):
+                self.fail(f"stage {st.name!r}", f"'repeat' must be a whole number, got {n}")
+            n = int(n)
+            if n < 1:
+                self.fail(f"stage {st.name!r}", f"'repeat' must be at least 1, got {n}")
+            if n > MAX_BLOCKS:
+                self.fail(f"stage {st.name!r}", f"'repeat' = {n} is absurdly large (limit {MAX_BLOCKS})")
+        cycle = st.cycle or [{}]
+        period = len(cycle)
+
+        def block_env(i):
+            benv = dict(senv)
+            given = set(st.args) | set(cycle[i % period]) | (set(st.first) if i == 0 else set())
+            for k, v in cycle[i % period].items():
+                benv[k] = eval_value(v, senv, f"stage {st.name!r}: cycle argument {k!r}")
+            benv["index"] = i
+            if i == 0:
+                for k, v in st.first.items():
+                    benv[k] = eval_value(v, senv, f"stage {st.name!r}: first-block argument {k!r}")
+            for k, v in block.args.items():
+                if k not in given:
+                    benv[k] = eval_value(v, benv, f"stage {st.name!r}: block argument {k!r}")
+            return benv
+
+        children = []
+        first, c = self.instantiate_block(block, block_env(0), c_in, f"{st.name}.block1", st.name, (1,), 1)
+        children.append(first)
+        c_rest = c
+        for j in range(period):
+            if shim.is_concrete(n):
+                idx = tuple(i + 1 for i in range(1, n) if i % period == j)
+                cnt = len(idx)
+                if cnt == 0:
+                    continue
+                label = _range_label(idx)
+            else:
+                cnt = shim.fdiv(n - 1 - j, period) + 1 - (1 if j == 0 else 0)
+                idx = None
+                label = f"v{j + 1}"
+            node, c2 = self.instantiate_block(block, block_env(j if j else period), c_rest,
+                                              f"{st.name}.block{label}", st.name, idx, 1)
+            if c2 != c_rest:
+                self.fail(f"stage {st.name!r}", "repeated blocks after the first must keep their channel count")
+            _set_count(node, cnt)
+            children.append(node)
+        return SeqNode(children, st.name, st.name, st.name), c
+
+
+def _set_count(node, cnt):
+    node.count = cnt
+
+
+def _range_label(idx):
+    """1-based block indices -> '2-7' or '2,4,6'."""
+    if not idx:
+        return ""
+    if len(idx) == 1:
+        return str(idx[0])
+    if all(b - a == 1 for a, b in zip(idx, idx[1:])):
+        return f"{idx[0]}-{idx[-1]}"
+    return ",".join(str(i) for i in idx)
+
+
+def build_graph(spec: Spec, overrides: dict | None = None, symbols: dict | None = None) -> Graph:
+    """Phase 1 for one spec with parameter ``overrides`` (name -> value) and
+    ``symbols`` (name -> sympy Symbol) replacing parameters."""
+    overrides = overrides or {}
+    symbols = symbols or {}
+    for k in list(overrides) + list(symbols):
+        if k not in spec.params:
+            from .spec import suggest
+
+            raise ComemError(f"model {spec.name} has no parameter {k!r}{suggest(k, spec.params)}; "
+                             f"its parameters: {', '.join(spec.params) or 'none'}")
+    env: dict[str, Any] = {}
+    for k, v in spec.params.items():
+        if k in symbols:
+            env[k] = symbols[k]
+        elif k in overrides:
+            env[k] = to_exact(overrides[k])
+        else:
+            env[k] = eval_value(v, env, f"spec {spec.name}: parameter {k!r}")
+    b = _Builder(spec, env)
+    stages = []
+    channels: dict[str, Any] = {"input": spec.in_channels}
+    for st in spec.stages:
+        source = st.source
+        if isinstance(source, list):
+            for s in source:
+                if s not in channels:
+                    b.fail(f"stage {st.name!r}", f"source stream {s!r} is not produced by an earlier stage")
+            cs = [channels[s] for s in source]
+            if st.merge == "concat":
+                c_in = sum(cs[1:], cs[0])
+            else:
+                c_in = cs[0]
+        else:
+            src = source or (st.stream if st.stream in channels else ("main" if "main" in channels else "input"))
+            if src not in channels:
+                b.fail(f"stage {st.name!r}", f"source stream {src!r} is not produced by an earlier stage")
+            source = src
+            c_in = channels[src]
+        body, c_out = b.build_stage(st, env, c_in)
+        stages.append(StageNode(body, st.name, st.stream, source, st.merge, st.merge_into, st.label))
+        if st.merge_into:
+            if st.merge_into not in channels:
+                b.fail(f"stage {st.name!r}", f"merge_into stream {st.merge_into!r} does not exist yet")
+            channels[st.merge_into] = channels[st.merge_into] + c_out if st.merge == "concat" else c_out
+        else:
+            channels[st.stream] = c_out
+    g = Graph(spec, stages, env, spec.in_channels, b.continual_problem, symbols)
+    g.spatial_stride, g.temporal_stride = network_strides(g)
+    return g
+
+
+def network_strides(graph: Graph):
+    """Largest cumulative (spatial, temporal) stride over the streams: the
+    smallest input a network is meant for."""
+    from .layers.composite import _total_stride
+
+    acc: dict = {}
+    best_s = best_t = 1
+    for st in graph.stages:
+        src = st.source if isinstance(st.source, str) else (st.source[0] if st.source else "input")
+        t0, s0 = acc.get(src, (1, 1))
+        t, h, w = _total_stride(st.body)
+        cur = (t0 * t, s0 * h)
+        target = st.merge_into or st.stream
+        acc[target] = cur if not st.merge_into else acc.get(target, cur)
+        if shim.is_concrete(cur[1]):
+            best_s = max(best_s, cur[1])
+        if shim.is_concrete(cur[0]):
+            best_t = max(best_t, cur[0])
+    return best_s, best_t

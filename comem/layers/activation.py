@@ -1,0 +1,37 @@
+"""Element-wise activations and other per-element layers: ``relu``,
+``swish`` (``x·sigmoid(x)``), ``sigmoid``, ``softmax``, ``dropout``,
+``identity``.
+
+All are frame-wise: no parameters, no state, no delay.  Their work is one
+operation per element, tagged by the activation so each counting convention
+can decide (ptflops counts ReLU-family modules, not Swish/Sigmoid/Softmax;
+fvcore counts none of them).
+"""
+from __future__ import annotations
+
+from .base import LayerKind
+
+
+class Activation(LayerKind):
+    fields = ("inplace",)
+
+    def __init__(self, name, op, summary):
+        self.name = name
+        self.op = op
+        self.summary = summary
+
+    def configure(self, raw, evaluate, c_in):
+        return {"c": c_in, "inplace": bool(evaluate("inplace", False))}
+
+    def work(self, cfg, x, y, step, ctx):
+        if self.op is None:
+            return {}
+        return {self.op: x.frame if step else x.numel}
+
+
+RELU = Activation("relu", "relu", "ReLU, element-wise")
+SWISH = Activation("swish", "swish", "Swish x·sigmoid(x), element-wise")
+SIGMOID = Activation("sigmoid", "sigmoid", "sigmoid, element-wise")
+SOFTMAX = Activation("softmax", "softmax", "softmax over classes")
+DROPOUT = Activation("dropout", None, "dropout (identity at inference)")
+IDENTITY = Activation("identity", None, "identity")

@@ -1,0 +1,142 @@
+"""Composite kinds that expand into a parallel merge of branches.
+
+``residual`` — a residual block (``co.Residual`` for identity shortcuts,
+``co.BroadcastReduce`` for projections).  Spec fields: ``main`` (layers),
+``shortcut`` (``"auto"``: identity when channels and strides match, else a
+1×1×1 conv + batchnorm projection with the main branch's stride;
+``"identity"``; ``"projection"``; or a list of layers), ``merge``
+(``sum``).  Adds no state of its own except the *delay* that aligns the
+shortcut with the main branch: ``delay·C·H·W`` where ``delay`` is the main
+branch's delay and the placement knob ``residual_delay`` decides ``C·H·W``:
+``block-input`` (paper, Table 4: the block input) or ``auto``
+(continual-inference: ``co.Residual`` delays the input; ``BroadcastReduce``'s
+auto-delay sits *after* a projection, on its output).
+
+``se`` — squeeze-and-excitation (X3D): global average pool → 1×1×1 conv
+(``C → round_width(C·ratio)``, bias) → ReLU (or Swish) → 1×1×1 conv (bias)
+→ sigmoid, multiplied back onto the input.  Spec fields: ``ratio``,
+``divisor`` (8), ``min_width`` (8), ``act``.  The regular model pools the
+whole clip; the continual pool's temporal window is the ``se_pool`` knob:
+``frame`` (the paper: temporal pooling dropped, no state, no delay) or
+``clip`` (pooling kept over the clip: state and a delay on the multiplied
+branch).
+"""
+from __future__ import annotations
+
+from .. import shim
+from ..errors import ComemError
+from .base import LayerKind
+
+
+class Residual(LayerKind):
+    name = "residual"
+    summary = "residual block: main branch + identity/projection shortcut, delay-aligned"
+    fields = ("main", "shortcut", "merge")
+    required = ("main",)
+    nested = ("main", "shortcut")
+    text_fields = ("merge",)
+
+    def expand(self, b, raw, env, c_in, path, stage, blocks, count):
+        from ..graph import LayerNode, ParallelNode, SeqNode
+
+        main_children, c_out = b.build_list(raw["main"], env, c_in, path, stage, blocks, count)
+        main = SeqNode(main_children, "main", path, stage, 1, blocks)
+        shortcut = raw.get("shortcut", "auto")
+        merge = raw.get("merge", "sum")
+        if merge not in ("sum", "mul", "concat"):
+            b.fail(path, f"merge must be 'sum', 'mul' or 'concat', got {merge!r}")
+        strides = _total_stride(main)
+        if isinstance(shortcut, list):
+            sc_children, c_sc = b.build_list(shortcut, env, c_in, path + ".shortcut", stage, blocks, count)
+            if merge != "concat" and c_sc != c_out:
+                b.fail(path, f"shortcut gives {c_sc} channels but the main branch {c_out}")
+        else:
+            same = all(shim.is_concrete(s) and s == 1 for s in strides) and _equal(c_in, c_out)
+            if shortcut == "identity" and not same:
+                b.fail(path, "an identity shortcut needs equal channels and stride 1; use 'auto' or 'projection'")
+            if shortcut == "identity" or (shortcut == "auto" and same):
+                sc_children = []
+            else:
+                from . import KINDS
+
+                conv_cfg = {"c_in": c_in, "c_out": c_out, "kernel": (1, 1, 1), "stride": tuple(strides),
+                            "padding": (0, 0, 0), "dilation": (1, 1, 1), "groups": 1, "bias": False}
+                bn_cfg = KINDS["batchnorm"].configure({}, lambda k, d: d, c_out)
+                sc_children = [
+                    LayerNode(KINDS["conv"], conv_cfg, "proj", path + ".proj", stage, "projection", blocks, count),
+                    LayerNode(KINDS["batchnorm"], bn_cfg, "proj_bn", path + ".proj_bn", stage, None, blocks, count),
+                ]
+        sc = SeqNode(sc_children, "shortcut", path + ".shortcut", stage, 1, blocks)
+        label = raw.get("label") or "residual"
+        node = ParallelNode([sc, main], merge, path.rsplit(".", 1)[-1], path, stage, "residual", label, blocks,
+                            count, shortcut=0)
+        c = c_out if merge != "concat" else c_in + c_out
+        return node, c
+
+
+def _equal(a, b):
+    if shim.is_concrete(a) and shim.is_concrete(b):
+        return a == b
+    try:
+        return bool((a - b) == 0)
+    except Exception:  # pragma: no cover
+        return False
+
+
+def _total_stride(seq):
+    """Product of the spatial/temporal strides of the layers in a branch."""
+    from ..graph import ParallelNode, SeqNode
+
+    t = h = w = 1
+    for ch in seq.children:
+        if isinstance(ch, SeqNode):
+            a, b_, c = _total_stride(ch)
+        elif isinstance(ch, ParallelNode):
+            a, b_, c = _total_stride(ch.branches[-1])
+        else:
+            s = ch.cfg.get("stride") if isinstance(ch.cfg, dict) else None
+            a, b_, c = s if s else (1, 1, 1)
+        t, h, w = t * a, h * b_, w * c
+    return (t, h, w)
+
+
+class SqueezeExcite(LayerKind):
+    name = "se"
+    summary = "squeeze-and-excitation; continual pool window by the se_pool knob"
+    fields = ("ratio", "divisor", "min_width", "act")
+    required = ("ratio",)
+    text_fields = ("act",)
+
+    def expand(self, b, raw, env, c_in, path, stage, blocks, count):
+        from ..expr import evaluate
+        from ..graph import LayerNode, ParallelNode, SeqNode
+        from . import KINDS
+
+        ratio = evaluate(raw["ratio"], env, f"{path}: 'ratio'")
+        divisor = evaluate(raw.get("divisor", 8), env, f"{path}: 'divisor'")
+        min_width = evaluate(raw.get("min_width", 8), env, f"{path}: 'min_width'")
+        act = raw.get("act", "relu")
+        if act not in ("relu", "swish"):
+            b.fail(path, f"se 'act' must be 'relu' or 'swish', got {act!r}")
+        if shim.is_concrete(ratio) and not (0 < ratio <= 1):
+            b.fail(path, f"se 'ratio' must be in (0, 1], got {ratio}")
+        hidden = shim.round_width(c_in, ratio, min_width, divisor)
+        pool_cfg = KINDS["avgpool"].configure({"global": True, "adaptive": True}, lambda k, d: {
+            "global": True, "adaptive": True}.get(k, d), c_in)
+        pool_cfg["window"] = "se"
+        fc1 = {"c_in": c_in, "c_out": hidden, "kernel": (1, 1, 1), "stride": (1, 1, 1), "padding": (0, 0, 0),
+               "dilation": (1, 1, 1), "groups": 1, "bias": True}
+        fc2 = dict(fc1, c_in=hidden, c_out=c_in)
+        mk = lambda kind, cfg, name, label=None: LayerNode(KINDS[kind], cfg, name, f"{path}.{name}", stage, label,
+                                                             blocks, count)
+        gate = SeqNode([
+            mk("avgpool", pool_cfg, "pool", "se_pool"),
+            mk("conv", fc1, "fc1"),
+            mk(act, {"c": hidden, "inplace": False}, "act"),
+            mk("conv", fc2, "fc2"),
+            mk("sigmoid", {"c": c_in, "inplace": False}, "gate"),
+        ], "gate", path + ".gate", stage, 1, blocks)
+        skip = SeqNode([], "input", path + ".input", stage, 1, blocks)
+        node = ParallelNode([skip, gate], "mul", path.rsplit(".", 1)[-1], path, stage, "se",
+                            raw.get("label") or "se", blocks, count, shortcut=0)
+        return node, c_in

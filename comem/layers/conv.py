@@ -1,0 +1,154 @@
+"""``conv`` — a 3D convolution (``nn.Conv3d`` / ``co.Conv3d``).
+
+Spec fields: ``out`` (output channels, default = input channels),
+``kernel`` ``[k_T, k_H, k_W]``, ``stride``, ``padding``, ``dilation``
+(each an int or a 3-list), ``groups`` (may be ``"c_in"`` for depthwise),
+``bias`` (default true, as in PyTorch).
+
+Formulas (one instance; ``n_T, n_H, n_W`` output size, ``g`` groups):
+
+* params  = ``c_O·(c_I/g)·k_T·k_H·k_W + b·c_O``
+* MACs per clip = ``k_T·k_H·k_W·(c_I/g)·c_O·n_T·n_H·n_W``; per step the same
+  with one output frame (the paper's Eq. 4: a continual convolution applies
+  the whole kernel to each incoming frame)
+* state, by the ``conv_state`` knob:
+
+  - ``partial-outputs`` (paper Eq. 5): ``d_T·(k_T−1)·c_O·n_H·n_W`` — the
+    partial sums of the ``k_T−1`` output frames still being accumulated;
+  - ``library-buffer`` (continual-inference 1.2.4): ``(k_T−1)²·c_O·n_H·n_W``
+    — ``co.Conv3d.init_state`` repeats the ``(k_T−1)``-frame partial output
+    ``k_T−1`` times (``padding.repeat([k_T−1, 1, …])``) and only ever reads
+    its diagonal; zero when ``k_T = 1`` (stateless);
+  - ``input-frames``: ``d_T·(k_T−1)·c_I·H_in·W_in`` — keeping raw input
+    frames instead, as a streaming regular convolution would.
+
+* delay (Eq. 7) = ``d_T·(k_T−1) − p_T`` (receptive field ``k_T+(k_T−1)(d_T−1)``)
+"""
+from __future__ import annotations
+
+from .. import shim
+from ..errors import ComemError
+from .base import LayerKind, Shape, conv_out
+
+
+def triple(v, what):
+    if isinstance(v, list):
+        if len(v) != 3:
+            raise ComemError(f"{what} must be one number or a list of three [T, H, W], got {len(v)} values")
+        return tuple(v)
+    return (v, v, v)
+
+
+def positive(value, what, allow_zero=False):
+    if shim.is_concrete(value):
+        if isinstance(value, bool) or not float(value).is_integer():
+            raise ComemError(f"{what} must be a whole number, got {value}")
+        if value < 0 or (value == 0 and not allow_zero):
+            raise ComemError(f"{what} must be {'non-negative' if allow_zero else 'positive'}, got {value}")
+        return int(value)
+    return value
+
+
+class Conv(LayerKind):
+    name = "conv"
+    summary = "3D convolution: state (k_T-1) partial output frames (Eq. 5)"
+    fields = ("out", "kernel", "stride", "padding", "dilation", "groups", "bias")
+    required = ("kernel",)
+    state_formula = "d_T·(k_T−1)·c_O·n_H·n_W"
+
+    def configure(self, raw, evaluate, c_in):
+        cfg = {}
+        cfg["c_in"] = c_in
+        cfg["c_out"] = positive(evaluate("out", c_in), "conv 'out' channels")
+        k = triple(evaluate("kernel", None), "conv 'kernel'")
+        s = triple(evaluate("stride", 1), "conv 'stride'")
+        p = triple(evaluate("padding", 0), "conv 'padding'")
+        d = triple(evaluate("dilation", 1), "conv 'dilation'")
+        cfg["kernel"] = tuple(positive(v, "conv kernel size") for v in k)
+        cfg["stride"] = tuple(positive(v, "conv stride") for v in s)
+        cfg["padding"] = tuple(positive(v, "conv padding", allow_zero=True) for v in p)
+        cfg["dilation"] = tuple(positive(v, "conv dilation") for v in d)
+        g = positive(evaluate("groups", 1), "conv 'groups'")
+        cfg["groups"] = g
+        bias = evaluate("bias", True)
+        if not isinstance(bias, bool):
+            raise ComemError(f"conv 'bias' must be true or false, got {bias!r}")
+        cfg["bias"] = bias
+        if all(shim.is_concrete(v) for v in (c_in, cfg["c_out"], g)):
+            if c_in % g or cfg["c_out"] % g:
+                raise ComemError(f"conv groups={g} must divide input channels {c_in} and output channels {cfg['c_out']}")
+        return cfg
+
+    def out_channels(self, cfg, c_in):
+        return cfg["c_out"]
+
+    def output(self, cfg, x: Shape) -> Shape:
+        (kt, kh, kw), (st, sh, sw) = cfg["kernel"], cfg["stride"]
+        (pt, ph, pw), (dt, dh, dw) = cfg["padding"], cfg["dilation"]
+        return Shape(cfg["c_out"], conv_out(x.t, kt, st, pt, dt), conv_out(x.h, kh, sh, ph, dh),
+                     conv_out(x.w, kw, sw, pw, dw))
+
+    def check(self, cfg, x, y, where):
+        for axis, n_in, n_out in (("T", x.t, y.t), ("H", x.h, y.h), ("W", x.w, y.w)):
+            if shim.is_concrete(n_out) and n_out < 1:
+                raise ComemError(
+                    f"{where}: kernel is larger than its padded input along {axis} ({axis}={n_in}); "
+                    "use a larger clip/size")
+
+    def macs_per_position(self, cfg):
+        kt, kh, kw = cfg["kernel"]
+        return kt * kh * kw * (cfg["c_in"] // cfg["groups"]) * cfg["c_out"]
+
+    def params(self, cfg, x):
+        kt, kh, kw = cfg["kernel"]
+        p = cfg["c_out"] * (cfg["c_in"] // cfg["groups"]) * kt * kh * kw
+        return p + (cfg["c_out"] if cfg["bias"] else 0)
+
+    def work(self, cfg, x, y, step, ctx):
+        positions = y.h * y.w if step else y.t * y.h * y.w
+        out = {"conv_mac": self.macs_per_position(cfg) * positions}
+        if cfg["bias"]:
+            out["conv_bias"] = cfg["c_out"] * positions
+        return out
+
+    def state(self, cfg, x, y, knobs, ctx):
+        kt = cfg["kernel"][0]
+        dt = cfg["dilation"][0]
+        layout = knobs["conv_state"]
+        if layout == "library-buffer":
+            return (kt - 1) * (kt - 1) * y.frame
+        if layout == "input-frames":
+            return dt * (kt - 1) * x.frame
+        return dt * (kt - 1) * y.frame
+
+    def state_text(self, cfg, x, y, knobs, ctx):
+        kt = cfg["kernel"][0]
+        dt = cfg["dilation"][0]
+        layout = knobs["conv_state"]
+        dtxt = "" if dt == 1 else f"{dt}×"
+        if layout == "library-buffer":
+            return ("(k_T−1)²×c_O×n_H×n_W", f"({kt}−1)²×{y.c}×{y.h}×{y.w}")
+        if layout == "input-frames":
+            return ("d_T×(k_T−1)×c_I×H×W", f"{dtxt}({kt}−1)×{x.c}×{x.h}×{x.w}")
+        return ("d_T×(k_T−1)×c_O×n_H×n_W", f"{dtxt}({kt}−1)×{y.c}×{y.h}×{y.w}")
+
+    def temporal(self, cfg, x, ctx):
+        kt, dt = cfg["kernel"][0], cfg["dilation"][0]
+        return (kt + (kt - 1) * (dt - 1), cfg["padding"][0], cfg["stride"][0])
+
+    def scratch(self, cfg, x, y, knobs, ctx):
+        """continual-inference's ``_forward_step_py`` for one frame computes a
+        ``k_T``-frame convolution (``k_T·n`` floats, n = one output frame),
+        gathers the ``k_T−1`` stored partials with advanced indexing (a copy,
+        ``(k_T−1)·n``) and sums them (``n``); the output adds one more frame.
+        A stateless (``k_T = 1``) layer runs the plain convolution."""
+        kt = cfg["kernel"][0]
+        if knobs["transient"] != "library" or (shim.is_concrete(kt) and kt == 1):
+            return 0
+        n = y.frame
+        return kt * n + (kt - 1) * n + n
+
+    def continual_ok(self, cfg):
+        if shim.is_concrete(cfg["dilation"][0]) and cfg["dilation"][0] != 1:
+            return "continual-inference supports no temporal dilation (d_T > 1)"
+        return None

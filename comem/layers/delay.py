@@ -1,0 +1,39 @@
+"""``delay`` — hold frames back (``co.Delay``).  Placed by hand in a spec, or
+inserted automatically on the shorter branch of a residual / SE / parallel
+merge so both branches line up in time.
+
+Spec fields: ``frames``.
+
+* state = ``frames·C·H·W`` (``co.Delay`` buffers ``frames`` input frames)
+* receptive field ``frames + 1``, delay ``frames``
+* regular model: identity
+"""
+from __future__ import annotations
+
+from .base import LayerKind
+from .conv import positive
+
+
+class Delay(LayerKind):
+    name = "delay"
+    summary = "delays its input by a number of frames (co.Delay)"
+    fields = ("frames",)
+    required = ("frames",)
+    state_formula = "delay·C·H·W"
+
+    def configure(self, raw, evaluate, c_in):
+        return {"frames": positive(evaluate("frames", None), "delay 'frames'", allow_zero=True), "c": c_in}
+
+    def state(self, cfg, x, y, knobs, ctx):
+        return cfg["frames"] * x.frame
+
+    def state_text(self, cfg, x, y, knobs, ctx):
+        f = cfg.get("frames_text", cfg["frames"])
+        return ("delay×C×H×W", f"{f}×{x.c}×{x.h}×{x.w}")
+
+    def temporal(self, cfg, x, ctx):
+        return (cfg["frames"] + 1, 0, 1)
+
+    def scratch(self, cfg, x, y, knobs, ctx):
+        """``co.Delay`` returns ``buffer[index].clone()``: one copied frame."""
+        return 0

@@ -1,0 +1,34 @@
+"""``batchnorm`` — batch normalisation (``nn.BatchNorm3d``; continual models
+wrap it with ``co.forward_stepping``: it acts frame by frame, no state).
+
+Spec fields: ``affine`` (default true).
+
+* params = ``2·C`` when affine (weight and bias; running statistics are
+  buffers, not parameters)
+* work: one normalisation per element (``batchnorm`` op, ptflops and fvcore
+  count it twice when affine)
+* state 0, delay 0
+"""
+from __future__ import annotations
+
+from ..errors import ComemError
+from .base import LayerKind
+
+
+class BatchNorm(LayerKind):
+    name = "batchnorm"
+    summary = "batch norm (frame-wise, stateless)"
+    fields = ("affine",)
+
+    def configure(self, raw, evaluate, c_in):
+        affine = evaluate("affine", True)
+        if not isinstance(affine, bool):
+            raise ComemError(f"batchnorm 'affine' must be true or false, got {affine!r}")
+        return {"affine": affine, "c": c_in}
+
+    def params(self, cfg, x):
+        return 2 * cfg["c"] if cfg["affine"] else 0
+
+    def work(self, cfg, x, y, step, ctx):
+        n = x.frame if step else x.numel
+        return {"batchnorm" if cfg["affine"] else "batchnorm_noaffine": n}

@@ -1,0 +1,126 @@
+"""``avgpool`` / ``maxpool`` — 3D pooling (``nn.AvgPool3d``/``nn.MaxPool3d``,
+``nn.AdaptiveAvgPool3d`` when ``adaptive = true``; continual:
+``co.AvgPool3d`` / ``co.MaxPool3d`` / ``co.AdaptiveAvgPool3d``).
+
+Spec fields: ``kernel``, ``stride`` (default = kernel), ``padding``,
+``global`` (pool the whole input to 1×1×1), ``adaptive`` (module choice only),
+``window`` (temporal window of the continual pool for a global pool:
+``"clip"`` = all frames of the clip at this layer, ``"frame"`` = one frame).
+
+A continual pool pools each incoming frame spatially, keeps the pooled
+frames in a buffer and pools the buffer over time.  With ``w`` the temporal
+window and ``n' = C·n_H·n_W`` one pooled frame:
+
+* state, by the ``pool_state`` knob: ``k-1`` (paper: ``(w−1)·n'``; Table 4's
+  ``(16−1)·432`` for pool_5) or ``k`` (continual-inference:
+  ``d(w−1)+1`` pooled frames, ``_PoolNd.init_state``; a 1-frame buffer
+  even when ``w = 1``)
+* work per clip: one op per input element; per step: one per element of the
+  incoming frame plus one per element of the ``w`` buffered pooled frames
+  (continual-inference's temporal ``AdaptiveAvgPool1d``/``AdaptiveMaxPool1d``)
+* receptive field ``d·w``, delay ``d·w − 1 − p_T``
+"""
+from __future__ import annotations
+
+from .. import shim
+from ..errors import ComemError
+from .base import LayerKind, Shape, conv_out
+from .conv import positive, triple
+
+
+class Pool(LayerKind):
+    fields = ("kernel", "stride", "padding", "global", "adaptive", "window", "dilation")
+    state_formula = "(w−1)·C·n_H·n_W"
+
+    def __init__(self, name, mode):
+        self.name = name
+        self.mode = mode  # "avg" | "max"
+        self.summary = f"{mode} pooling; continual state: buffered pooled frames"
+
+    def configure(self, raw, evaluate, c_in):
+        cfg = {"c": c_in, "global": bool(evaluate("global", False)), "adaptive": bool(evaluate("adaptive", False))}
+        window = raw.get("window", "clip")
+        if window not in ("clip", "frame"):
+            raise ComemError(f"{self.name} 'window' must be 'clip' or 'frame', got {window!r}")
+        cfg["window"] = window
+        if cfg["global"]:
+            if "kernel" in raw or "stride" in raw or "padding" in raw:
+                raise ComemError(f"a global {self.name} takes no kernel/stride/padding")
+            cfg.update(kernel=None, stride=(1, 1, 1), padding=(0, 0, 0), dilation=(1, 1, 1))
+            return cfg
+        if "kernel" not in raw:
+            raise ComemError(f"{self.name} needs 'kernel' (or global = true)")
+        k = triple(evaluate("kernel", None), f"{self.name} 'kernel'")
+        cfg["kernel"] = tuple(positive(v, f"{self.name} kernel size") for v in k)
+        s = triple(evaluate("stride", list(k)), f"{self.name} 'stride'")
+        cfg["stride"] = tuple(positive(v, f"{self.name} stride") for v in s)
+        p = triple(evaluate("padding", 0), f"{self.name} 'padding'")
+        cfg["padding"] = tuple(positive(v, f"{self.name} padding", allow_zero=True) for v in p)
+        d = triple(evaluate("dilation", 1), f"{self.name} 'dilation'")
+        cfg["dilation"] = tuple(positive(v, f"{self.name} dilation") for v in d)
+        return cfg
+
+    # the temporal window of the continual pool
+    def window(self, cfg, x: Shape, knobs):
+        if cfg["global"]:
+            window = knobs["se_pool"] if cfg["window"] == "se" else cfg["window"]
+            return 1 if window == "frame" else x.t
+        return cfg["kernel"][0]
+
+    def output(self, cfg, x):
+        if cfg["global"]:
+            return Shape(x.c, 1, 1, 1)
+        (kt, kh, kw), (st, sh, sw), (pt, ph, pw) = cfg["kernel"], cfg["stride"], cfg["padding"]
+        dt, dh, dw = cfg["dilation"]
+        return Shape(x.c, conv_out(x.t, kt, st, pt, dt), conv_out(x.h, kh, sh, ph, dh), conv_out(x.w, kw, sw, pw, dw))
+
+    def check(self, cfg, x, y, where):
+        for axis, n_in, n_out in (("T", x.t, y.t), ("H", x.h, y.h), ("W", x.w, y.w)):
+            if shim.is_concrete(n_out) and n_out < 1:
+                raise ComemError(f"{where}: pooling window is larger than its input along {axis} ({axis}={n_in}); "
+                                 "use a larger clip/size")
+
+    def op(self, cfg):
+        if cfg["global"] and cfg["adaptive"]:
+            return f"adaptive_{self.mode}_pool3d"
+        return f"{self.mode}_pool3d"
+
+    def work(self, cfg, x, y, step, ctx):
+        if not step:
+            return {self.op(cfg): x.numel}
+        pooled = y.c * y.h * y.w
+        return {self.op(cfg): x.frame, "temporal_pool": self.window(cfg, x, ctx.knobs) * pooled}
+
+    def state(self, cfg, x, y, knobs, ctx):
+        w = self.window(cfg, x, knobs)
+        d = cfg["dilation"][0]
+        pooled = y.c * y.h * y.w
+        if knobs["pool_state"] == "k":
+            return (d * (w - 1) + 1) * pooled
+        return d * (w - 1) * pooled
+
+    def state_text(self, cfg, x, y, knobs, ctx):
+        w = self.window(cfg, x, knobs)
+        spatial = "" if (shim.is_concrete(y.h) and y.h == 1 and y.w == 1) else f"×{y.h}×{y.w}"
+        sp_sym = "" if spatial == "" else "×n_H×n_W"
+        if knobs["pool_state"] == "k":
+            return (f"w×C{sp_sym}", f"{w}×{y.c}{spatial}")
+        return (f"(w−1)×C{sp_sym}", f"({w}−1)×{y.c}{spatial}")
+
+    def temporal(self, cfg, x, ctx):
+        w = self.window(cfg, x, ctx.knobs)
+        d = cfg["dilation"][0]
+        return (d * w, cfg["padding"][0], cfg["stride"][0])
+
+    def scratch(self, cfg, x, y, knobs, ctx):
+        """continual-inference pools the frame spatially (one pooled frame),
+        then permutes/reshapes the buffer to (B·H·W, C, w) — a copy of the
+        ``w`` pooled frames — and pools it (one pooled frame)."""
+        if knobs["transient"] != "library":
+            return 0
+        pooled = y.c * y.h * y.w
+        return pooled + self.window(cfg, x, knobs) * pooled
+
+
+AVGPOOL = Pool("avgpool", "avg")
+MAXPOOL = Pool("maxpool", "max")

@@ -1,0 +1,143 @@
+"""Accounting conventions: named profiles made of orthogonal knobs.
+
+Each knob is one decision about *what counts*.  A profile fixes every knob;
+any knob can be changed on its own (``--knob conv_state=library-buffer``),
+which is how comem answers what-if questions.
+
+=================  =====================  ===================================
+knob               ``paper``              ``continual-inference``
+=================  =====================  ===================================
+conv_state         partial-outputs        library-buffer
+residual_delay     block-input            auto
+pool_state         k-1                    k
+se_pool            frame                  frame
+transient          stage-output           library
+errata             printed                consistent
+=================  =====================  ===================================
+
+``conv_state``
+    ``partial-outputs``: Eq. (5), ``d_T(k_T−1)·c_O·n_H·n_W``;
+    ``library-buffer``: continual-inference 1.2.4's ``(k_T−1)²·c_O·n_H·n_W``;
+    ``input-frames``: ``d_T(k_T−1)·c_I·H·W`` (keep raw input frames).
+``residual_delay``
+    where a residual/SE shortcut's delay buffer sits: ``block-input`` (the
+    block's input map, Table 4) or ``auto`` (continual-inference: identity
+    shortcuts delay the input, projection shortcuts delay the projection's
+    output — ``BroadcastReduce(auto_delay=True)``).
+``pool_state``
+    frames a continual pool keeps: ``k-1`` (paper, pool_5 ``(T−1)·C``) or
+    ``k`` (continual-inference keeps the whole window, ``d(k−1)+1``).
+``se_pool``
+    ``frame``: SE blocks pool one frame (paper: temporal pooling dropped);
+    ``clip``: SE blocks keep pooling over the clip.
+``transient``
+    what the worst-case transient of one step is: ``stage-output`` (the
+    largest stage output map, as Appendix A counts it), ``largest-map`` (the
+    largest output map of any layer), ``liveness`` (peak of simultaneously
+    live maps: a layer's input and output plus maps held by enclosing
+    residual/SE branches), ``library`` (liveness plus the temporaries
+    continual-inference allocates inside its layers).
+``errata``
+    ``printed``: where a spec records an erratum for this profile, report the
+    published value (and the equation-consistent one beside it);
+    ``consistent``: use the equations.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import ComemError
+from .spec import suggest
+
+KNOBS: dict[str, tuple[str, ...]] = {
+    "conv_state": ("partial-outputs", "library-buffer", "input-frames"),
+    "residual_delay": ("block-input", "auto"),
+    "pool_state": ("k-1", "k"),
+    "se_pool": ("frame", "clip"),
+    "transient": ("stage-output", "largest-map", "liveness", "library"),
+    "errata": ("printed", "consistent"),
+}
+
+PROFILES: dict[str, dict[str, str]] = {
+    "paper": {
+        "conv_state": "partial-outputs",
+        "residual_delay": "block-input",
+        "pool_state": "k-1",
+        "se_pool": "frame",
+        "transient": "stage-output",
+        "errata": "printed",
+    },
+    "continual-inference": {
+        "conv_state": "library-buffer",
+        "residual_delay": "auto",
+        "pool_state": "k",
+        "se_pool": "frame",
+        "transient": "library",
+        "errata": "consistent",
+    },
+}
+
+PROFILE_ALIASES = {"co": "continual-inference", "library": "continual-inference", "ci": "continual-inference"}
+
+PROFILE_DOC = {
+    "paper": "the publication's accounting (Eqs. 5/7, Appendix A Table 4)",
+    "continual-inference": "what continual-inference 1.2.4 really allocates (validated against the library)",
+}
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str  # the named base profile
+    knobs: tuple  # sorted (knob, value) pairs
+    changed: tuple = ()  # knobs changed from the base profile
+
+    def __getitem__(self, key):
+        return dict(self.knobs)[key]
+
+    def as_dict(self) -> dict:
+        return dict(self.knobs)
+
+    @property
+    def label(self) -> str:
+        if not self.changed:
+            return self.name
+        return self.name + "+" + ",".join(f"{k}={v}" for k, v in self.changed)
+
+    @property
+    def pristine(self) -> bool:
+        """True when no knob of the base profile was changed (errata apply)."""
+        return all(k == "errata" for k, _ in self.changed)
+
+
+def get_profile(name: str = "paper", **overrides) -> Profile:
+    key = (name or "paper").strip().lower()
+    key = PROFILE_ALIASES.get(key, key)
+    if key not in PROFILES:
+        raise ComemError(f"unknown profile {name!r}{suggest(key, PROFILES)}; choose one of: {', '.join(PROFILES)}")
+    knobs = dict(PROFILES[key])
+    changed = []
+    for k, v in overrides.items():
+        if v is None:
+            continue
+        k2 = k.replace("-", "_")
+        if k2 not in KNOBS:
+            raise ComemError(f"unknown knob {k!r}{suggest(k2, KNOBS)}; knobs: {', '.join(KNOBS)}")
+        v2 = str(v).strip().lower()
+        if v2 not in KNOBS[k2]:
+            raise ComemError(f"knob {k2} has no value {v!r}{suggest(v2, KNOBS[k2])}; choose one of: "
+                             f"{', '.join(KNOBS[k2])}")
+        if knobs[k2] != v2:
+            changed.append((k2, v2))
+        knobs[k2] = v2
+    return Profile(key, tuple(sorted(knobs.items())), tuple(changed))
+
+
+def parse_knob_options(items) -> dict:
+    """``["conv_state=library-buffer", ...]`` -> dict, with clear errors."""
+    out = {}
+    for item in items or ():
+        if "=" not in item:
+            raise ComemError(f"--knob expects NAME=VALUE (e.g. conv_state=library-buffer), got {item!r}")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out

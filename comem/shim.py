@@ -1,0 +1,160 @@
+"""The tiny arithmetic shim every formula is written over.
+
+Layer formulas use plain ``+ - * //`` plus the helpers below, so the same
+code runs on
+
+* Python ``int`` / ``fractions.Fraction`` (exact numeric evaluation),
+* sympy expressions (closed forms), and
+* numpy arrays (vectorised sweeps, including ``dtype=object`` arrays of
+  Python ints when int64 would overflow).
+
+Nothing here imports sympy or numpy: the kind of a value is recognised by
+the module its type comes from, so a plain numeric query never pays for
+either import.
+"""
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+
+def _family(x) -> str:
+    """'sympy', 'numpy' or 'python' for one value."""
+    mod = type(x).__module__
+    if mod.startswith("sympy"):
+        return "sympy"
+    if mod.startswith("numpy"):
+        return "numpy"
+    return "python"
+
+
+def _family_of(values) -> str:
+    fams = {_family(v) for v in values}
+    if "sympy" in fams:
+        return "sympy"
+    if "numpy" in fams:
+        return "numpy"
+    return "python"
+
+
+def fdiv(a, b):
+    """Floor division ``floor(a / b)`` for every value family."""
+    return a // b
+
+
+def cdiv(a, b):
+    """Ceiling division ``ceil(a / b)`` for every value family."""
+    return -((-a) // b)
+
+
+def floor(x):
+    fam = _family(x)
+    if fam == "python":
+        return math.floor(x) if isinstance(x, Fraction) else (x if isinstance(x, int) else math.floor(x))
+    if fam == "sympy":
+        import sympy
+
+        return sympy.floor(x)
+    import numpy as np
+
+    return np.floor(x).astype(np.int64) if x.dtype.kind == "f" else x // 1
+
+
+def ceil(x):
+    fam = _family(x)
+    if fam == "python":
+        return x if isinstance(x, int) else math.ceil(x)
+    if fam == "sympy":
+        import sympy
+
+        return sympy.ceiling(x)
+    import numpy as np
+
+    return np.ceil(x).astype(np.int64) if x.dtype.kind == "f" else -((-x) // 1)
+
+
+def maximum(*xs):
+    """Largest of the arguments (``max`` / ``sympy.Max`` / ``numpy.maximum``)."""
+    if len(xs) == 1 and isinstance(xs[0], (list, tuple)):
+        xs = tuple(xs[0])
+    if not xs:
+        return 0
+    fam = _family_of(xs)
+    if fam == "python":
+        return max(xs)
+    if fam == "sympy":
+        import sympy
+
+        return sympy.Max(*xs)
+    import numpy as np
+
+    out = xs[0]
+    for x in xs[1:]:
+        out = np.maximum(out, x)
+    return out
+
+
+def minimum(*xs):
+    """Smallest of the arguments (``min`` / ``sympy.Min`` / ``numpy.minimum``)."""
+    if len(xs) == 1 and isinstance(xs[0], (list, tuple)):
+        xs = tuple(xs[0])
+    fam = _family_of(xs)
+    if fam == "python":
+        return min(xs)
+    if fam == "sympy":
+        import sympy
+
+        return sympy.Min(*xs)
+    import numpy as np
+
+    out = xs[0]
+    for x in xs[1:]:
+        out = np.minimum(out, x)
+    return out
+
+
+def where(cond, a, b):
+    """``a if cond else b`` for every value family."""
+    fam = _family_of((cond, a, b))
+    if fam == "python":
+        return a if cond else b
+    if fam == "sympy":
+        import sympy
+
+        return sympy.Piecewise((a, cond), (b, True))
+    import numpy as np
+
+    return np.where(cond, a, b)
+
+
+def less(a, b):
+    fam = _family_of((a, b))
+    if fam == "sympy":
+        import sympy
+
+        return sympy.Lt(a, b)
+    return a < b
+
+
+def is_concrete(x) -> bool:
+    """True for a plain Python number (not a symbol, not an array)."""
+    return _family(x) == "python"
+
+
+def as_int(x):
+    """Turn an integral Fraction into int; leave other values alone."""
+    if isinstance(x, Fraction) and x.denominator == 1:
+        return int(x)
+    return x
+
+
+def round_width(width, multiplier, min_width=8, divisor=8):
+    """Channel rounding of X3D / EfficientNet: ``width * multiplier`` to a
+    multiple of ``divisor``, at least ``min_width``, and never more than 10 %
+    below the unrounded value.  Mirrors ``_round_width`` of the SlowFast code,
+    written over the shim so it also works on symbols and arrays."""
+    scaled = width * multiplier
+    rounded = floor((scaled + Fraction(divisor, 2)) / divisor) * divisor
+    rounded = maximum(min_width, rounded)
+    bump = less(rounded, Fraction(9, 10) * scaled)
+    return as_int(where(bump, rounded + divisor, rounded))

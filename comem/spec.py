@@ -1,0 +1,606 @@
+"""Architecture specs: TOML files that describe a network as data.
+
+A spec has five parts (see ``README.md`` → *Writing a spec*):
+
+``[model]``
+    name, aliases, default ``clip`` and ``size``, input channels, references,
+    and whether a continual form exists.
+``[params]``
+    named scalars (width factors, block counts…) that layer fields refer to
+    by name; they can be overridden (``--set``) or made symbolic
+    (``comem formula --symbol``).
+``[blocks.NAME]``
+    reusable block templates: a ``sequence`` of layers or a ``residual``
+    block (``main`` layers, a ``shortcut``, a merge).
+``[[stages]]``
+    the network, in order: each stage is a list of ``layers`` or a
+    ``block`` repeated ``repeat`` times, with per-block overrides
+    (``first``) and cycling arguments (``cycle``).
+``[[errata]]``
+    published numbers that disagree with the equations, with a citation.
+
+Loading validates every key and type and reports the first problem as a
+one-line :class:`~comem.errors.ComemError` naming the file and the place.
+"""
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ComemError
+from .expr import Expression, to_exact
+
+MAX_SPEC_BYTES = 1_000_000
+
+# ---------------------------------------------------------------------------
+# where the built-in specs live
+
+def builtin_spec_dir() -> Path:
+    """Directory of the specs shipped with comem (inside the package when
+    installed; ``specs/`` of the checkout when run from source)."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "specs"
+    if packaged.is_dir():
+        return packaged
+    return here.parent / "specs"
+
+
+# ---------------------------------------------------------------------------
+# the parsed spec
+
+@dataclass
+class Block:
+    name: str
+    type: str  # "sequence" | "residual"
+    args: dict[str, Any]
+    layers: list[dict]  # sequence layers, or residual main branch
+    shortcut: Any = "auto"
+    merge: str = "sum"
+    label: str | None = None
+
+
+@dataclass
+class Stage:
+    name: str
+    index: int
+    layers: list[dict] | None = None
+    block: str | None = None
+    repeat: Any = 1
+    args: dict[str, Any] = field(default_factory=dict)
+    first: dict[str, Any] = field(default_factory=dict)
+    cycle: list[dict[str, Any]] = field(default_factory=list)
+    label: str | None = None
+    stream: str = "main"
+    source: Any = None  # stream name or list of names (merge)
+    merge: str | None = None
+    merge_into: str | None = None
+
+
+@dataclass
+class Erratum:
+    id: str
+    source: str
+    note: str
+    profiles: list[str]
+    stage: str | None = None
+    layer: str | None = None
+    quantity: str = "state"
+    printed: str | None = None
+    equation: str | None = None
+    printed_value: int | None = None
+
+
+@dataclass
+class Spec:
+    name: str
+    title: str
+    path: str
+    aliases: list[str]
+    description: str
+    references: list[str]
+    clip: int
+    size: int
+    in_channels: int
+    continual: bool
+    continual_note: str
+    params: dict[str, Any]
+    blocks: dict[str, Block]
+    stages: list[Stage]
+    errata: list[Erratum]
+    family: str = ""
+
+    def describe(self) -> str:
+        return f"{self.name}: {self.title} ({self.clip}x{self.size}^2)"
+
+
+# ---------------------------------------------------------------------------
+# validation helpers
+
+_MODEL_KEYS = {"name", "title", "aliases", "description", "references", "clip", "size",
+               "in_channels", "continual", "continual_note", "family"}
+_TOP_KEYS = {"model", "params", "blocks", "stages", "errata", "extends"}
+_BLOCK_KEYS = {"type", "args", "layers", "main", "shortcut", "merge", "label"}
+_STAGE_KEYS = {"name", "layers", "block", "repeat", "args", "first", "cycle", "label",
+               "stream", "source", "merge", "merge_into"}
+_ERRATUM_KEYS = {"id", "source", "note", "profiles", "stage", "layer", "quantity", "printed",
+                 "equation", "printed_value"}
+_PARAM_NAME_RESERVED = {"c_in", "index", "True", "False"}
+
+
+def suggest(name: str, options) -> str:
+    close = difflib.get_close_matches(name, list(options), n=3, cutoff=0.5)
+    return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+
+
+class _Ctx:
+    def __init__(self, path: str):
+        self.path = path
+
+    def fail(self, where: str, msg: str):
+        loc = f"{self.path}: {where}: " if where else f"{self.path}: "
+        raise ComemError(f"spec {loc}{msg}")
+
+    def check_keys(self, table, allowed, where):
+        if not isinstance(table, dict):
+            self.fail(where, f"expected a table, got {type(table).__name__}")
+        for k in table:
+            if k not in allowed:
+                self.fail(where, f"unknown key {k!r}{suggest(k, allowed)}; allowed keys: {', '.join(sorted(allowed))}")
+
+    def want(self, table, key, types, where, required=True, default=None):
+        if key not in table:
+            if required:
+                self.fail(where, f"missing key {key!r}")
+            return default
+        v = table[key]
+        if not isinstance(v, types) or (isinstance(v, bool) and bool not in _as_tuple(types)):
+            names = "/".join(t.__name__ for t in _as_tuple(types))
+            self.fail(where, f"{key!r} must be {names}, got {type(v).__name__} {v!r}"[:200])
+        return v
+
+
+def _as_tuple(t):
+    return t if isinstance(t, tuple) else (t,)
+
+
+def _check_name(ctx, name, where, what="name"):
+    if not isinstance(name, str) or not name or len(name) > 80:
+        ctx.fail(where, f"{what} must be a non-empty string of at most 80 characters")
+    if not all(ch.isalnum() or ch in "_-." for ch in name):
+        ctx.fail(where, f"{what} {name!r} may only contain letters, digits, '_', '-' and '.'")
+
+
+def _check_value(ctx, v, where):
+    """A field value: number, bool, expression string or list of those."""
+    if isinstance(v, bool):
+        return
+    if isinstance(v, (int, float)):
+        to_exact(v)
+        return
+    if isinstance(v, str):
+        try:
+            Expression(v)
+        except ComemError as exc:
+            ctx.fail(where, str(exc))
+        return
+    if isinstance(v, list):
+        for x in v:
+            _check_value(ctx, x, where)
+        return
+    ctx.fail(where, f"expected a number, boolean or expression string, got {type(v).__name__}")
+
+
+def _check_layers(ctx, layers, where):
+    if not isinstance(layers, list):
+        ctx.fail(where, f"layers must be an array of tables, got {type(layers).__name__}")
+    from .layers import KINDS  # local import: layers import spec helpers
+
+    for i, layer in enumerate(layers):
+        w = f"{where}[{i}]"
+        if not isinstance(layer, dict):
+            ctx.fail(w, f"expected a table like {{ kind = \"conv\", ... }}, got {type(layer).__name__}")
+        if "block" in layer:
+            ctx.check_keys(layer, {"block", "args", "name", "label", "when"}, w)
+            ctx.want(layer, "block", str, w)
+            _check_args(ctx, layer.get("args", {}), w + ".args")
+            continue
+        kind = ctx.want(layer, "kind", str, w)
+        if kind not in KINDS:
+            ctx.fail(w, f"unknown layer kind {kind!r}{suggest(kind, KINDS)}; known kinds: {', '.join(sorted(KINDS))}")
+        k = KINDS[kind]
+        allowed = {"kind", "name", "label", "when", "stage_output"} | set(k.fields)
+        ctx.check_keys(layer, allowed, w + f" ({kind})")
+        if "name" in layer:
+            _check_name(ctx, layer["name"], w)
+        for f in k.required:
+            if f not in layer:
+                ctx.fail(w + f" ({kind})", f"missing key {f!r}")
+        for key, val in layer.items():
+            if key in ("kind", "name", "label"):
+                if key == "label" and not isinstance(val, str):
+                    ctx.fail(w, "'label' must be a string")
+                continue
+            if key in k.nested:
+                if isinstance(val, str):
+                    continue
+                _check_layers(ctx, val, f"{w}.{key}")
+                continue
+            if key in k.text_fields:
+                if not isinstance(val, str):
+                    ctx.fail(w, f"{key!r} must be a string")
+                continue
+            _check_value(ctx, val, f"{w}.{key}")
+
+
+def _check_args(ctx, args, where):
+    if not isinstance(args, dict):
+        ctx.fail(where, f"expected a table of name = value, got {type(args).__name__}")
+    for k, v in args.items():
+        _check_name(ctx, k, where, "argument name")
+        _check_value(ctx, v, f"{where}.{k}")
+
+
+# ---------------------------------------------------------------------------
+# loading
+
+def _read_toml(path: Path, ctx: _Ctx) -> dict:
+    try:
+        if path.is_dir():
+            raise ComemError(f"{path} is a directory, not a spec file; pass a .toml file")
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise ComemError(f"spec file {path} does not exist; check the path or run 'comem list'") from None
+    except PermissionError:
+        raise ComemError(f"spec file {path} cannot be read (permission denied)") from None
+    except OSError as exc:
+        raise ComemError(f"spec file {path} cannot be read: {exc.strerror or exc}") from None
+    if size > MAX_SPEC_BYTES:
+        raise ComemError(f"spec file {path} is {size} bytes; specs are limited to {MAX_SPEC_BYTES} bytes")
+    try:
+        raw = path.read_bytes()
+    except PermissionError:
+        raise ComemError(f"spec file {path} cannot be read (permission denied)") from None
+    except OSError as exc:
+        raise ComemError(f"spec file {path} cannot be read: {exc.strerror or exc}") from None
+    if not raw.strip():
+        raise ComemError(f"spec file {path} is empty; a spec needs at least [model] and [[stages]]")
+    if b"\x00" in raw:
+        raise ComemError(f"spec file {path} is binary, not a TOML text file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ComemError(f"spec file {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ComemError(f"spec file {path} is not valid TOML: {exc}") from None
+
+
+def load_spec(path, _seen=None) -> Spec:
+    """Load, resolve ``extends`` and validate one spec file."""
+    path = Path(path)
+    ctx = _Ctx(str(path))
+    data = _read_toml(path, ctx)
+    _seen = set(_seen or ())
+    key = str(path.resolve())
+    if key in _seen:
+        ctx.fail("extends", "specs extend each other in a cycle; remove one 'extends'")
+    _seen.add(key)
+    ctx.check_keys(data, _TOP_KEYS, "top level")
+    base = None
+    if "extends" in data:
+        parent = data["extends"]
+        if not isinstance(parent, str):
+            ctx.fail("extends", "'extends' must be the name of another spec or a path")
+        base = _resolve_parent(parent, path, ctx, _seen)
+    return _build(data, ctx, base)
+
+
+def _resolve_parent(parent: str, path: Path, ctx: _Ctx, seen) -> Spec:
+    candidates = [path.parent / parent, path.parent / f"{parent}.toml", builtin_spec_dir() / f"{parent}.toml"]
+    for c in candidates:
+        if c.is_file():
+            return load_spec(c, seen)
+    ctx.fail("extends", f"cannot find spec {parent!r} to extend")
+
+
+def _merge_model(base: Spec | None, table: dict) -> dict:
+    if base is None:
+        return dict(table)
+    merged = {
+        "name": base.name, "title": base.title, "aliases": [], "description": base.description,
+        "references": list(base.references), "clip": base.clip, "size": base.size,
+        "in_channels": base.in_channels, "continual": base.continual,
+        "continual_note": base.continual_note, "family": base.family,
+    }
+    merged.update(table)
+    return merged
+
+
+def _build(data: dict, ctx: _Ctx, base: Spec | None) -> Spec:
+    model = data.get("model")
+    if model is None and base is None:
+        ctx.fail("", "missing [model] table (name, clip, size)")
+    model = model if model is not None else {}
+    ctx.check_keys(model, _MODEL_KEYS, "[model]")
+    m = _merge_model(base, model)
+    name = ctx.want(m, "name", str, "[model]")
+    _check_name(ctx, name, "[model]", "model name")
+    aliases = ctx.want(m, "aliases", list, "[model]", required=False, default=[])
+    for a in aliases:
+        _check_name(ctx, a, "[model].aliases", "alias")
+    clip = ctx.want(m, "clip", int, "[model]")
+    size = ctx.want(m, "size", int, "[model]")
+    in_ch = ctx.want(m, "in_channels", int, "[model]", required=False, default=3)
+    for key, v in (("clip", clip), ("size", size), ("in_channels", in_ch)):
+        if v < 1:
+            ctx.fail("[model]", f"{key} must be a positive integer, got {v}")
+        if v > 1_000_000:
+            ctx.fail("[model]", f"{key} = {v} is absurdly large")
+    refs = ctx.want(m, "references", list, "[model]", required=False, default=[])
+    if not all(isinstance(r, str) for r in refs):
+        ctx.fail("[model]", "'references' must be a list of strings")
+    continual = ctx.want(m, "continual", bool, "[model]", required=False, default=True)
+    note = ctx.want(m, "continual_note", str, "[model]", required=False, default="")
+    title = ctx.want(m, "title", str, "[model]", required=False, default=name)
+    desc = ctx.want(m, "description", str, "[model]", required=False, default="")
+    family = ctx.want(m, "family", str, "[model]", required=False, default="")
+
+    params = dict(base.params) if base else {}
+    raw_params = data.get("params", {})
+    if not isinstance(raw_params, dict):
+        ctx.fail("[params]", "expected a table of name = value")
+    for k, v in raw_params.items():
+        _check_name(ctx, k, "[params]", "parameter name")
+        if k in _PARAM_NAME_RESERVED:
+            ctx.fail("[params]", f"{k!r} is a reserved name; rename the parameter")
+        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+            ctx.fail(f"[params].{k}", f"expected a number or expression string, got {type(v).__name__}")
+        _check_value(ctx, v, f"[params].{k}")
+        params[k] = v
+
+    blocks = dict(base.blocks) if base else {}
+    raw_blocks = data.get("blocks", {})
+    if not isinstance(raw_blocks, dict):
+        ctx.fail("[blocks]", "expected tables [blocks.NAME]")
+    for bname, b in raw_blocks.items():
+        w = f"[blocks.{bname}]"
+        _check_name(ctx, bname, w, "block name")
+        ctx.check_keys(b, _BLOCK_KEYS, w)
+        btype = ctx.want(b, "type", str, w, required=False, default="sequence")
+        if btype not in ("sequence", "residual"):
+            ctx.fail(w, f"type must be 'sequence' or 'residual', got {btype!r}")
+        args = ctx.want(b, "args", dict, w, required=False, default={})
+        _check_args(ctx, args, w + ".args")
+        if btype == "sequence":
+            if "main" in b or "shortcut" in b:
+                ctx.fail(w, "'main'/'shortcut' belong to type = 'residual' blocks; use 'layers'")
+            layers = ctx.want(b, "layers", list, w)
+            _check_layers(ctx, layers, w + ".layers")
+        else:
+            if "layers" in b:
+                ctx.fail(w, "a residual block lists its branch under 'main', not 'layers'")
+            layers = ctx.want(b, "main", list, w)
+            _check_layers(ctx, layers, w + ".main")
+        shortcut = b.get("shortcut", "auto")
+        if isinstance(shortcut, str):
+            if shortcut not in ("auto", "identity", "projection"):
+                ctx.fail(w, f"shortcut must be 'auto', 'identity', 'projection' or a list of layers, got {shortcut!r}")
+        else:
+            _check_layers(ctx, shortcut, w + ".shortcut")
+        merge = ctx.want(b, "merge", str, w, required=False, default="sum")
+        if merge not in ("sum", "mul", "concat"):
+            ctx.fail(w, f"merge must be 'sum', 'mul' or 'concat', got {merge!r}")
+        label = ctx.want(b, "label", str, w, required=False)
+        blocks[bname] = Block(bname, btype, args, layers, shortcut, merge, label)
+
+    if "stages" in data:
+        raw_stages = data["stages"]
+        if not isinstance(raw_stages, list) or not raw_stages:
+            ctx.fail("[[stages]]", "expected a non-empty array of [[stages]] tables")
+        stages = [_build_stage(ctx, s, i, blocks) for i, s in enumerate(raw_stages)]
+    elif base is not None:
+        stages = base.stages
+    else:
+        ctx.fail("", "missing [[stages]]: a spec needs at least one stage")
+    names = [s.name for s in stages]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        ctx.fail("[[stages]]", f"stage names must be unique; repeated: {', '.join(sorted(dup))}")
+
+    _check_block_refs(ctx, blocks, stages)
+
+    errata = list(base.errata) if (base and "errata" not in data and base.name == name) else []
+    for i, e in enumerate(data.get("errata", []) or []):
+        w = f"[[errata]][{i}]"
+        ctx.check_keys(e, _ERRATUM_KEYS, w)
+        eid = ctx.want(e, "id", str, w)
+        src = ctx.want(e, "source", str, w)
+        note = ctx.want(e, "note", str, w)
+        profiles = ctx.want(e, "profiles", list, w, required=False, default=["paper"])
+        quantity = ctx.want(e, "quantity", str, w, required=False, default="state")
+        if quantity not in ("state", "transient", "label"):
+            ctx.fail(w, f"quantity must be 'state', 'transient' or 'label', got {quantity!r}")
+        printed = ctx.want(e, "printed", str, w, required=False)
+        if printed is not None:
+            _check_value(ctx, printed, w + ".printed")
+        pv = ctx.want(e, "printed_value", int, w, required=False)
+        errata.append(Erratum(eid, src, note, profiles, e.get("stage"), e.get("layer"), quantity, printed,
+                              e.get("equation"), pv))
+
+    return Spec(name=name, title=title, path=ctx.path, aliases=list(aliases), description=desc,
+                references=list(refs), clip=clip, size=size, in_channels=in_ch, continual=continual,
+                continual_note=note, params=params, blocks=blocks, stages=stages, errata=errata,
+                family=family)
+
+
+def _build_stage(ctx, s, i, blocks) -> Stage:
+    w = f"[[stages]][{i}]"
+    ctx.check_keys(s, _STAGE_KEYS, w)
+    name = ctx.want(s, "name", str, w)
+    _check_name(ctx, name, w, "stage name")
+    w = f"stage {name!r}"
+    has_layers = "layers" in s
+    has_block = "block" in s
+    if has_layers == has_block and not s.get("merge"):
+        ctx.fail(w, "give either 'layers' or 'block' (a block template name)")
+    st = Stage(name=name, index=i, label=s.get("label"))
+    if has_layers:
+        _check_layers(ctx, s["layers"], w + ".layers")
+        st.layers = s["layers"]
+        for k in ("repeat", "first", "cycle"):
+            if k in s:
+                ctx.fail(w, f"{k!r} only applies to a stage with 'block'")
+    if has_block:
+        st.block = ctx.want(s, "block", str, w)
+        st.repeat = s.get("repeat", 1)
+        _check_value(ctx, st.repeat, w + ".repeat")
+    st.args = ctx.want(s, "args", dict, w, required=False, default={})
+    _check_args(ctx, st.args, w + ".args")
+    st.first = ctx.want(s, "first", dict, w, required=False, default={})
+    _check_args(ctx, st.first, w + ".first")
+    cyc = ctx.want(s, "cycle", list, w, required=False, default=[])
+    for j, c in enumerate(cyc):
+        _check_args(ctx, c, f"{w}.cycle[{j}]")
+    st.cycle = cyc
+    st.stream = ctx.want(s, "stream", str, w, required=False, default="main")
+    src = s.get("source")
+    if src is not None and not (isinstance(src, str) or (isinstance(src, list) and all(isinstance(x, str) for x in src))):
+        ctx.fail(w, "'source' must be a stream name or a list of stream names")
+    st.source = src
+    st.merge = ctx.want(s, "merge", str, w, required=False)
+    if st.merge is not None and st.merge not in ("sum", "concat"):
+        ctx.fail(w, f"merge must be 'sum' or 'concat', got {st.merge!r}")
+    st.merge_into = ctx.want(s, "merge_into", str, w, required=False)
+    if st.merge_into and not st.merge:
+        ctx.fail(w, "'merge_into' needs 'merge' ('concat' or 'sum')")
+    if st.label is not None and not isinstance(st.label, str):
+        ctx.fail(w, "'label' must be a string")
+    return st
+
+
+def _check_block_refs(ctx, blocks, stages):
+    """Every referenced block exists and block templates do not nest in a cycle."""
+    def refs_of(layers):
+        out = []
+        for layer in layers or []:
+            if isinstance(layer, dict):
+                if "block" in layer:
+                    out.append(layer["block"])
+                for key in ("main", "shortcut", "layers"):
+                    v = layer.get(key)
+                    if isinstance(v, list):
+                        out.extend(refs_of(v))
+        return out
+
+    graph = {}
+    for b in blocks.values():
+        sc = b.shortcut if isinstance(b.shortcut, list) else []
+        graph[b.name] = refs_of(b.layers) + refs_of(sc)
+    for s in stages:
+        used = ([s.block] if s.block else []) + refs_of(s.layers)
+        for u in used:
+            if u not in blocks:
+                ctx.fail(f"stage {s.name!r}", f"block {u!r} is not defined{suggest(u, blocks)}; add [blocks.{u}]")
+    for bname, children in graph.items():
+        for c in children:
+            if c not in blocks:
+                ctx.fail(f"[blocks.{bname}]", f"block {c!r} is not defined{suggest(c, blocks)}")
+    state = {}
+
+    def visit(n, trail):
+        if state.get(n) == 1:
+            ctx.fail(f"[blocks.{n}]", f"block templates refer to each other in a cycle: {' -> '.join(trail + [n])}")
+        if state.get(n) == 2:
+            return
+        state[n] = 1
+        for c in graph.get(n, []):
+            visit(c, trail + [n])
+        state[n] = 2
+
+    for n in graph:
+        visit(n, [])
+
+
+# ---------------------------------------------------------------------------
+# registry of built-in specs
+
+_REGISTRY: dict[str, Path] | None = None
+
+
+def _registry() -> dict[str, Path]:
+    """name/alias -> spec path, read cheaply from the [model] tables."""
+    global _REGISTRY
+    if _REGISTRY is None:
+        reg: dict[str, Path] = {}
+        d = builtin_spec_dir()
+        for p in sorted(d.glob("*.toml")) if d.is_dir() else []:
+            reg[p.stem] = p
+        _REGISTRY = reg
+    return _REGISTRY
+
+
+_SPEC_CACHE: dict[str, Spec] = {}
+
+
+def builtin_names() -> list[str]:
+    return sorted(_registry())
+
+
+def _normalise(name: str) -> str:
+    return name.strip().lower().replace("_", "-").replace("×", "x")
+
+
+def resolve(name_or_path) -> Spec:
+    """A built-in model by name or alias, or a spec file by path."""
+    if isinstance(name_or_path, Spec):
+        return name_or_path
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise ComemError(f"model must be a name or a path, got {type(name_or_path).__name__}")
+    text = os.fspath(name_or_path)
+    if not text.strip():
+        raise ComemError("model name is empty; run 'comem list' to see the known models")
+    looks_like_path = text.endswith(".toml") or os.sep in text or "/" in text
+    if looks_like_path:
+        key = "path:" + str(Path(text).resolve())
+        p = Path(text)
+        return load_spec(p)
+    norm = _normalise(text)
+    if norm in _SPEC_CACHE:
+        return _SPEC_CACHE[norm]
+    reg = _registry()
+    if norm in reg:
+        spec = load_spec(reg[norm])
+        _SPEC_CACHE[norm] = spec
+        return spec
+    aliases = all_aliases()
+    if norm in aliases:
+        return resolve(aliases[norm])
+    if Path(text).exists():
+        return load_spec(Path(text))
+    options = sorted(set(reg) | set(aliases))
+    raise ComemError(f"unknown model {text!r}{suggest(norm, options)}; run 'comem list' for the known models "
+                     "or pass a spec file (path/to/spec.toml)")
+
+
+_ALIASES: dict[str, str] | None = None
+
+
+def all_aliases() -> dict[str, str]:
+    global _ALIASES
+    if _ALIASES is None:
+        out = {}
+        for name, p in _registry().items():
+            try:
+                with open(p, "rb") as fh:
+                    data = tomllib.load(fh)
+            except (OSError, tomllib.TOMLDecodeError):  # pragma: no cover - shipped specs are valid
+                continue
+            for a in (data.get("model", {}) or {}).get("aliases", []) or []:
+                out[_normalise(a)] = name
+        _ALIASES = out
+    return _ALIASES

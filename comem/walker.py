@@ -1,0 +1,408 @@
+"""Phase 2: evaluate a layer tree (:mod:`comem.graph`) at a clip and size.
+
+``clip`` and ``size`` may be Python ints (exact numbers and per-layer
+rows), sympy symbols (closed forms) or numpy arrays (vectorised sweeps);
+the same code runs for all three because every formula is written over
+:mod:`comem.shim`.
+
+What is accumulated (per model):
+
+* params; continual state (and its erratum-free twin ``state_consistent``)
+* work ``{op: count}`` per clip (regular model), per full step, and per
+  input frame on average (layers behind a temporal stride run every
+  ``stride``-th frame)
+* transient candidates for every rule of the ``transient`` knob, for one
+  step and for one clip of the regular model
+* receptive field, temporal padding and stride, composed exactly as
+  continual-inference composes them (``Sequential``: ``rf = s·rf_next +
+  rf_m − s``; parallel branches: max), delay = ``rf − 1 − padding``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import shim
+from .errors import ComemError
+from .expr import evaluate as eval_value
+from .graph import Graph, LayerNode, ParallelNode, SeqNode
+from .layers import KINDS
+from .layers.base import Shape
+
+
+@dataclass
+class Row:
+    """One layer (or a group of identical layers, ``count`` of them)."""
+
+    path: str
+    stage: str
+    name: str
+    label: str | None
+    kind: str
+    blocks: tuple | None
+    count: Any
+    x: Shape
+    y: Shape
+    params: Any
+    work_clip: dict
+    work_step: dict
+    rate: Any
+    state: Any
+    state_consistent: Any
+    state_formula: tuple
+    erratum: Any = None
+    rf: Any = 1
+    padding: Any = 0
+    stride: Any = 1
+    role: str = "layer"
+    consistent_text: str = ""
+
+
+@dataclass
+class Totals:
+    params: Any = 0
+    state: Any = 0
+    state_consistent: Any = 0
+    work_clip: dict = field(default_factory=dict)
+    work_step: dict = field(default_factory=dict)
+    work_by_rate: dict = field(default_factory=dict)
+    stage_output_step: Any = 0
+    stage_output_clip: Any = 0
+    largest_step: Any = 0
+    largest_clip: Any = 0
+    liveness_step: Any = 0
+    library_step: Any = 0
+    liveness_clip: Any = 0
+    rf: Any = 1
+    padding: Any = 0
+    stride: Any = 1
+    input_frame: Any = 0
+    input_clip: Any = 0
+    out_shape: Any = None
+    rows: list | None = None
+    errata_applied: list = field(default_factory=list)
+
+    @property
+    def delay(self):
+        return self.rf - 1 - self.padding
+
+
+def _add(d: dict, work: dict, mult):
+    for op, n in work.items():
+        d[op] = d.get(op, 0) + mult * n
+
+
+def _guard(count, value):
+    """``value`` when the layer exists; 0 when a symbolic count may be 0."""
+    if shim.is_concrete(count):
+        return value
+    return shim.minimum(count, 1) * value
+
+
+class _Ctx:
+    def __init__(self, graph: Graph, profile, record: bool, continual: bool):
+        self.graph = graph
+        self.profile = profile
+        self.knobs = profile.as_dict()
+        self.t = Totals(rows=[] if record else None)
+        self.continual = continual
+        self.rate = 1  # cumulative temporal stride before the current layer
+        spec = graph.spec
+        self.errata = []
+        self.transient_erratum = None
+        if self.knobs["errata"] == "printed" and profile.pristine:
+            for e in spec.errata:
+                if profile.name in e.profiles:
+                    if e.quantity == "state" and e.printed:
+                        self.errata.append(e)
+                    elif e.quantity == "transient":
+                        self.transient_erratum = e
+
+
+def _erratum_for(ctx, node):
+    for e in ctx.errata:
+        if e.stage and e.stage != node.stage:
+            continue
+        if e.layer and e.layer not in (node.label, node.name):
+            continue
+        return e
+    return None
+
+
+def _walk_layer(node: LayerNode, x: Shape, ctx: _Ctx, mult, held, held_clip, x_held):
+    kind, cfg = node.kind, node.cfg
+    y = kind.output(cfg, x)
+    kind.check(cfg, x, y, node.path)
+    count = node.count
+    m = mult * count
+    t = ctx.t
+    params = kind.params(cfg, x)
+    t.params = t.params + m * params
+    work_clip = kind.work(cfg, x, y, False, ctx)
+    _add(t.work_clip, work_clip, m)
+    if not ctx.continual:
+        if t.rows is not None:
+            t.rows.append(Row(node.path, node.stage, node.name, node.label, kind.name, node.blocks, m, x, y, params,
+                              work_clip, {}, 1, 0, 0, ("", ""), None))
+        big = _guard(count, y.numel)
+        t.largest_clip = shim.maximum(t.largest_clip, big)
+        live_clip = held_clip + (0 if x_held else x.numel) + y.numel
+        return y, (1, 0, 1), 0, shim.maximum(0, _guard(count, live_clip)), 0
+    work_step = kind.work(cfg, x, y, True, ctx)
+    _add(t.work_step, work_step, m)
+    bucket = t.work_by_rate.setdefault(ctx.rate, {})
+    _add(bucket, work_step, m)
+    state = kind.state(cfg, x, y, ctx.knobs, ctx)
+    consistent = state
+    erratum = _erratum_for(ctx, node) if ctx.errata else None
+    if erratum is not None and not (shim.is_concrete(state) and state == 0):
+        kt, kh, kw = cfg.get("kernel") or (1, 1, 1)
+        pt = (cfg.get("padding") or (0, 0, 0))[0]
+        dt = (cfg.get("dilation") or (1, 1, 1))[0]
+        st = (cfg.get("stride") or (1, 1, 1))[0]
+        env = {"k_T": kt, "k_H": kh, "k_W": kw, "p_T": pt, "d_T": dt, "s_T": st, "c_O": y.c, "c_I": x.c,
+               "n_H": y.h, "n_W": y.w, "H": x.h, "W": x.w, "T": x.t}
+        state = eval_value(erratum.printed, env, f"erratum {erratum.id}")
+        if erratum.id not in [e.id for e in t.errata_applied]:
+            t.errata_applied.append(erratum)
+    t.state = t.state + m * state
+    t.state_consistent = t.state_consistent + m * consistent
+    rf, pad, stride = kind.temporal(cfg, x, ctx)
+    if t.rows is not None:
+        sym, num = kind.state_text(cfg, x, y, ctx.knobs, ctx)
+        consistent_text = num
+        if erratum is not None:
+            num = _printed_text(erratum, cfg, x, y, num)
+        t.rows.append(Row(node.path, node.stage, node.name, node.label, kind.name, node.blocks, m, x, y, params,
+                          work_clip, work_step, ctx.rate, state, consistent, (sym, num),
+                          erratum.id if erratum is not None else None, rf, pad, stride,
+                          consistent_text=consistent_text))
+    # transient candidates
+    t.largest_step = shim.maximum(t.largest_step, _guard(count, y.frame))
+    t.largest_clip = shim.maximum(t.largest_clip, _guard(count, y.numel))
+    inplace = cfg.get("inplace", False) if isinstance(cfg, dict) else False
+    out_step = 0 if inplace else y.frame
+    out_clip = 0 if inplace else y.numel
+    live = held + (0 if x_held else x.frame) + out_step
+    live_clip = held_clip + (0 if x_held else x.numel) + out_clip
+    scratch = kind.scratch(cfg, x, y, dict(ctx.knobs, transient="library"), ctx)
+    return y, (rf, pad, stride), _guard(count, live), _guard(count, live_clip), _guard(count, live + scratch)
+
+
+def _printed_text(erratum, cfg, x, y, fallback):
+    """Numbers-in text of the printed formula, e.g. ``(3−1−1)×54×56×56``."""
+    text = erratum.printed
+    if text.replace(" ", "") == "(k_T-p_T-1)*c_O*n_H*n_W":
+        return f"({cfg['kernel'][0]}−{cfg['padding'][0]}−1)×{y.c}×{y.h}×{y.w}"
+    return fallback + " (printed: " + text + ")"
+
+
+def _walk(node, x, ctx, mult, held, held_clip, x_held):
+    if isinstance(node, LayerNode):
+        return _walk_layer(node, x, ctx, mult, held, held_clip, x_held)
+    if isinstance(node, SeqNode):
+        return _walk_seq(node, x, ctx, mult, held, held_clip, x_held)
+    if isinstance(node, ParallelNode):
+        return _walk_parallel(node, x, ctx, mult, held, held_clip, x_held)
+    raise TypeError(node)  # pragma: no cover
+
+
+def _walk_seq(seq: SeqNode, x, ctx, mult, held, held_clip, x_held):
+    rf, pad, stride = 1, 0, 1
+    peak = peak_clip = peak_lib = 0
+    base_rate = ctx.rate
+    m = mult * seq.count
+    for i, child in enumerate(seq.children):
+        ctx.rate = base_rate * stride
+        y, (crf, cpad, cs), p, pc, pl = _walk(child, x, ctx, m, held, held_clip, x_held if i == 0 else False)
+        n = child.count
+        if not (shim.is_concrete(n) and n == 1) and not (shim.is_concrete(cs) and cs == 1):
+            raise ComemError(f"{child.path}: a repeated block cannot have a temporal stride")
+        rf = rf + (crf - 1) * stride * n
+        pad = pad + cpad * stride * n
+        stride = stride * cs
+        peak = shim.maximum(peak, p)
+        peak_clip = shim.maximum(peak_clip, pc)
+        peak_lib = shim.maximum(peak_lib, pl)
+        x = y
+    ctx.rate = base_rate
+    return x, (rf, pad, stride), peak, peak_clip, peak_lib
+
+
+def _merge_shapes(node, shapes):
+    first = shapes[0]
+    if node.merge == "concat":
+        c = first.c
+        for s in shapes[1:]:
+            c = c + s.c
+        return first.with_(c=c)
+    if node.merge == "mul":
+        # broadcasting: the SE gate is (C,1,1,1) against (C,T,H,W)
+        big = max(shapes, key=lambda s: 0 if (shim.is_concrete(s.h) and s.h == 1) else 1)
+        return big
+    return first
+
+
+def _check_merge(node, shapes):
+    a = shapes[0]
+    for b in shapes[1:]:
+        for dim in ("c", "t", "h", "w"):
+            va, vb = getattr(a, dim), getattr(b, dim)
+            if node.merge == "concat" and dim == "c":
+                continue
+            if node.merge == "mul" and ((shim.is_concrete(vb) and vb == 1) or (shim.is_concrete(va) and va == 1)):
+                continue
+            if shim.is_concrete(va) and shim.is_concrete(vb) and va != vb:
+                raise ComemError(f"{node.path}: branches of the {node.role} give different {dim.upper()} "
+                                 f"({va} vs {vb}); fix the spec's strides or channels")
+
+
+def _walk_parallel(node: ParallelNode, x, ctx, mult, held, held_clip, x_held):
+    t = ctx.t
+    m = mult * node.count
+    outs, infos = [], []
+    peak = peak_clip = peak_lib = 0
+    hold_x = 0 if x_held else x.frame
+    hold_x_clip = 0 if x_held else x.numel
+    acc_out = acc_out_clip = 0
+    base_rate = ctx.rate
+    for branch in node.branches:
+        ctx.rate = base_rate
+        y, info, p, pc, pl = _walk_seq(branch, x, ctx, m, held + hold_x + acc_out, held_clip + hold_x_clip + acc_out_clip,
+                                       True)
+        outs.append(y)
+        infos.append(info)
+        peak = shim.maximum(peak, p)
+        peak_clip = shim.maximum(peak_clip, pc)
+        peak_lib = shim.maximum(peak_lib, pl)
+        acc_out = acc_out + y.frame
+        acc_out_clip = acc_out_clip + y.numel
+    ctx.rate = base_rate
+    _check_merge(node, outs)
+    y = _merge_shapes(node, outs)
+    merge_op = {"sum": "add", "mul": "mul"}.get(node.merge)
+    if merge_op:
+        _add(t.work_clip, {merge_op: y.numel}, m)
+        if ctx.continual:
+            _add(t.work_step, {merge_op: y.frame}, m)
+            _add(t.work_by_rate.setdefault(ctx.rate, {}), {merge_op: y.frame}, m)
+    strides = [i[2] for i in infos]
+    for s in strides[1:]:
+        if shim.is_concrete(s) and shim.is_concrete(strides[0]) and s != strides[0]:
+            raise ComemError(f"{node.path}: parallel branches must have the same temporal stride")
+    merge_live = held + hold_x + acc_out + y.frame
+    merge_live_clip = held_clip + hold_x_clip + acc_out_clip + y.numel
+    peak = shim.maximum(peak, _guard(node.count, merge_live))
+    peak_clip = shim.maximum(peak_clip, _guard(node.count, merge_live_clip))
+    peak_lib = shim.maximum(peak_lib, _guard(node.count, merge_live))
+    if not ctx.continual:
+        return y, (1, 0, 1), peak, peak_clip, peak_lib
+    # delay alignment: every branch is delayed to the slowest one
+    delays = [rf - 1 - p for rf, p, _ in infos]
+    D = shim.maximum(*delays) if len(delays) > 1 else delays[0]
+    rfs, pads = [], []
+    for i, (branch, (rf, p, s), d) in enumerate(zip(node.branches, infos, delays)):
+        extra = D - d
+        if shim.is_concrete(extra) and extra == 0:
+            rfs.append(rf)
+            pads.append(p)
+            continue
+        at_input = ctx.knobs["residual_delay"] == "block-input" or not branch.children
+        shape = x if at_input else outs[i]
+        state = extra * shape.frame
+        t.state = t.state + m * state
+        t.state_consistent = t.state_consistent + m * state
+        rfs.append(rf + extra * s)
+        pads.append(p)
+        if t.rows is not None:
+            frames_text = _delay_text(node, branch, d, D, ctx)
+            t.rows.append(Row(f"{node.path}.delay", node.stage, "delay", node.label, "delay", node.blocks, m,
+                              shape, shape, 0, {}, {}, ctx.rate, state, state,
+                              ("delay×C×H×W", f"{frames_text}×{shape.c}×{shape.h}×{shape.w}"), None,
+                              extra + 1, 0, 1, role="delay"))
+        # the delay's clone of one frame is alive beside the held maps
+        dl = held + hold_x + shape.frame + shape.frame
+        peak = shim.maximum(peak, _guard(node.count, dl))
+        peak_lib = shim.maximum(peak_lib, _guard(node.count, dl))
+    rf = shim.maximum(*rfs) if len(rfs) > 1 else rfs[0]
+    pad = shim.maximum(*pads) if len(pads) > 1 else pads[0]
+    return y, (rf, pad, strides[0]), peak, peak_clip, peak_lib
+
+
+def _delay_text(node, branch, d, D, ctx):
+    """'(3−1−1)' when the delay comes from one temporal conv of the main branch."""
+    main = node.branches[-1] if node.shortcut == 0 else node.branches[0]
+    temporal = []
+
+    def collect(n):
+        if isinstance(n, LayerNode):
+            k = n.cfg.get("kernel") if isinstance(n.cfg, dict) else None
+            if n.kind.name == "conv" and k and shim.is_concrete(k[0]) and k[0] > 1:
+                temporal.append(n)
+        elif isinstance(n, SeqNode):
+            for c in n.children:
+                collect(c)
+        elif isinstance(n, ParallelNode):
+            for b in n.branches:
+                collect(b)
+
+    collect(main)
+    if len(temporal) == 1 and shim.is_concrete(D - d):
+        n = temporal[0]
+        k, p = n.cfg["kernel"][0], n.cfg["padding"][0]
+        if k - p - 1 == D - d:
+            return f"({k}−{p}−1)"
+    return str(D - d)
+
+
+def evaluate_graph(graph: Graph, clip, size, profile, record: bool = True, continual: bool | None = None,
+                   width=None) -> Totals:
+    """Evaluate a layer tree for one clip/size (ints, symbols or arrays)."""
+    if continual is None:
+        continual = graph.spec.continual and graph.continual_problem is None
+    ctx = _Ctx(graph, profile, record, continual)
+    t = ctx.t
+    width = size if width is None else width
+    x0 = Shape(graph.in_channels, clip, size, width)
+    t.input_frame = x0.frame
+    t.input_clip = x0.numel
+    streams = {"input": (x0, (1, 0, 1))}
+    rf, pad, stride = 1, 0, 1
+    held = 0
+    last = None
+    for st in graph.stages:
+        if isinstance(st.source, list):
+            shapes = [streams[s][0] for s in st.source]
+            c = shapes[0].c
+            for s in shapes[1:]:
+                c = c + s.c
+            x = shapes[0].with_(c=c) if st.merge == "concat" else shapes[0]
+        else:
+            x = streams[st.source][0]
+        ctx.rate = stride
+        y, (srf, spad, ss), peak, peak_clip, peak_lib = _walk_seq(st.body, x, ctx, 1, held, 0, True)
+        rf = rf + (srf - 1) * stride
+        pad = pad + spad * stride
+        stride = stride * ss
+        t.liveness_step = shim.maximum(t.liveness_step, peak)
+        t.library_step = shim.maximum(t.library_step, peak_lib)
+        t.liveness_clip = shim.maximum(t.liveness_clip, peak_clip)
+        if st.merge_into:
+            base = streams[st.merge_into][0]
+            if st.merge == "concat":
+                for dim in ("t", "h", "w"):
+                    a, b = getattr(base, dim), getattr(y, dim)
+                    if shim.is_concrete(a) and shim.is_concrete(b) and a != b:
+                        raise ComemError(f"stage {st.name!r}: cannot concatenate into {st.merge_into!r}: "
+                                         f"{dim.upper()} is {b} here but {a} there")
+                y = base.with_(c=base.c + y.c)
+            streams[st.merge_into] = (y, None)
+            last = y
+        else:
+            streams[st.stream] = (y, None)
+            last = y
+        t.stage_output_step = shim.maximum(t.stage_output_step, y.frame)
+        t.stage_output_clip = shim.maximum(t.stage_output_clip, y.numel)
+    t.rf, t.padding, t.stride = rf, pad, stride
+    t.out_shape = last
+    return t
