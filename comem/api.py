@@ -130,6 +130,17 @@ def transient_of(t, knob: str):
     return t.library_step
 
 
+def transient_location(t, knob: str):
+    """Where the step transient peaks (numeric evaluation), for reports."""
+    if knob == "stage-output":
+        return t.stage_output_at
+    if knob == "largest-map":
+        return t.largest_at if t.largest_step >= t.input_frame else "input frame"
+    if knob == "liveness":
+        return t.liveness_at
+    return t.library_at
+
+
 def regular_transient_of(t, knob: str):
     from . import shim
 
@@ -194,4 +205,5 @@ def make_report(spec, graph, t, clip, size, prof, dtype_name, nbytes, batch, con
         transient_floats_consistent=transient_consistent * batch if continual else None,
         work_clip=t.work_clip, work_step=t.work_step, spec_path=spec.path, references=spec.references,
         params_overrides=dict(params or {}),
+        transient_at=transient_location(t, knob) if continual else None,
     )

@@ -152,6 +152,45 @@ def kinds_cmd(fmt):
     emit(render_tables([Table("Layer kinds", ["kind", "fields", "formulas in", "summary"], rows)], fmt))
 
 
+@main.command("validate")
+@click.argument("model")
+@click.option("--clip", "-T", default=None, help="Frames per clip. Default: the spec's.")
+@click.option("--size", "-S", default=None, help="Input resolution. Default: the spec's.")
+@click.option("--knob", "-k", "knobs", multiple=True, metavar="NAME=VALUE", help="Change a knob of the profile.")
+@click.option("--layers", is_flag=True, help="Show every per-layer check, not only the layer groups.")
+@click.option("--no-ptflops", is_flag=True, help="Skip ptflops' own count of the regular model.")
+@format_option()
+def validate_cmd(model, clip, size, knobs, layers, no_ptflops, fmt):
+    """Compare comem's continual-inference numbers with instrumented models.
+
+    Builds the regular and the continual PyTorch model of MODEL, warms the
+    continual one up through its receptive field and measures state,
+    parameters, work per step and per clip, delay, receptive field and the
+    transient peak of one step; exits 1 on any mismatch.  Needs
+    pip install 'comem[validate]'.
+    """
+    from .formats import check_format, render_tables
+    from .profiles import parse_knob_options
+    from .validate import require_extra
+
+    fmt = check_format(fmt)
+    require_extra()
+    from .validate.compare import validate, validation_tables
+
+    v = validate(model, clip, size, "continual-inference", parse_knob_options(knobs), use_ptflops=not no_ptflops)
+    if fmt == "json":
+        import json
+
+        emit(json.dumps({"model": v.model, "clip": v.clip, "size": v.size, "profile": v.profile, "ok": v.ok,
+                         "checks": [{"group": c.group, "quantity": c.quantity, "comem": c.analytic,
+                                     "measured": c.measured, "ok": c.ok} for c in v.checks]},
+                        indent=2, default=str))
+    else:
+        emit(render_tables(validation_tables(v, layers), fmt))
+    if not v.ok:
+        sys.exit(1)
+
+
 def run(argv=None):
     """Entry point: run the CLI, turning every input problem into one line."""
     try:

@@ -127,6 +127,7 @@ class Report:
     spec_path: str = ""
     references: list = field(default_factory=list)
     params_overrides: dict = field(default_factory=dict)
+    transient_at: str | None = None
 
     # ---- derived totals ---------------------------------------------------
     @property
@@ -227,7 +228,7 @@ class Report:
             "macs_per_step": self.macs_per_step, "macs_per_clip": self.macs_per_clip,
             "macs_per_frame_avg": _jsonable(self.macs_per_frame_avg),
             "params": self.params, "delay": self.delay, "receptive_field": self.receptive_field,
-            "temporal_padding": self.temporal_padding,
+            "temporal_padding": self.temporal_padding, "transient_at": self.transient_at,
         }
         if not self.continual:
             d["continual_note"] = self.continual_note
@@ -294,12 +295,14 @@ def headline_lines(r: Report) -> list[tuple[str, str, str]]:
             lines.append((label, f"{grouped(floats)} floats", f"{human_bytes(floats * b)} ({r.dtype}){note}"))
 
         mem("state", r.state_floats)
-        mem("worst-case transient", r.transient_floats)
+        mem("worst-case transient", r.transient_floats, f"  at {r.transient_at}" if r.transient_at else "")
         mem("total (state + transient)", r.total_floats)
         if r.errata and r.state_floats_consistent is not None and r.total_floats_consistent != r.total_floats:
             mem("total, equation-consistent", r.total_floats_consistent, "  [errata applied above]")
+    what = {"stage-output": "largest stage output of the clip", "largest-map": "largest map of the clip"}.get(
+        r.knobs.get("transient"), "peak of the clip forward")
     lines.append(("regular model worst case", f"{grouped(r.regular_total_floats)} floats",
-                  f"{human_bytes(r.regular_total_floats * b)} ({r.clip - 1} stored input frames + largest clip map)"))
+                  f"{human_bytes(r.regular_total_floats * b)} ({r.clip - 1} stored input frames + {what})"))
     if r.continual:
         lines.append((f"per frame, continual ({r.count})", grouped(r.macs_per_step), human_count(r.macs_per_step)))
         if r.temporal_stride != 1:

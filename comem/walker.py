@@ -72,6 +72,10 @@ class Totals:
     largest_clip: Any = 0
     liveness_step: Any = 0
     library_step: Any = 0
+    liveness_at: Any = None
+    library_at: Any = None
+    largest_at: Any = None
+    stage_output_at: Any = None
     liveness_clip: Any = 0
     rf: Any = 1
     padding: Any = 0
@@ -129,7 +133,35 @@ def _erratum_for(ctx, node):
     return None
 
 
-def _walk_layer(node: LayerNode, x: Shape, ctx: _Ctx, mult, held, held_clip, x_held):
+class _Step:
+    """What walking a node returns.
+
+    ``live``/``lib``/``live_clip`` are *inner* peaks: floats alive at the
+    node's worst moment beyond what its caller already holds (the caller adds
+    its held maps).  ``new`` tells whether the output is a fresh tensor (an
+    identity branch or ``Delay(0)`` hands back its input)."""
+
+    __slots__ = ("y", "temporal", "live", "live_clip", "lib", "new", "where")
+
+    def __init__(self, y, temporal, live, live_clip, lib, new, where=None):
+        self.y, self.temporal, self.live, self.live_clip, self.lib, self.new = y, temporal, live, live_clip, lib, new
+        #: (live_at, lib_at): the layer where each step peak occurs (numeric evaluation only)
+        self.where = where or (None, None)
+
+
+def _pick(cur, cur_at, cand, cand_at):
+    """max(cur, cand), remembering where the larger one occurs when numeric."""
+    if shim.is_concrete(cur) and shim.is_concrete(cand):
+        return (cand, cand_at) if cand > cur else (cur, cur_at)
+    return shim.maximum(cur, cand), None
+
+
+def _allocates(kind, cfg, x, y, knobs):
+    v = kind.library_peak(cfg, x, y, knobs)
+    return not (shim.is_concrete(v) and v == 0)
+
+
+def _walk_layer(node: LayerNode, x: Shape, ctx: _Ctx, mult, x_held):
     kind, cfg = node.kind, node.cfg
     y = kind.output(cfg, x)
     kind.check(cfg, x, y, node.path)
@@ -140,18 +172,23 @@ def _walk_layer(node: LayerNode, x: Shape, ctx: _Ctx, mult, held, held_clip, x_h
     t.params = t.params + m * params
     work_clip = kind.work(cfg, x, y, False, ctx)
     _add(t.work_clip, work_clip, m)
+    t.largest_clip = shim.maximum(t.largest_clip, _guard(count, y.numel))
+    inplace = cfg.get("inplace", False) if isinstance(cfg, dict) else False
+    in_clip = 0 if x_held else x.numel
+    live_clip = _guard(count, in_clip + (0 if inplace else y.numel))
     if not ctx.continual:
         if t.rows is not None:
             t.rows.append(Row(node.path, node.stage, node.name, node.label, kind.name, node.blocks, m, x, y, params,
                               work_clip, {}, 1, 0, 0, ("", ""), None))
-        big = _guard(count, y.numel)
-        t.largest_clip = shim.maximum(t.largest_clip, big)
-        live_clip = held_clip + (0 if x_held else x.numel) + y.numel
-        return y, (1, 0, 1), 0, shim.maximum(0, _guard(count, live_clip)), 0
+        return _Step(y, (1, 0, 1), 0, live_clip, 0, True)
     work_step = kind.work(cfg, x, y, True, ctx)
     _add(t.work_step, work_step, m)
-    bucket = t.work_by_rate.setdefault(ctx.rate, {})
-    _add(bucket, work_step, m)
+    rf, pad, stride = kind.temporal(cfg, x, ctx)
+    every_step = {op: n for op, n in work_step.items() if op not in kind.output_only_ops}
+    on_output = {op: n for op, n in work_step.items() if op in kind.output_only_ops}
+    _add(t.work_by_rate.setdefault(ctx.rate, {}), every_step, m)
+    if on_output:
+        _add(t.work_by_rate.setdefault(ctx.rate * stride, {}), on_output, m)
     state = kind.state(cfg, x, y, ctx.knobs, ctx)
     consistent = state
     erratum = _erratum_for(ctx, node) if ctx.errata else None
@@ -165,9 +202,10 @@ def _walk_layer(node: LayerNode, x: Shape, ctx: _Ctx, mult, held, held_clip, x_h
         state = eval_value(erratum.printed, env, f"erratum {erratum.id}")
         if erratum.id not in [e.id for e in t.errata_applied]:
             t.errata_applied.append(erratum)
+    else:
+        erratum = None
     t.state = t.state + m * state
     t.state_consistent = t.state_consistent + m * consistent
-    rf, pad, stride = kind.temporal(cfg, x, ctx)
     if t.rows is not None:
         sym, num = kind.state_text(cfg, x, y, ctx.knobs, ctx)
         consistent_text = num
@@ -177,16 +215,13 @@ def _walk_layer(node: LayerNode, x: Shape, ctx: _Ctx, mult, held, held_clip, x_h
                           work_clip, work_step, ctx.rate, state, consistent, (sym, num),
                           erratum.id if erratum is not None else None, rf, pad, stride,
                           consistent_text=consistent_text))
-    # transient candidates
-    t.largest_step = shim.maximum(t.largest_step, _guard(count, y.frame))
-    t.largest_clip = shim.maximum(t.largest_clip, _guard(count, y.numel))
-    inplace = cfg.get("inplace", False) if isinstance(cfg, dict) else False
-    out_step = 0 if inplace else y.frame
-    out_clip = 0 if inplace else y.numel
-    live = held + (0 if x_held else x.frame) + out_step
-    live_clip = held_clip + (0 if x_held else x.numel) + out_clip
-    scratch = kind.scratch(cfg, x, y, dict(ctx.knobs, transient="library"), ctx)
-    return y, (rf, pad, stride), _guard(count, live), _guard(count, live_clip), _guard(count, live + scratch)
+    t.largest_step, t.largest_at = _pick(t.largest_step, t.largest_at, _guard(count, y.frame), node.path)
+    x_in = 0 if x_held else x.frame
+    live = x_in + (0 if inplace else y.frame)
+    lib = x_in + kind.library_peak(cfg, x, y, ctx.knobs)
+    new = _allocates(kind, cfg, x, y, ctx.knobs)
+    return _Step(y, (rf, pad, stride), _guard(count, live), live_clip, _guard(count, lib), new,
+                 (node.path, node.path))
 
 
 def _printed_text(erratum, cfg, x, y, fallback):
@@ -197,36 +232,45 @@ def _printed_text(erratum, cfg, x, y, fallback):
     return fallback + " (printed: " + text + ")"
 
 
-def _walk(node, x, ctx, mult, held, held_clip, x_held):
+def _walk(node, x, ctx, mult, x_held):
     if isinstance(node, LayerNode):
-        return _walk_layer(node, x, ctx, mult, held, held_clip, x_held)
+        return _walk_layer(node, x, ctx, mult, x_held)
     if isinstance(node, SeqNode):
-        return _walk_seq(node, x, ctx, mult, held, held_clip, x_held)
+        return _walk_seq(node, x, ctx, mult, x_held)
     if isinstance(node, ParallelNode):
-        return _walk_parallel(node, x, ctx, mult, held, held_clip, x_held)
+        return _walk_parallel(node, x, ctx, mult, x_held)
     raise TypeError(node)  # pragma: no cover
 
 
-def _walk_seq(seq: SeqNode, x, ctx, mult, held, held_clip, x_held):
+def _walk_seq(seq: SeqNode, x, ctx, mult, x_held):
+    """Children run one after another; while child ``i`` runs, its input (the
+    previous child's output) is alive, everything earlier is freed."""
     rf, pad, stride = 1, 0, 1
-    peak = peak_clip = peak_lib = 0
+    live = live_clip = lib = 0
     base_rate = ctx.rate
     m = mult * seq.count
-    for i, child in enumerate(seq.children):
+    held = x_held
+    new = False
+    live_at = lib_at = None
+    for child in seq.children:
         ctx.rate = base_rate * stride
-        y, (crf, cpad, cs), p, pc, pl = _walk(child, x, ctx, m, held, held_clip, x_held if i == 0 else False)
+        r = _walk(child, x, ctx, m, held)
         n = child.count
+        crf, cpad, cs = r.temporal
         if not (shim.is_concrete(n) and n == 1) and not (shim.is_concrete(cs) and cs == 1):
             raise ComemError(f"{child.path}: a repeated block cannot have a temporal stride")
         rf = rf + (crf - 1) * stride * n
         pad = pad + cpad * stride * n
         stride = stride * cs
-        peak = shim.maximum(peak, p)
-        peak_clip = shim.maximum(peak_clip, pc)
-        peak_lib = shim.maximum(peak_lib, pl)
-        x = y
+        live, live_at = _pick(live, live_at, r.live, r.where[0])
+        live_clip = shim.maximum(live_clip, r.live_clip)
+        lib, lib_at = _pick(lib, lib_at, r.lib, r.where[1])
+        x = r.y
+        if r.new:
+            new = True
+            held = False  # the next child's input is a fresh tensor only this sequence holds
     ctx.rate = base_rate
-    return x, (rf, pad, stride), peak, peak_clip, peak_lib
+    return _Step(x, (rf, pad, stride), live, live_clip, lib, new, (live_at, lib_at))
 
 
 def _merge_shapes(node, shapes):
@@ -238,8 +282,7 @@ def _merge_shapes(node, shapes):
         return first.with_(c=c)
     if node.merge == "mul":
         # broadcasting: the SE gate is (C,1,1,1) against (C,T,H,W)
-        big = max(shapes, key=lambda s: 0 if (shim.is_concrete(s.h) and s.h == 1) else 1)
-        return big
+        return max(shapes, key=lambda s: 0 if (shim.is_concrete(s.h) and s.h == 1) else 1)
     return first
 
 
@@ -257,27 +300,19 @@ def _check_merge(node, shapes):
                                  f"({va} vs {vb}); fix the spec's strides or channels")
 
 
-def _walk_parallel(node: ParallelNode, x, ctx, mult, held, held_clip, x_held):
+def _walk_parallel(node: ParallelNode, x, ctx, mult, x_held):
+    """Branches run in order on the same input (held until the merge); each
+    finished branch's output is held until the merge; the slower branches
+    are delay-aligned (continual-inference's auto delay)."""
     t = ctx.t
     m = mult * node.count
-    outs, infos = [], []
-    peak = peak_clip = peak_lib = 0
-    hold_x = 0 if x_held else x.frame
-    hold_x_clip = 0 if x_held else x.numel
-    acc_out = acc_out_clip = 0
     base_rate = ctx.rate
+    results = []
     for branch in node.branches:
         ctx.rate = base_rate
-        y, info, p, pc, pl = _walk_seq(branch, x, ctx, m, held + hold_x + acc_out, held_clip + hold_x_clip + acc_out_clip,
-                                       True)
-        outs.append(y)
-        infos.append(info)
-        peak = shim.maximum(peak, p)
-        peak_clip = shim.maximum(peak_clip, pc)
-        peak_lib = shim.maximum(peak_lib, pl)
-        acc_out = acc_out + y.frame
-        acc_out_clip = acc_out_clip + y.numel
+        results.append(_walk_seq(branch, x, ctx, m, True))
     ctx.rate = base_rate
+    outs = [r.y for r in results]
     _check_merge(node, outs)
     y = _merge_shapes(node, outs)
     merge_op = {"sum": "add", "mul": "mul"}.get(node.merge)
@@ -286,33 +321,45 @@ def _walk_parallel(node: ParallelNode, x, ctx, mult, held, held_clip, x_held):
         if ctx.continual:
             _add(t.work_step, {merge_op: y.frame}, m)
             _add(t.work_by_rate.setdefault(ctx.rate, {}), {merge_op: y.frame}, m)
-    strides = [i[2] for i in infos]
-    for s in strides[1:]:
-        if shim.is_concrete(s) and shim.is_concrete(strides[0]) and s != strides[0]:
+    strides = [r.temporal[2] for r in results]
+    for s_ in strides[1:]:
+        if shim.is_concrete(s_) and shim.is_concrete(strides[0]) and s_ != strides[0]:
             raise ComemError(f"{node.path}: parallel branches must have the same temporal stride")
-    merge_live = held + hold_x + acc_out + y.frame
-    merge_live_clip = held_clip + hold_x_clip + acc_out_clip + y.numel
-    peak = shim.maximum(peak, _guard(node.count, merge_live))
-    peak_clip = shim.maximum(peak_clip, _guard(node.count, merge_live_clip))
-    peak_lib = shim.maximum(peak_lib, _guard(node.count, merge_live))
+    hold_x = 0 if x_held else x.frame
+    hold_x_clip = 0 if x_held else x.numel
+    # regular model: branches in order, outputs held until the merge
+    live_clip = 0
+    acc_clip = 0
+    for r in results:
+        live_clip = shim.maximum(live_clip, hold_x_clip + acc_clip + r.live_clip)
+        acc_clip = acc_clip + (r.y.numel if r.new else 0)
+    live_clip = shim.maximum(live_clip, hold_x_clip + acc_clip + y.numel)
     if not ctx.continual:
-        return y, (1, 0, 1), peak, peak_clip, peak_lib
+        return _Step(y, (1, 0, 1), 0, _guard(node.count, live_clip), 0, True)
     # delay alignment: every branch is delayed to the slowest one
-    delays = [rf - 1 - p for rf, p, _ in infos]
+    delays = [r.temporal[0] - 1 - r.temporal[1] for r in results]
     D = shim.maximum(*delays) if len(delays) > 1 else delays[0]
+    live = lib = 0
+    live_at = lib_at = None
+    acc = 0
     rfs, pads = [], []
-    for i, (branch, (rf, p, s), d) in enumerate(zip(node.branches, infos, delays)):
+    for branch, r, d in zip(node.branches, results, delays):
+        rf, p, s_ = r.temporal
+        live, live_at = _pick(live, live_at, hold_x + acc + r.live, r.where[0])
+        lib, lib_at = _pick(lib, lib_at, hold_x + acc + r.lib, r.where[1])
         extra = D - d
+        out_new = r.y.frame if r.new else 0
         if shim.is_concrete(extra) and extra == 0:
             rfs.append(rf)
             pads.append(p)
+            acc = acc + out_new
             continue
         at_input = ctx.knobs["residual_delay"] == "block-input" or not branch.children
-        shape = x if at_input else outs[i]
+        shape = x if at_input else r.y
         state = extra * shape.frame
         t.state = t.state + m * state
         t.state_consistent = t.state_consistent + m * state
-        rfs.append(rf + extra * s)
+        rfs.append(rf + extra * s_)
         pads.append(p)
         if t.rows is not None:
             frames_text = _delay_text(node, branch, d, D, ctx)
@@ -320,13 +367,19 @@ def _walk_parallel(node: ParallelNode, x, ctx, mult, held, held_clip, x_held):
                               shape, shape, 0, {}, {}, ctx.rate, state, state,
                               ("delay×C×H×W", f"{frames_text}×{shape.c}×{shape.h}×{shape.w}"), None,
                               extra + 1, 0, 1, role="delay"))
-        # the delay's clone of one frame is alive beside the held maps
-        dl = held + hold_x + shape.frame + shape.frame
-        peak = shim.maximum(peak, _guard(node.count, dl))
-        peak_lib = shim.maximum(peak_lib, _guard(node.count, dl))
+        # the delay hands back a copy of a buffered frame while its input is alive
+        delay_peak = hold_x + acc + out_new + shape.frame
+        live, live_at = _pick(live, live_at, delay_peak, f"{node.path}.delay")
+        lib, lib_at = _pick(lib, lib_at, delay_peak, f"{node.path}.delay")
+        acc = acc + shape.frame
+    merged = hold_x + acc + y.frame
+    live, live_at = _pick(live, live_at, merged, f"{node.path} (merge)")
+    lib, lib_at = _pick(lib, lib_at, merged, f"{node.path} (merge)")
     rf = shim.maximum(*rfs) if len(rfs) > 1 else rfs[0]
     pad = shim.maximum(*pads) if len(pads) > 1 else pads[0]
-    return y, (rf, pad, strides[0]), peak, peak_clip, peak_lib
+    g = node.count
+    return _Step(y, (rf, pad, strides[0]), _guard(g, live), _guard(g, live_clip), _guard(g, lib), True,
+                 (live_at, lib_at))
 
 
 def _delay_text(node, branch, d, D, ctx):
@@ -355,6 +408,12 @@ def _delay_text(node, branch, d, D, ctx):
     return str(D - d)
 
 
+def source_is_input(st) -> bool:
+    """The model input is held by the caller; every other stage input is a
+    fresh map the model itself allocated."""
+    return st.source == "input"
+
+
 def evaluate_graph(graph: Graph, clip, size, profile, record: bool = True, continual: bool | None = None,
                    width=None) -> Totals:
     """Evaluate a layer tree for one clip/size (ints, symbols or arrays)."""
@@ -368,7 +427,6 @@ def evaluate_graph(graph: Graph, clip, size, profile, record: bool = True, conti
     t.input_clip = x0.numel
     streams = {"input": (x0, (1, 0, 1))}
     rf, pad, stride = 1, 0, 1
-    held = 0
     last = None
     for st in graph.stages:
         if isinstance(st.source, list):
@@ -380,12 +438,13 @@ def evaluate_graph(graph: Graph, clip, size, profile, record: bool = True, conti
         else:
             x = streams[st.source][0]
         ctx.rate = stride
-        y, (srf, spad, ss), peak, peak_clip, peak_lib = _walk_seq(st.body, x, ctx, 1, held, 0, True)
+        r = _walk_seq(st.body, x, ctx, 1, source_is_input(st))
+        y, (srf, spad, ss), peak, peak_clip, peak_lib = r.y, r.temporal, r.live, r.live_clip, r.lib
         rf = rf + (srf - 1) * stride
         pad = pad + spad * stride
         stride = stride * ss
-        t.liveness_step = shim.maximum(t.liveness_step, peak)
-        t.library_step = shim.maximum(t.library_step, peak_lib)
+        t.liveness_step, t.liveness_at = _pick(t.liveness_step, t.liveness_at, peak, r.where[0])
+        t.library_step, t.library_at = _pick(t.library_step, t.library_at, peak_lib, r.where[1])
         t.liveness_clip = shim.maximum(t.liveness_clip, peak_clip)
         if st.merge_into:
             base = streams[st.merge_into][0]
@@ -401,7 +460,8 @@ def evaluate_graph(graph: Graph, clip, size, profile, record: bool = True, conti
         else:
             streams[st.stream] = (y, None)
             last = y
-        t.stage_output_step = shim.maximum(t.stage_output_step, y.frame)
+        t.stage_output_step, t.stage_output_at = _pick(t.stage_output_step, t.stage_output_at, y.frame,
+                                                       f"{st.name} (output)")
         t.stage_output_clip = shim.maximum(t.stage_output_clip, y.numel)
     t.rf, t.padding, t.stride = rf, pad, stride
     t.out_shape = last

@@ -28,6 +28,16 @@ class Activation(LayerKind):
             return {}
         return {self.op: x.frame if step else x.numel}
 
+    def library_peak(self, cfg, x, y, knobs):
+        """Swish ``x·sigmoid(x)`` holds the sigmoid and the product (2 maps);
+        dropout and identity return their input at inference (0); others
+        allocate their output (nothing when in place)."""
+        if self.op is None:
+            return 0
+        if self.name == "swish":
+            return 2 * y.frame
+        return 0 if cfg.get("inplace") else y.frame
+
 
 RELU = Activation("relu", "relu", "ReLU, element-wise")
 SWISH = Activation("swish", "swish", "Swish x·sigmoid(x), element-wise")

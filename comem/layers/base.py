@@ -19,8 +19,9 @@ Quantities a kind provides (all per single instance of the layer):
                             conventions (:mod:`comem.conventions`) weight them
 ``state(cfg, x, y, knobs)`` floats kept between steps by the continual layer
 ``temporal(cfg, x)``        ``(receptive_field, padding, stride)`` along time
-``scratch(cfg, x, y, knobs)`` extra floats alive *inside* one step beyond the
-                            input and output maps (for the liveness transient)
+``library_peak(cfg, x, y)`` floats continual-inference holds alive at the
+                            layer's own peak inside one step, output included,
+                            input excluded (for the ``library`` transient)
 """
 from __future__ import annotations
 
@@ -73,6 +74,9 @@ class LayerKind:
     summary = ""
     #: symbolic form of the state formula for the paper profile, for tables
     state_formula = "0"
+    #: ops a continual layer only performs on steps where it emits an output
+    #: (every ``s_T``-th step for a temporal stride ``s_T``)
+    output_only_ops: tuple[str, ...] = ()
 
     # -- phase 1: structure (channels, kernels) from spec fields --------------
     def configure(self, raw: dict, evaluate, c_in) -> dict:
@@ -103,8 +107,10 @@ class LayerKind:
     def temporal(self, cfg, x: Shape, ctx):
         return (1, 0, 1)
 
-    def scratch(self, cfg, x: Shape, y: Shape, knobs, ctx):
-        return 0
+    def library_peak(self, cfg, x: Shape, y: Shape, knobs):
+        """Default: the layer allocates its output and nothing else
+        (in-place activations allocate nothing)."""
+        return 0 if cfg.get("inplace") else y.frame
 
     def check(self, cfg, x: Shape, y: Shape, where: str):
         """Raise a ComemError when the layer cannot run on this input."""

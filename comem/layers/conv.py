@@ -136,17 +136,17 @@ class Conv(LayerKind):
         kt, dt = cfg["kernel"][0], cfg["dilation"][0]
         return (kt + (kt - 1) * (dt - 1), cfg["padding"][0], cfg["stride"][0])
 
-    def scratch(self, cfg, x, y, knobs, ctx):
-        """continual-inference's ``_forward_step_py`` for one frame computes a
-        ``k_T``-frame convolution (``k_T·n`` floats, n = one output frame),
-        gathers the ``k_T−1`` stored partials with advanced indexing (a copy,
-        ``(k_T−1)·n``) and sums them (``n``); the output adds one more frame.
-        A stateless (``k_T = 1``) layer runs the plain convolution."""
-        kt = cfg["kernel"][0]
-        if knobs["transient"] != "library" or (shim.is_concrete(kt) and kt == 1):
-            return 0
+    def library_peak(self, cfg, x, y, knobs):
+        """``co.Conv3d._forward_step_py`` for one frame runs a ``k_T``-frame
+        convolution (``k_T·n`` floats, ``n`` = one output frame), gathers the
+        ``k_T−1`` stored partials by advanced indexing (a copy, ``(k_T−1)·n``)
+        and sums them (``n``): ``2·k_T·n`` at its peak.  A stateless layer
+        (``k_T = 1``, no temporal padding/stride) runs the plain convolution."""
+        kt, pt, st = cfg["kernel"][0], cfg["padding"][0], cfg["stride"][0]
         n = y.frame
-        return kt * n + (kt - 1) * n + n
+        if all(shim.is_concrete(v) for v in (kt, pt, st)) and kt == 1 and pt == 0 and st == 1:
+            return n
+        return 2 * kt * n
 
     def continual_ok(self, cfg):
         if shim.is_concrete(cfg["dilation"][0]) and cfg["dilation"][0] != 1:

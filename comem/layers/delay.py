@@ -10,6 +10,7 @@ Spec fields: ``frames``.
 """
 from __future__ import annotations
 
+from .. import shim
 from .base import LayerKind
 from .conv import positive
 
@@ -34,6 +35,10 @@ class Delay(LayerKind):
     def temporal(self, cfg, x, ctx):
         return (cfg["frames"] + 1, 0, 1)
 
-    def scratch(self, cfg, x, y, knobs, ctx):
-        """``co.Delay`` returns ``buffer[index].clone()``: one copied frame."""
-        return 0
+    def library_peak(self, cfg, x, y, knobs):
+        """``co.Delay`` returns ``buffer[index].clone()``: one copied frame
+        (``Delay(0)`` returns its input)."""
+        f = cfg["frames"]
+        if shim.is_concrete(f) and f == 0:
+            return 0
+        return x.frame

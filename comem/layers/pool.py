@@ -31,6 +31,7 @@ from .conv import positive, triple
 class Pool(LayerKind):
     fields = ("kernel", "stride", "padding", "global", "adaptive", "window", "dilation")
     state_formula = "(w−1)·C·n_H·n_W"
+    output_only_ops = ("temporal_pool",)
 
     def __init__(self, name, mode):
         self.name = name
@@ -112,14 +113,12 @@ class Pool(LayerKind):
         d = cfg["dilation"][0]
         return (d * w, cfg["padding"][0], cfg["stride"][0])
 
-    def scratch(self, cfg, x, y, knobs, ctx):
-        """continual-inference pools the frame spatially (one pooled frame),
-        then permutes/reshapes the buffer to (B·H·W, C, w) — a copy of the
-        ``w`` pooled frames — and pools it (one pooled frame)."""
-        if knobs["transient"] != "library":
-            return 0
-        pooled = y.c * y.h * y.w
-        return pooled + self.window(cfg, x, knobs) * pooled
+    def library_peak(self, cfg, x, y, knobs):
+        """continual-inference pools the frame spatially (one pooled frame
+        ``n' = C·n_H·n_W``), writes it into the buffer, then pools the buffer
+        over time into a new pooled frame: ``2·n'`` (batch 1: the buffer's
+        permute/reshape is a view)."""
+        return 2 * (y.c * y.h * y.w)
 
 
 AVGPOOL = Pool("avgpool", "avg")

@@ -1,0 +1,27 @@
+"""Instrumented validation against real PyTorch / continual-inference models.
+
+Needs the optional extra: ``pip install 'comem[validate]'`` (torch==2.13.0,
+continual-inference==1.2.4, ptflops, fvcore).  Nothing here is imported by
+the plain analysis path.
+"""
+from ..errors import MissingExtraError
+
+INSTALL_HINT = "pip install 'comem[validate]'  (torch==2.13.0, continual-inference==1.2.4, ptflops)"
+
+
+def require_extra():
+    """Import torch and continual, or raise a one-line install hint."""
+    try:
+        import logging
+
+        import continual  # noqa: F401
+        import torch  # noqa: F401
+
+        # continual-inference warns on every temporally strided module it builds
+        logging.getLogger("continual").setLevel(logging.ERROR)
+        for name in list(logging.root.manager.loggerDict):
+            if name.startswith("continual"):
+                logging.getLogger(name).setLevel(logging.ERROR)
+    except ImportError as exc:
+        raise MissingExtraError(f"validation needs PyTorch and continual-inference ({exc.name} is missing); "
+                                f"install them with: {INSTALL_HINT}") from None

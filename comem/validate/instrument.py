@@ -1,0 +1,296 @@
+"""Measure real models: state, parameters, per-step and per-clip work,
+delay, receptive field and the transient peak of one step.
+
+* **state** — after warming the continual model up through its receptive
+  field, the floats in the floating tensors each module's ``get_state()``
+  returns;
+* **work** — forward hooks that read each module's real input/output tensors
+  and count elementary operations (``conv_mac``, ``batchnorm``, …), each
+  module once per step (``co.forward_stepping`` modules fire their hooks
+  twice per call; the second firing is ignored); the regular model is also
+  counted by ptflops itself (module hooks only);
+* **delay / receptive field** — the library's own properties;
+* **transient** — a ``TorchDispatchMode`` that records every tensor storage
+  created during one step and when it is freed; the peak of live floats
+  (state buffers, parameters and the input frame excluded).
+"""
+from __future__ import annotations
+
+import weakref
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from . import require_extra
+
+
+@dataclass
+class Measured:
+    params: dict = field(default_factory=dict)       # row path -> params
+    state: dict = field(default_factory=dict)        # row path -> floats
+    work_step: dict = field(default_factory=dict)    # row path -> {op: n}, one full step
+    work_avg: dict = field(default_factory=dict)     # row path -> {op: n}, summed over `stride` steps
+    work_clip: dict = field(default_factory=dict)    # row path -> {op: n}, regular model
+    ptflops_clip: int | None = None
+    ptflops_params: int | None = None
+    delay: int | None = None
+    receptive_field: int | None = None
+    transient_peak: int | None = None
+    stride: int = 1
+    unmapped_state: int = 0
+
+
+def _module_ops(m, inp, out):
+    import continual as co
+    import torch
+    from torch import nn
+    from torch.nn.modules.conv import _ConvNd
+
+    x = inp[0] if isinstance(inp, tuple) and inp else inp
+    if isinstance(m, _ConvNd):
+        k = 1
+        for v in m.kernel_size:
+            k *= v
+        positions = out.numel() // m.out_channels
+        ops = {"conv_mac": k * (m.in_channels // m.groups) * m.out_channels * positions}
+        if m.bias is not None:
+            ops["conv_bias"] = m.out_channels * positions
+        return ops
+    if isinstance(m, nn.BatchNorm3d):
+        return {"batchnorm" if m.affine else "batchnorm_noaffine": x.numel()}
+    if isinstance(m, nn.ReLU):
+        return {"relu": out.numel()}
+    if isinstance(m, nn.Sigmoid):
+        return {"sigmoid": out.numel()}
+    if isinstance(m, nn.Softmax):
+        return {"softmax": out.numel()}
+    if type(m).__name__ == "Swish":
+        return {"swish": out.numel()}
+    if isinstance(m, (nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool1d)):
+        return {"temporal_pool": x.numel()}
+    if isinstance(m, (co.AdaptiveAvgPool3d, nn.AdaptiveAvgPool3d)):
+        return {"adaptive_avg_pool3d": x.numel()}
+    if isinstance(m, (co.AdaptiveMaxPool3d, nn.AdaptiveMaxPool3d)):
+        return {"adaptive_max_pool3d": x.numel()}
+    if isinstance(m, (co.AvgPool3d, nn.AvgPool3d)):
+        return {"avg_pool3d": x.numel()}
+    if isinstance(m, (co.MaxPool3d, nn.MaxPool3d)):
+        return {"max_pool3d": x.numel()}
+    lin = m if isinstance(m, nn.Linear) else getattr(m, "linear", None)
+    if isinstance(lin, nn.Linear):
+        positions = x.numel() // lin.in_features
+        ops = {"linear_mac": lin.in_features * lin.out_features * positions}
+        if lin.bias is not None:
+            ops["linear_bias"] = lin.out_features * positions
+        return ops
+    return {}
+
+
+def _counts_without_output(m) -> bool:
+    """A continual pool pools every incoming frame spatially even on the
+    steps where (temporal stride) it emits nothing; its count needs only the
+    input."""
+    import continual as co
+
+    return isinstance(m, (co.AvgPool3d, co.MaxPool3d, co.AdaptiveAvgPool3d, co.AdaptiveMaxPool3d))
+
+
+class _OpCounter:
+    """Forward hooks on the mapped modules; each module counted once per step."""
+
+    def __init__(self, row_map):
+        from torch import nn
+
+        self.by_row = defaultdict(lambda: defaultdict(int))
+        self.seen = set()
+        self.handles = []
+        for path, modules in row_map.items():
+            for m in modules:
+                self.handles.append(m.register_forward_hook(self._hook(path)))
+                for sub in m.children():  # continual pools pool time with a 1d pooling submodule
+                    if isinstance(sub, (nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool1d)):
+                        self.handles.append(sub.register_forward_hook(self._hook(path)))
+
+    def _hook(self, path):
+        def hook(m, inp, out):
+            if id(m) in self.seen:
+                return
+            if out is None and not _counts_without_output(m):
+                return
+            self.seen.add(id(m))
+            for op, n in _module_ops(m, inp, out).items():
+                self.by_row[path][op] += n
+        return hook
+
+    def new_step(self):
+        self.seen = set()
+
+    def take(self):
+        out = {p: dict(v) for p, v in self.by_row.items()}
+        self.by_row = defaultdict(lambda: defaultdict(int))
+        return out
+
+    def remove(self):
+        for h in self.handles:
+            h.remove()
+
+
+def _state_floats(module):
+    import torch
+
+    st = module.get_state() if hasattr(module, "get_state") else None
+    if not st:
+        return 0
+    flat = st if isinstance(st, (tuple, list)) else (st,)
+    return sum(t.numel() for t in flat if isinstance(t, torch.Tensor) and t.is_floating_point())
+
+
+class LiveTensorTracker:
+    """Peak of floats in tensor storages created while active and still alive."""
+
+    def __init__(self, known_storages=()):
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        tracker = self
+
+        class _Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                out = func(*args, **(kwargs or {}))
+                tracker._record(out)
+                return out
+
+        self._mode = _Mode()
+        self.known = set(known_storages)
+        self.live = {}
+        self.current = 0
+        self.peak = 0
+
+    def _free(self, key):
+        self.current -= self.live.pop(key, 0)
+
+    def _record(self, out):
+        import torch
+        from torch.utils._pytree import tree_flatten
+
+        flat, _ = tree_flatten(out)
+        for t in flat:
+            if not isinstance(t, torch.Tensor) or not t.is_floating_point():
+                continue
+            st = t.untyped_storage()
+            key = st.data_ptr()
+            if key in self.known or key in self.live or st.nbytes() == 0:
+                continue
+            n = st.nbytes() // t.element_size()
+            self.live[key] = n
+            self.current += n
+            weakref.finalize(st, self._free, key)
+            self.peak = max(self.peak, self.current)
+
+    def __enter__(self):
+        self._mode.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._mode.__exit__(*exc)
+
+
+def _storages_of(model, extra=()):
+    import torch
+
+    keys = set()
+    for p in list(model.parameters()) + list(model.buffers()):
+        keys.add(p.untyped_storage().data_ptr())
+    for m in model.modules():
+        st = m.get_state() if hasattr(m, "get_state") and callable(getattr(m, "get_state")) else None
+        if st:
+            for t in (st if isinstance(st, (tuple, list)) else (st,)):
+                if isinstance(t, torch.Tensor):
+                    keys.add(t.untyped_storage().data_ptr())
+    for t in extra:
+        keys.add(t.untyped_storage().data_ptr())
+    return keys
+
+
+def measure_regular(model, row_map, in_channels, clip, size, use_ptflops=True, seed=0):
+    require_extra()
+    import torch
+
+    torch.manual_seed(seed)
+    m = Measured()
+    for path, mods in row_map.items():
+        m.params[path] = sum(p.numel() for mod in mods for p in mod.parameters(recurse=True))
+    counter = _OpCounter(row_map)
+    x = torch.randn(1, in_channels, clip, size, size)
+    with torch.no_grad():
+        model(x)
+    m.work_clip = counter.take()
+    counter.remove()
+    if use_ptflops:
+        from ptflops import get_model_complexity_info
+
+        with torch.no_grad():
+            macs, params = get_model_complexity_info(
+                model, (in_channels, clip, size, size), as_strings=False, print_per_layer_stat=False,
+                backend="pytorch", backend_specific_config={"count_functional": False}, verbose=False)
+        m.ptflops_clip, m.ptflops_params = int(macs), int(params)
+    return m
+
+
+def measure_continual(model, row_map, in_channels, size, stride: int = 1, seed=0):
+    """Warm up through the receptive field, then measure ``stride`` steps."""
+    require_extra()
+    import continual as co
+    import torch
+
+    torch.manual_seed(seed)
+    m = Measured(stride=stride)
+    for path, mods in row_map.items():
+        m.params[path] = sum(p.numel() for mod in mods for p in mod.parameters(recurse=False))
+    m.delay = int(model.delay)
+    m.receptive_field = int(model.receptive_field)
+    frame = lambda: torch.randn(1, in_channels, size, size)  # noqa: E731
+    with torch.no_grad(), co.call_mode("forward_step"):
+        warm = m.receptive_field + 2 * stride
+        for _ in range(warm):
+            model(frame())
+        # align to a full step: the next output that is not None
+        for _ in range(stride):
+            probe_state = [_state_floats(mod) for mod in model.modules()]
+            break
+    mapped = set()
+    for path, mods in row_map.items():
+        total = 0
+        for mod in mods:
+            for sub in mod.modules():
+                if id(sub) in mapped:
+                    continue
+                mapped.add(id(sub))
+                total += _state_floats(sub)
+        m.state[path] = total
+    m.unmapped_state = sum(_state_floats(sub) for sub in model.modules() if id(sub) not in mapped)
+    counter = _OpCounter(row_map)
+    steps = []
+    with torch.no_grad(), co.call_mode("forward_step"):
+        for _ in range(stride):
+            counter.new_step()
+            x = frame()
+            known = _storages_of(model, [x])
+            tracker = LiveTensorTracker(known)
+            with tracker:
+                out = model(x)
+            del out
+            steps.append((counter.take(), tracker.peak))
+    # the full step is the one in which the most work ran
+    def total(w):
+        return sum(sum(v.values()) for v in w.values())
+
+    full = max(steps, key=lambda s: total(s[0]))
+    m.work_step = full[0]
+    m.transient_peak = full[1]
+    avg = defaultdict(lambda: defaultdict(int))
+    for w, _ in steps:
+        for path, ops in w.items():
+            for op, n in ops.items():
+                avg[path][op] += n
+    m.work_avg = {p: dict(v) for p, v in avg.items()}
+    counter.remove()
+    return m
