@@ -66,6 +66,14 @@ def check_clip_size(spec: Spec, clip, size):
     return clip, size
 
 
+def require_continual(spec, graph):
+    """Raise a one-line error for a continual request on a regular-only model."""
+    if not (spec.continual and graph.continual_problem is None):
+        why = spec.continual_note or graph.continual_problem or "the spec sets continual = false"
+        raise ComemError(f"{spec.name} has no continual form ({why}); only its regular per-clip numbers exist: "
+                         "drop --profile/--knob, or pick a continual model (comem list)")
+
+
 def check_input_fits(spec, graph, clip, size):
     """Reject inputs smaller than the network's total stride."""
     if size < graph.spatial_stride:
@@ -76,7 +84,7 @@ def check_input_fits(spec, graph, clip, size):
                          f"use --clip {graph.temporal_stride} or more")
 
 
-def analyze(model="x3d-m", clip: int | None = None, size: int | None = None, profile: str = "paper",
+def analyze(model="x3d-m", clip: int | None = None, size: int | None = None, profile: str | None = None,
             dtype: str = "fp32", batch: int = 1, count: str = "ptflops", knobs: dict | None = None,
             params: dict | None = None) -> Report:
     """Analyse ``model`` (a built-in name/alias, a spec path or a Spec).
@@ -88,7 +96,9 @@ def analyze(model="x3d-m", clip: int | None = None, size: int | None = None, pro
         continual model) and the square input resolution; default: the
         spec's.
     profile
-        ``"paper"`` or ``"continual-inference"`` (see :mod:`comem.profiles`).
+        ``"paper"`` (default) or ``"continual-inference"`` (see
+        :mod:`comem.profiles`).  Asking for a profile or knobs of a model with
+        no continual form (R(2+1)D, SlowFast) is an error.
     dtype
         ``fp32`` (default), ``fp16``, ``bf16``, ``int8``, ``fp64``: bytes per float.
     batch
@@ -106,10 +116,12 @@ def analyze(model="x3d-m", clip: int | None = None, size: int | None = None, pro
     batch = check_int(batch, "batch (streams)", 1, MAX_BATCH)
     dtype_name, nbytes = dtype_bytes(dtype)
     conv = conventions.check_convention(count)
-    prof = get_profile(profile, **(knobs or {}))
+    prof = get_profile(profile or "paper", **(knobs or {}))
     graph = get_graph(spec, params)
     check_input_fits(spec, graph, clip, size)
     continual = spec.continual and graph.continual_problem is None
+    if not continual and (profile is not None or knobs):
+        require_continual(spec, graph)
     try:
         t = evaluate_graph(graph, clip, size, prof, record=True, continual=continual)
     except ComemError as exc:

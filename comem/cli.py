@@ -40,8 +40,8 @@ def model_options(f):
     opts = [
         click.option("--clip", "-T", default=None, help="Frames per clip (the continual pool window). Default: the spec's."),
         click.option("--size", "-S", default=None, help="Input resolution (square). Default: the spec's."),
-        click.option("--profile", "-p", default="paper", show_default=True,
-                     help="Accounting profile: paper | continual-inference."),
+        click.option("--profile", "-p", default=None,
+                     help="Accounting profile: paper (default) | continual-inference."),
         click.option("--knob", "-k", "knobs", multiple=True, metavar="NAME=VALUE",
                      help="Change one profile knob (what-if), e.g. conv_state=library-buffer. Repeatable."),
         click.option("--set", "params", multiple=True, metavar="PARAM=VALUE",
@@ -189,6 +189,28 @@ def validate_cmd(model, clip, size, knobs, layers, no_ptflops, fmt):
         emit(render_tables(validation_tables(v, layers), fmt))
     if not v.ok:
         sys.exit(1)
+
+
+@main.command("paper")
+@click.option("--table", "tables", multiple=True, type=click.Choice(["1", "3", "7"]),
+              help="Only these tables (repeatable). Default: 1, 3 and 7.")
+@format_option()
+def paper_cmd(tables, fmt):
+    """Tables 1, 3 and 7 of the CoX3D paper beside comem's numbers.
+
+    \b
+    Regular models: params and per-clip ptflops counts.  Continual models:
+    comem's per-frame count (each module once) and the count the published
+    toolchain (ptflops 0.6 on continual-inference modules) reports:
+      + BatchNorm/ReLU counted twice (co.forward_stepping fires hooks twice)
+      + co.Linear(channel_dim=1) counted as in_features + 1
+      - temporal pooling at the default window (inferred)
+    """
+    from .formats import check_format, render_tables
+    from .paper import paper_tables
+
+    fmt = check_format(fmt)
+    emit(render_tables(paper_tables(tables or ("1", "3", "7")), fmt))
 
 
 def run(argv=None):
