@@ -213,6 +213,176 @@ def paper_cmd(tables, fmt):
     emit(render_tables(paper_tables(tables or ("1", "3", "7")), fmt))
 
 
+@main.command("formula")
+@click.argument("model")
+@click.option("--symbol", "-s", "symbols", multiple=True, metavar="PARAM",
+              help="Keep a spec parameter symbolic too (e.g. width_factor, depth_factor). Repeatable.")
+@click.option("--profile", "-p", default=None, help="paper (default) | continual-inference.")
+@click.option("--knob", "-k", "knobs", multiple=True, metavar="NAME=VALUE", help="Change a profile knob.")
+@click.option("--set", "params", multiple=True, metavar="PARAM=VALUE", help="Override a spec parameter.")
+@click.option("--dtype", default="fp32", show_default=True, help="Bytes per float for the *_bytes forms.")
+@click.option("--count", "-c", default="ptflops", show_default=True, help="FLOP-counting convention.")
+@format_option("table")
+def formula_cmd(model, symbols, profile, knobs, params, dtype, count, fmt):
+    """Closed forms (sympy) of state, transient, totals and MACs in clip and size.
+
+    JSON gives each expression as a string sympy can parse; LaTeX as math.
+    """
+    from .formats import check_format, render_tables
+    from .profiles import parse_knob_options
+    from .symbolic import closed_forms, forms_latex, forms_tables
+
+    fmt = check_format(fmt)
+    forms = closed_forms(model, profile, parse_knob_options(knobs), parse_params(params), symbols, dtype, 1, count)
+    if fmt == "latex":
+        emit(forms_latex(forms))
+        return
+    tables, data = forms_tables(forms, fmt)
+    emit(render_tables(tables, fmt, data if fmt == "json" else None))
+
+
+@main.command("sweep")
+@click.argument("model")
+@click.option("--clip", "-T", "clips", default=None, help="Clips: 16 | 4..64 | 4..64:4 | 8,16,32. Default: the spec's.")
+@click.option("--size", "-S", "sizes", default=None, help="Sizes, same syntax. Default: the spec's.")
+@click.option("--batch", "-b", "batches", default="1", show_default=True, help="Batches / streams, same syntax.")
+@click.option("--dtype", "dtypes", default="fp32", show_default=True, help="One or more dtypes: fp32,fp16.")
+@click.option("--profile", "-p", default=None, help="paper (default) | continual-inference.")
+@click.option("--knob", "-k", "knobs", multiple=True, metavar="NAME=VALUE", help="Change a profile knob.")
+@click.option("--set", "params", multiple=True, metavar="PARAM=VALUE", help="Override a spec parameter.")
+@click.option("--count", "-c", default="ptflops", show_default=True, help="FLOP-counting convention.")
+@format_option("table")
+def sweep_cmd(model, clips, sizes, batches, dtypes, profile, knobs, params, count, fmt):
+    """Evaluate a grid of clip x size x batch x dtype at once (numpy, vectorised)."""
+    from .formats import Table, check_format, render_tables
+    from .profiles import parse_knob_options
+    from .spec import resolve
+    from .sweep import sweep
+    from .units import MAX_BATCH, MAX_CLIP, MAX_SIZE, MAX_POINTS, parse_range
+
+    fmt = check_format(fmt)
+    spec = resolve(model)
+    c = parse_range(clips, "clip", 1, MAX_CLIP) if clips else [spec.clip]
+    s = parse_range(sizes, "size", 1, MAX_SIZE) if sizes else [spec.size]
+    b = parse_range(batches, "batch", 1, MAX_BATCH)
+    d = [x.strip() for x in dtypes.split(",") if x.strip()] or ["fp32"]
+    if len(c) * len(s) * len(b) * len(d) > MAX_POINTS:
+        raise ComemError(f"the grid has {len(c) * len(s) * len(b) * len(d):,} points; the limit is {MAX_POINTS:,}")
+    r = sweep(spec, c, s, b, d, profile, parse_knob_options(knobs), count, parse_params(params))
+    notes = []
+    if r.reasons:
+        notes.append(f"{int((~r.valid).sum())} of {r.valid.size} clip/size pairs are invalid: "
+                     + "; ".join(dict.fromkeys(r.reasons)))
+    if r.exact_python_ints:
+        notes.append("values exceed int64: evaluated with exact Python integers")
+    title = f"Sweep — {r.model}, profile {r.profile}, counts {r.count}, {r.points:,} points"
+    emit(render_tables([Table(title, r.headers(), r.rows(), notes, numeric=tuple(range(5, len(r.headers()))))], fmt))
+
+
+@main.command("solve")
+@click.argument("model")
+@click.option("--for", "for_", required=True, type=click.Choice(["size", "clip", "batch"]),
+              help="What to maximise.")
+@click.option("--budget", default=None, help="Memory budget: 8MiB, 512KB, 1.5GiB, 4096 (bytes).")
+@click.option("--macs-budget", default=None, help="MACs per frame (continual) / per clip: 1G, 325M, 5000000.")
+@model_options
+@format_option("table")
+def solve_cmd(model, for_, budget, macs_budget, clip, size, profile, knobs, params, dtype, batch, count, fmt):
+    """The largest size, clip or batch that fits a memory or MAC budget."""
+    from .formats import Table, check_format, render_tables
+    from .profiles import parse_knob_options
+    from .solve import solve
+    from .units import parse_bytes, parse_count
+
+    fmt = check_format(fmt)
+    r = solve(model, for_, parse_bytes(budget) if budget is not None else None,
+              parse_count(macs_budget) if macs_budget is not None else None, clip, size, batch, dtype, profile,
+              parse_knob_options(knobs), count, parse_params(params))
+    rows = [["largest " + for_, r["value"]], [f"cost at {r['value']} ({r['cost_unit']})", r["cost"]],
+            ["budget", r["budget"]]]
+    if r.get("cost_next") is not None:
+        rows.append([f"cost at {r['value'] + 1}", r["cost_next"]])
+    notes = [f"settings: {', '.join(f'{k}={v}' for k, v in r['settings'].items())}"]
+    if r.get("note"):
+        notes.append(r["note"])
+    emit(render_tables([Table(f"Solve — {r['model']}", ["", "value"], rows, notes, numeric=(1,))], fmt,
+                       r if fmt == "json" else None))
+
+
+@main.command("compare")
+@click.argument("items", nargs=-1, required=True)
+@model_options
+@format_option("table")
+def compare_cmd(items, clip, size, profile, knobs, params, dtype, batch, count, fmt):
+    """Models or settings side by side with ratios.
+
+    \b
+    comem compare x3d-s x3d-m x3d-l
+    comem compare x3d-m x3d-m:clip=64 x3d-m:profile=continual-inference,dtype=fp16
+    comem compare x3d-m:knob.se_pool=frame x3d-m:knob.se_pool=clip-causal
+    """
+    from .compare import compare, compare_table
+    from .formats import check_format, render_tables
+    from .profiles import parse_knob_options
+
+    fmt = check_format(fmt)
+    defaults = dict(clip=clip, size=size, profile=profile, knobs=parse_knob_options(knobs),
+                    params=parse_params(params), dtype=dtype, batch=batch, count=count)
+    reports = compare(items, defaults)
+    if fmt == "json":
+        import json
+
+        emit(json.dumps({label: r.summary() for label, r in reports}, indent=2, default=str))
+    else:
+        emit(render_tables([compare_table(reports)], fmt))
+
+
+@main.command("plot")
+@click.argument("kind", type=click.Choice(["stages", "clip", "size", "models"]))
+@click.argument("models", nargs=-1, required=True)
+@click.option("--out", "-o", required=True, help="Output file: .png or .svg.")
+@click.option("--range", "values", default=None, help="x values for 'clip'/'size' plots: 4..64 or 160,224 (default: "
+                                                      "clip 1..128, size 32..448:8).")
+@model_options
+def plot_cmd(kind, models, out, values, clip, size, profile, knobs, params, dtype, batch, count):
+    """Save a plot: stages (memory by stage), clip / size (memory and MACs as
+    they vary, continual vs regular), models (continual vs regular per model).
+
+    \b
+    comem plot stages x3d-m -o x3d-m-stages.png
+    comem plot clip x3d-m --range 4..128 -o clip.svg
+    comem plot models x3d-s x3d-m x3d-l i3d-r50 slow-8x8-r50 -o models.png
+    """
+    import os
+
+    from . import plot
+    from .profiles import parse_knob_options
+    from .units import MAX_CLIP, MAX_SIZE, parse_range
+
+    ext = os.path.splitext(out)[1].lower()
+    if ext not in (".png", ".svg"):
+        raise ComemError(f"--out must end in .png or .svg, got {out!r}")
+    kw = common_kwargs(clip, size, profile, knobs, params, dtype, batch, count)
+    if kind in ("stages", "clip", "size") and len(models) != 1:
+        raise ComemError(f"'comem plot {kind}' takes one model, got {len(models)}")
+    if kind == "stages":
+        from .api import analyze
+
+        fig = plot.memory_by_stage(analyze(models[0], **kw))
+    elif kind in ("clip", "size"):
+        default = "1..128" if kind == "clip" else "32..448:8"
+        xs = parse_range(values or default, kind, 1, MAX_CLIP if kind == "clip" else MAX_SIZE)
+        kw.pop(kind)
+        fig = plot.against(models[0], kind, xs, **{k: v for k, v in kw.items() if v is not None})
+    else:
+        fig = plot.continual_vs_regular(models, **kw)
+    try:
+        fig.savefig(out, dpi=120)
+    except OSError as exc:
+        raise ComemError(f"cannot write {out}: {exc.strerror or exc}") from None
+    emit(f"wrote {out}")
+
+
 def run(argv=None):
     """Entry point: run the CLI, turning every input problem into one line."""
     try:

@@ -7,9 +7,6 @@ human formats and as bare digits in CSV/JSON.
 """
 from __future__ import annotations
 
-import csv
-import io
-import json
 from dataclasses import dataclass, field
 
 from .errors import ComemError
@@ -43,7 +40,7 @@ def _cell(v, human: bool):
     if v is None:
         return "–" if human else ""
     if isinstance(v, bool):
-        return "yes" if v else "no"
+        return ("yes" if v else "no") if human else ("true" if v else "false")
     if isinstance(v, int):
         return grouped(v) if human else str(v)
     from fractions import Fraction
@@ -59,10 +56,15 @@ def render_tables(tables: list[Table], fmt: str, data: dict | None = None) -> st
     """Render tables in ``fmt``; JSON prints ``data`` when given."""
     fmt = check_format(fmt)
     if fmt == "json":
+        import json
+
         if data is None:
             data = {t.title or f"table{i}": [dict(zip(t.headers, r)) for r in t.rows] for i, t in enumerate(tables)}
         return json.dumps(data, indent=2, default=_json_default)
     if fmt == "csv":
+        import csv
+        import io
+
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         multi = len(tables) > 1
@@ -91,11 +93,21 @@ def _json_default(v):
 
 
 def _plain(t: Table) -> str:
-    from tabulate import tabulate
-
+    """A plain-text table: header, dashes, rows; numeric columns right-aligned."""
     rows = [[_cell(c, True) for c in r] for r in t.rows]
-    align = ["right" if i in t.numeric else "left" for i in range(len(t.headers))]
-    body = tabulate(rows, headers=t.headers, tablefmt="simple", colalign=align, disable_numparse=True)
+    headers = [str(h) for h in t.headers]
+    widths = [len(h) for h in headers]
+    for r in rows:
+        for i, c in enumerate(r):
+            widths[i] = max(widths[i], len(c))
+
+    def line(cells):
+        out = []
+        for i, c in enumerate(cells):
+            out.append(c.rjust(widths[i]) if i in t.numeric else c.ljust(widths[i]))
+        return "  ".join(out).rstrip()
+
+    body = "\n".join([line(headers), "  ".join("-" * w for w in widths)] + [line(r) for r in rows])
     out = (t.title + "\n" if t.title else "") + body
     if t.notes:
         out += "\n" + "\n".join(t.notes)
@@ -214,6 +226,9 @@ def render_report(r, fmt: str, view: str = "breakdown", top: int | None = None) 
     if fmt == "json":
         return r.to_json()
     if fmt == "csv" and view == "breakdown" and not top:
+        import csv
+        import io
+
         # one flat table: breakdown rows, then totals, machine-readable
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
@@ -225,7 +240,10 @@ def render_report(r, fmt: str, view: str = "breakdown", top: int | None = None) 
                 continue
             w.writerow(["total", "", k, "", "" if v is None else v, ""])
         return buf.getvalue().rstrip("\n")
-    return render_tables(report_tables(r, view, top), fmt)
+    tables = report_tables(r, view, top)
+    if fmt == "csv":
+        tables = tables[:1]  # one flat, machine-readable table; totals are in the breakdown CSV and JSON
+    return render_tables(tables, fmt)
 
 
 def render_html(r) -> str:

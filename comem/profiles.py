@@ -29,7 +29,11 @@ errata             printed                consistent
     ``k`` (continual-inference keeps the whole window, ``d(k−1)+1``).
 ``se_pool``
     ``frame``: SE blocks pool one frame (paper: temporal pooling dropped);
-    ``clip``: SE blocks keep pooling over the clip.
+    ``clip``: SE blocks pool over the clip as a continual pool does, which
+    delays the pooled gate by ``T−1`` frames, so the multiplied branch is
+    delay-aligned (what continual-inference would do);
+    ``clip-causal``: SE blocks pool over the past ``T`` frames and gate the
+    current frame with it (pooled frames kept, no alignment delay).
 ``transient``
     what the worst-case transient of one step is: ``stage-output`` (the
     largest stage output map, as Appendix A counts it), ``largest-map`` (the
@@ -53,7 +57,7 @@ KNOBS: dict[str, tuple[str, ...]] = {
     "conv_state": ("partial-outputs", "library-buffer", "input-frames"),
     "residual_delay": ("block-input", "auto"),
     "pool_state": ("k-1", "k"),
-    "se_pool": ("frame", "clip"),
+    "se_pool": ("frame", "clip", "clip-causal"),
     "transient": ("stage-output", "largest-map", "liveness", "library"),
     "errata": ("printed", "consistent"),
 }

@@ -6,7 +6,6 @@ command prints; the CLI never computes anything itself.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -177,26 +176,31 @@ class Report:
         return list(out.values())
 
     def layer_dicts(self) -> list[dict]:
+        """One dict per layer row; a row stands for ``count`` identical layers
+        (repeated blocks) and its numbers are totals over them, with the
+        per-layer value beside (``*_each``)."""
         out = []
         for r in self.rows:
+            n = r.count
             d = {
                 "path": r.path, "stage": r.stage, "kind": r.kind, "label": r.label, "blocks": list(r.blocks or []),
-                "count": r.count,
+                "count": n,
                 "input": [r.x.c, r.x.t, r.x.h, r.x.w], "output": [r.y.c, r.y.t, r.y.h, r.y.w],
-                "params": r.params,
-                "macs_per_clip": conventions.weigh(r.work_clip, self.count) * self.batch,
+                "params": r.params * n, "params_each": r.params,
+                "macs_per_clip": conventions.weigh(r.work_clip, self.count) * n * self.batch,
             }
             if self.continual:
                 d.update({
-                    "state_floats": r.state * self.batch,
+                    "state_floats": r.state * n * self.batch,
+                    "state_floats_each": r.state * self.batch,
                     "state_formula": r.state_formula[1] if r.state else "",
-                    "macs_per_step": conventions.weigh(r.work_step, self.count) * self.batch,
+                    "macs_per_step": conventions.weigh(r.work_step, self.count) * n * self.batch,
                     "runs_every": r.rate,
                     "receptive_field": r.rf, "temporal_padding": r.padding, "temporal_stride": r.stride,
                 })
                 if r.erratum:
                     d["erratum"] = r.erratum
-                    d["state_floats_consistent"] = r.state_consistent * self.batch
+                    d["state_floats_consistent"] = r.state_consistent * n * self.batch
             out.append(d)
         return out
 
@@ -250,6 +254,8 @@ class Report:
         return d
 
     def to_json(self, indent: int | None = 2) -> str:
+        import json
+
         return json.dumps(self.to_dict(), indent=indent, default=_jsonable)
 
     def render(self, fmt: str = "table", view: str = "breakdown", top: int | None = None) -> str:

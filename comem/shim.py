@@ -83,15 +83,50 @@ def maximum(*xs):
     if fam == "python":
         return max(xs)
     if fam == "sympy":
-        import sympy
-
-        return sympy.Max(*xs)
+        return _sympy_max(xs)
     import numpy as np
 
     out = xs[0]
     for x in xs[1:]:
         out = np.maximum(out, x)
     return out
+
+
+def _sympy_max(xs):
+    """An unevaluated, flattened, de-duplicated ``sympy.Max``.
+
+    comem only takes maxima of non-negative counts (maps, delays, receptive
+    fields), so numeric arguments collapse to their largest and nested
+    maxima are flattened.  ``evaluate=False`` skips sympy's search for
+    dominated arguments, which costs minutes on floor-laden expressions; the
+    result is exact and evaluates when numbers are substituted.
+    """
+    import sympy
+
+    terms = []
+    seen = set()
+    best_number = None
+
+    def add(x):
+        nonlocal best_number
+        if isinstance(x, sympy.Max):
+            for a in x.args:
+                add(a)
+            return
+        if _family(x) == "python" or (hasattr(x, "is_Number") and x.is_Number):
+            best_number = x if best_number is None or x > best_number else best_number
+            return
+        if x not in seen:
+            seen.add(x)
+            terms.append(x)
+
+    for x in xs:
+        add(x)
+    if best_number is not None and (best_number != 0 or not terms):
+        terms.append(sympy.sympify(best_number))
+    if len(terms) == 1:
+        return terms[0]
+    return sympy.Max(*terms, evaluate=False)
 
 
 def minimum(*xs):

@@ -24,7 +24,6 @@ one-line :class:`~comem.errors.ComemError` naming the file and the place.
 """
 from __future__ import annotations
 
-import difflib
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -132,6 +131,8 @@ _PARAM_NAME_RESERVED = {"c_in", "index", "True", "False"}
 
 
 def suggest(name: str, options) -> str:
+    import difflib
+
     close = difflib.get_close_matches(name, list(options), n=3, cutoff=0.5)
     return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
 

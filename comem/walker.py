@@ -30,6 +30,15 @@ from .layers import KINDS
 from .layers.base import Shape
 
 
+class WorkDict(dict):
+    """``{op: count}`` that owns the numpy grids it accumulates, so adding a
+    layer's work to a grid total updates it in place."""
+
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        self.owned: set = set()
+
+
 @dataclass
 class Row:
     """One layer (or a group of identical layers, ``count`` of them)."""
@@ -63,9 +72,11 @@ class Totals:
     params: Any = 0
     state: Any = 0
     state_consistent: Any = 0
-    work_clip: dict = field(default_factory=dict)
-    work_step: dict = field(default_factory=dict)
+    work_clip: dict = field(default_factory=WorkDict)
+    work_step: dict = field(default_factory=WorkDict)
     work_by_rate: dict = field(default_factory=dict)
+    #: numpy grids only: per-clip work kept as {op: {key: [T, per-frame sum]}}
+    work_clip_factored: dict = field(default_factory=dict)
     stage_output_step: Any = 0
     stage_output_clip: Any = 0
     largest_step: Any = 0
@@ -85,6 +96,8 @@ class Totals:
     out_shape: Any = None
     rows: list | None = None
     errata_applied: list = field(default_factory=list)
+    #: numpy grids only: [(mask of invalid points, reason)]
+    invalid: list = field(default_factory=list)
 
     @property
     def delay(self):
@@ -92,8 +105,81 @@ class Totals:
 
 
 def _add(d: dict, work: dict, mult):
+    """``d[op] += mult * n`` for every op of ``work``."""
+    one = shim.is_concrete(mult) and mult == 1
+    owned = getattr(d, "owned", None)
     for op, n in work.items():
-        d[op] = d.get(op, 0) + mult * n
+        v = n if one else mult * n
+        acc = d.get(op, 0)
+        if owned is not None and op in owned and type(v).__module__ == "numpy" and acc.dtype == v.dtype \
+                and acc.shape == _broadcast_shape(acc, v):
+            acc += v
+            continue
+        acc = acc + v
+        d[op] = acc
+        if owned is not None and type(acc).__module__ == "numpy" and acc is not v and acc is not n:
+            owned.add(op)
+
+
+def _is_grid(v) -> bool:
+    return type(v).__module__ == "numpy" and getattr(v, "ndim", 0) > 0
+
+
+def _add_clip_work(t, kind, cfg, x: Shape, y: Shape, ctx, m):
+    """Per-clip work of one layer.  On numpy grids, a layer's per-clip work
+    is (frames at the layer) × (work of one frame position): the two factors
+    are accumulated apart — grouped by the frame count — and multiplied once
+    per group at the end, instead of once per layer on the full grid."""
+    if not (_is_grid(x.t) or _is_grid(y.t)) or not (_is_grid(x.h) or _is_grid(y.h)):
+        work = kind.work(cfg, x, y, False, ctx)
+        _add(t.work_clip, work, m)
+        return work
+    # which temporal extent does each op scale with?  probe with numbers
+    probe_x, probe_y = Shape(x.c if shim.is_concrete(x.c) else 1, 2, 1, 1), Shape(y.c if shim.is_concrete(y.c) else 1, 3, 1, 1)
+    unit_x, unit_y = probe_x.with_(t=1), probe_y.with_(t=1)
+    try:
+        scaled = kind.work(cfg, probe_x, probe_y, False, ctx)
+        unit = kind.work(cfg, unit_x, unit_y, False, ctx)
+    except Exception:  # pragma: no cover - a kind that cannot be probed
+        scaled, unit = None, None
+    per_frame = kind.work(cfg, x.with_(t=1), y.with_(t=1), False, ctx)
+    direct = None
+    for op, n1 in per_frame.items():
+        factor = None
+        if scaled is not None and unit.get(op):
+            ratio = scaled.get(op, 0) / unit[op]
+            factor = x.t if ratio == 2 else (y.t if ratio == 3 else (1 if ratio == 1 else None))
+        if factor is None:
+            direct = direct or kind.work(cfg, x, y, False, ctx)
+            _add(t.work_clip, {op: direct[op]}, m)
+            continue
+        _add_factored(t, op, factor, n1 if (shim.is_concrete(m) and m == 1) else m * n1)
+    return None
+
+
+def _add_factored(t, op, factor, per_frame):
+    import numpy as np
+
+    groups = t.work_clip_factored.setdefault(op, {})
+    key = factor.tobytes() + str(factor.shape).encode() if _is_grid(factor) else ("scalar", factor)
+    g = groups.get(key)
+    if g is None:
+        groups[key] = [factor, per_frame if not _is_grid(per_frame) else np.array(per_frame)]
+    else:
+        g[1] = g[1] + per_frame
+
+
+def _materialise_clip_work(t):
+    for op, groups in t.work_clip_factored.items():
+        for factor, per_frame in groups.values():
+            _add(t.work_clip, {op: factor * per_frame}, 1)
+    t.work_clip_factored = {}
+
+
+def _broadcast_shape(a, b):
+    import numpy as np
+
+    return np.broadcast_shapes(a.shape, b.shape)
 
 
 def _guard(count, value):
@@ -104,8 +190,11 @@ def _guard(count, value):
 
 
 class _Ctx:
-    def __init__(self, graph: Graph, profile, record: bool, continual: bool):
+    def __init__(self, graph: Graph, profile, record: bool, continual: bool, clip_transient: bool = True):
         self.graph = graph
+        #: compute the regular model's per-layer clip-level transient candidates
+        #: (largest map, liveness) — skipped by sweeps that do not report them
+        self.clip_transient = clip_transient
         self.profile = profile
         self.knobs = profile.as_dict()
         self.t = Totals(rows=[] if record else None)
@@ -168,14 +257,21 @@ def _walk_layer(node: LayerNode, x: Shape, ctx: _Ctx, mult, x_held):
     count = node.count
     m = mult * count
     t = ctx.t
+    if _is_grid(y.t) or _is_grid(y.h):
+        for dim in ("t", "h", "w"):
+            v = getattr(y, dim)
+            if _is_grid(v):
+                t.invalid.append((v < 1, f"{node.path}: window larger than its input along {dim.upper()}"))
     params = kind.params(cfg, x)
     t.params = t.params + m * params
-    work_clip = kind.work(cfg, x, y, False, ctx)
-    _add(t.work_clip, work_clip, m)
-    t.largest_clip = shim.maximum(t.largest_clip, _guard(count, y.numel))
+    work_clip = _add_clip_work(t, kind, cfg, x, y, ctx, m)
     inplace = cfg.get("inplace", False) if isinstance(cfg, dict) else False
-    in_clip = 0 if x_held else x.numel
-    live_clip = _guard(count, in_clip + (0 if inplace else y.numel))
+    if ctx.clip_transient:
+        t.largest_clip = shim.maximum(t.largest_clip, _guard(count, y.numel))
+        in_clip = 0 if x_held else x.numel
+        live_clip = _guard(count, in_clip + (0 if inplace else y.numel))
+    else:
+        live_clip = 0
     if not ctx.continual:
         if t.rows is not None:
             t.rows.append(Row(node.path, node.stage, node.name, node.label, kind.name, node.blocks, m, x, y, params,
@@ -186,9 +282,9 @@ def _walk_layer(node: LayerNode, x: Shape, ctx: _Ctx, mult, x_held):
     rf, pad, stride = kind.temporal(cfg, x, ctx)
     every_step = {op: n for op, n in work_step.items() if op not in kind.output_only_ops}
     on_output = {op: n for op, n in work_step.items() if op in kind.output_only_ops}
-    _add(t.work_by_rate.setdefault(ctx.rate, {}), every_step, m)
+    _add(t.work_by_rate.setdefault(ctx.rate, WorkDict()), every_step, m)
     if on_output:
-        _add(t.work_by_rate.setdefault(ctx.rate * stride, {}), on_output, m)
+        _add(t.work_by_rate.setdefault(ctx.rate * stride, WorkDict()), on_output, m)
     state = kind.state(cfg, x, y, ctx.knobs, ctx)
     consistent = state
     erratum = _erratum_for(ctx, node) if ctx.errata else None
@@ -286,11 +382,14 @@ def _merge_shapes(node, shapes):
     return first
 
 
-def _check_merge(node, shapes):
+def _check_merge(node, shapes, t=None):
     a = shapes[0]
     for b in shapes[1:]:
         for dim in ("c", "t", "h", "w"):
             va, vb = getattr(a, dim), getattr(b, dim)
+            if t is not None and (_is_grid(va) or _is_grid(vb)) and node.merge != "mul":
+                t.invalid.append((va != vb, f"{node.path}: branches differ in {dim.upper()}"))
+                continue
             if node.merge == "concat" and dim == "c":
                 continue
             if node.merge == "mul" and ((shim.is_concrete(vb) and vb == 1) or (shim.is_concrete(va) and va == 1)):
@@ -313,27 +412,31 @@ def _walk_parallel(node: ParallelNode, x, ctx, mult, x_held):
         results.append(_walk_seq(branch, x, ctx, m, True))
     ctx.rate = base_rate
     outs = [r.y for r in results]
-    _check_merge(node, outs)
+    _check_merge(node, outs, t)
     y = _merge_shapes(node, outs)
     merge_op = {"sum": "add", "mul": "mul"}.get(node.merge)
     if merge_op:
-        _add(t.work_clip, {merge_op: y.numel}, m)
+        if _is_grid(y.t) and _is_grid(y.h):
+            _add_factored(t, merge_op, y.t, y.frame if (shim.is_concrete(m) and m == 1) else m * y.frame)
+        else:
+            _add(t.work_clip, {merge_op: y.numel}, m)
         if ctx.continual:
             _add(t.work_step, {merge_op: y.frame}, m)
-            _add(t.work_by_rate.setdefault(ctx.rate, {}), {merge_op: y.frame}, m)
+            _add(t.work_by_rate.setdefault(ctx.rate, WorkDict()), {merge_op: y.frame}, m)
     strides = [r.temporal[2] for r in results]
     for s_ in strides[1:]:
         if shim.is_concrete(s_) and shim.is_concrete(strides[0]) and s_ != strides[0]:
             raise ComemError(f"{node.path}: parallel branches must have the same temporal stride")
     hold_x = 0 if x_held else x.frame
-    hold_x_clip = 0 if x_held else x.numel
     # regular model: branches in order, outputs held until the merge
     live_clip = 0
-    acc_clip = 0
-    for r in results:
-        live_clip = shim.maximum(live_clip, hold_x_clip + acc_clip + r.live_clip)
-        acc_clip = acc_clip + (r.y.numel if r.new else 0)
-    live_clip = shim.maximum(live_clip, hold_x_clip + acc_clip + y.numel)
+    if ctx.clip_transient:
+        hold_x_clip = 0 if x_held else x.numel
+        acc_clip = 0
+        for r in results:
+            live_clip = shim.maximum(live_clip, hold_x_clip + acc_clip + r.live_clip)
+            acc_clip = acc_clip + (r.y.numel if r.new else 0)
+        live_clip = shim.maximum(live_clip, hold_x_clip + acc_clip + y.numel)
     if not ctx.continual:
         return _Step(y, (1, 0, 1), 0, _guard(node.count, live_clip), 0, True)
     # delay alignment: every branch is delayed to the slowest one
@@ -415,11 +518,14 @@ def source_is_input(st) -> bool:
 
 
 def evaluate_graph(graph: Graph, clip, size, profile, record: bool = True, continual: bool | None = None,
-                   width=None) -> Totals:
-    """Evaluate a layer tree for one clip/size (ints, symbols or arrays)."""
+                   width=None, clip_transient: bool = True) -> Totals:
+    """Evaluate a layer tree for one clip/size (ints, symbols or arrays).
+
+    ``clip_transient=False`` skips the regular model's largest-map and
+    liveness candidates (its stage-output transient is always computed)."""
     if continual is None:
         continual = graph.spec.continual and graph.continual_problem is None
-    ctx = _Ctx(graph, profile, record, continual)
+    ctx = _Ctx(graph, profile, record, continual, clip_transient)
     t = ctx.t
     width = size if width is None else width
     x0 = Shape(graph.in_channels, clip, size, width)
@@ -445,13 +551,17 @@ def evaluate_graph(graph: Graph, clip, size, profile, record: bool = True, conti
         stride = stride * ss
         t.liveness_step, t.liveness_at = _pick(t.liveness_step, t.liveness_at, peak, r.where[0])
         t.library_step, t.library_at = _pick(t.library_step, t.library_at, peak_lib, r.where[1])
-        t.liveness_clip = shim.maximum(t.liveness_clip, peak_clip)
+        if ctx.clip_transient:
+            t.liveness_clip = shim.maximum(t.liveness_clip, peak_clip)
         if st.merge_into:
             base = streams[st.merge_into][0]
             if st.merge == "concat":
                 for dim in ("t", "h", "w"):
                     a, b = getattr(base, dim), getattr(y, dim)
-                    if shim.is_concrete(a) and shim.is_concrete(b) and a != b:
+                    if _is_grid(a) or _is_grid(b):
+                        t.invalid.append((a != b, f"stage {st.name!r}: cannot concatenate into {st.merge_into!r}: "
+                                                  f"{dim.upper()} differs"))
+                    elif shim.is_concrete(a) and shim.is_concrete(b) and a != b:
                         raise ComemError(f"stage {st.name!r}: cannot concatenate into {st.merge_into!r}: "
                                          f"{dim.upper()} is {b} here but {a} there")
                 y = base.with_(c=base.c + y.c)
@@ -463,6 +573,7 @@ def evaluate_graph(graph: Graph, clip, size, profile, record: bool = True, conti
         t.stage_output_step, t.stage_output_at = _pick(t.stage_output_step, t.stage_output_at, y.frame,
                                                        f"{st.name} (output)")
         t.stage_output_clip = shim.maximum(t.stage_output_clip, y.numel)
+    _materialise_clip_work(t)
     t.rf, t.padding, t.stride = rf, pad, stride
     t.out_shape = last
     return t

@@ -45,8 +45,9 @@ class Shape:
 
     @property
     def numel(self):
-        """Floats in the whole clip tensor (``c·t·h·w``)."""
-        return self.c * self.t * self.h * self.w
+        """Floats in the whole clip tensor (``c·t·h·w``; the frame first, so a
+        clip-by-size grid is multiplied once)."""
+        return self.t * (self.c * self.h * self.w)
 
     def with_(self, **kw) -> "Shape":
         d = {"c": self.c, "t": self.t, "h": self.h, "w": self.w}

@@ -68,6 +68,11 @@ class Pool(LayerKind):
             return 1 if window == "frame" else x.t
         return cfg["kernel"][0]
 
+    def causal(self, cfg, knobs) -> bool:
+        """An SE pool over the past clip applied to the current frame: no
+        alignment delay (``se_pool = clip-causal``)."""
+        return cfg["global"] and cfg["window"] == "se" and knobs["se_pool"] == "clip-causal"
+
     def output(self, cfg, x):
         if cfg["global"]:
             return Shape(x.c, 1, 1, 1)
@@ -111,6 +116,8 @@ class Pool(LayerKind):
     def temporal(self, cfg, x, ctx):
         w = self.window(cfg, x, ctx.knobs)
         d = cfg["dilation"][0]
+        if self.causal(cfg, ctx.knobs):
+            return (d * w, d * w - 1, 1)  # sees w frames, delays none
         return (d * w, cfg["padding"][0], cfg["stride"][0])
 
     def library_peak(self, cfg, x, y, knobs):

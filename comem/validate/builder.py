@@ -271,6 +271,9 @@ def build_continual(graph: Graph, clip: int, size: int, knobs: dict):
                 window = cfg["window"]
                 if window == "se":
                     window = knobs["se_pool"]
+                    if window == "clip-causal":
+                        raise ComemError("se_pool = clip-causal has no continual-inference module (its pools "
+                                         "always delay by their window); validate se_pool = frame or clip")
                 w = 1 if window == "frame" else _concrete(x.t, "T")
                 if cfg["adaptive"]:
                     cls = co.AdaptiveAvgPool3d if k == "avgpool" else co.AdaptiveMaxPool3d

@@ -1,0 +1,129 @@
+"""Pictures: memory by stage, memory and MACs against clip or size, and
+continual against regular.  Every function returns a matplotlib Figure
+(``pip install 'comem[plot]'``); ``comem plot`` saves it as PNG or SVG.
+"""
+from __future__ import annotations
+
+from .errors import MissingExtraError
+
+KINDS = ("stages", "clip", "size", "models")
+
+
+def _plt():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False) if not _in_notebook() else None
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise MissingExtraError("plots need matplotlib: pip install 'comem[plot]'") from None
+    return plt
+
+
+def _in_notebook() -> bool:
+    import sys
+
+    return "ipykernel" in sys.modules
+
+
+def _mib(x, nbytes):
+    return x * nbytes / 2 ** 20
+
+
+def memory_by_stage(report):
+    """Bars per stage: continual state and the largest map one step holds there."""
+    plt = _plt()
+    stages, state, peak = [], [], []
+    for s in report.stages:
+        rows = [r for r in report.rows if r.stage == s["stage"]]
+        stages.append(s["stage"])
+        state.append(_mib(s["state_floats"] or 0, report.bytes_per_float))
+        peak.append(_mib(max((r.y.c * r.y.h * r.y.w for r in rows), default=0) * report.batch,
+                         report.bytes_per_float))
+    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(stages) + 2), 4))
+    xs = range(len(stages))
+    ax.bar([x - 0.2 for x in xs], state, width=0.4, label="state (kept between frames)")
+    ax.bar([x + 0.2 for x in xs], peak, width=0.4, label="largest map of one step")
+    ax.set_xticks(list(xs))
+    ax.set_xticklabels(stages, rotation=30, ha="right")
+    ax.set_ylabel(f"MiB ({report.dtype}, batch {report.batch})")
+    ax.set_title(f"{report.title}: memory by stage (clip {report.clip}, {report.size}², {report.profile})")
+    ax.legend()
+    fig.text(0.01, 0.01, f"total: state {_mib(report.state_floats, report.bytes_per_float):.2f} MiB + transient "
+                         f"{_mib(report.transient_floats, report.bytes_per_float):.2f} MiB", fontsize=8)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return fig
+
+
+def against(model, axis: str, values, **kw):
+    """Memory (continual total vs regular worst case) and MACs (per frame vs
+    per clip) as ``clip`` or ``size`` varies, from one vectorised sweep."""
+    import numpy as np
+
+    from .api import analyze
+    from .sweep import sweep
+
+    plt = _plt()
+    base = analyze(model, **{k: v for k, v in kw.items() if k in ("profile", "knobs", "params", "dtype", "count")})
+    clips = list(values) if axis == "clip" else [kw.get("clip") or base.clip]
+    sizes = list(values) if axis == "size" else [kw.get("size") or base.size]
+    r = sweep(model, clips, sizes, [kw.get("batch", 1)], [kw.get("dtype", "fp32")], kw.get("profile"),
+              kw.get("knobs"), kw.get("count", "ptflops"), kw.get("params"))
+    sel = (slice(None), 0, 0, 0) if axis == "clip" else (0, slice(None), 0, 0)
+    valid = r.valid[:, 0] if axis == "clip" else r.valid[0, :]
+    xs = np.asarray(values)[valid]
+
+    def col(name):
+        return np.asarray(r.columns[name][sel], dtype=float)[valid]
+
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
+    if r.continual:
+        a1.plot(xs, col("total_bytes") / 2 ** 20, label="continual: state + transient")
+        a1.plot(xs, col("state_floats") * base.bytes_per_float / 2 ** 20, "--", label="continual: state")
+    a1.plot(xs, col("regular_total_bytes") / 2 ** 20, label="regular: stored frames + clip transient")
+    a1.set_xlabel(axis)
+    a1.set_ylabel(f"MiB ({base.dtype})")
+    a1.set_yscale("log")
+    a1.legend(fontsize=8)
+    a1.set_title("worst-case memory")
+    if r.continual:
+        a2.plot(xs, col("macs_per_step") / 1e9, label="continual: per frame")
+    a2.plot(xs, col("macs_per_clip") / 1e9, label="regular: per clip")
+    a2.set_xlabel(axis)
+    a2.set_ylabel(f"G ({r.count})")
+    a2.set_yscale("log")
+    a2.legend(fontsize=8)
+    a2.set_title("compute")
+    fig.suptitle(f"{base.title} against {axis} (profile {r.profile})")
+    fig.tight_layout()
+    return fig
+
+
+def continual_vs_regular(models, **kw):
+    """Per model: continual per-frame vs regular per-clip MACs, and memory."""
+    plt = _plt()
+    from .api import analyze
+
+    reps = [analyze(m, **kw) for m in models]
+    reps = [r for r in reps if r.continual]
+    names = [r.title for r in reps]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
+    xs = range(len(reps))
+    a1.bar([x - 0.2 for x in xs], [r.macs_per_clip / 1e9 for r in reps], width=0.4, label="regular, per clip")
+    a1.bar([x + 0.2 for x in xs], [r.macs_per_step / 1e9 for r in reps], width=0.4, label="continual, per frame")
+    a1.set_yscale("log")
+    a1.set_ylabel(f"G ({reps[0].count})" if reps else "G")
+    a1.set_title("compute")
+    a2.bar([x - 0.2 for x in xs], [_mib(r.regular_total_floats, r.bytes_per_float) for r in reps], width=0.4,
+           label="regular worst case")
+    a2.bar([x + 0.2 for x in xs], [_mib(r.total_floats, r.bytes_per_float) for r in reps], width=0.4,
+           label="continual state + transient")
+    a2.set_ylabel("MiB")
+    a2.set_title("worst-case memory")
+    for a in (a1, a2):
+        a.set_xticks(list(xs))
+        a.set_xticklabels(names, rotation=20, ha="right")
+        a.legend(fontsize=8)
+    fig.suptitle("Continual vs regular, at each model's own clip and size")
+    fig.tight_layout()
+    return fig

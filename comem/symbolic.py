@@ -1,0 +1,162 @@
+"""Closed forms: every total as a sympy expression of ``clip`` and ``size``
+(and of spec parameters the user marks symbolic).
+
+The expressions come from the very same walker and formulas as the numbers
+(:mod:`comem.walker` over :mod:`comem.shim`), evaluated with sympy symbols
+instead of integers, so they equal the numeric results at every point —
+sizes that are not multiples of the network stride included (shapes use
+``floor``).  Maxima are exact, unevaluated ``Max`` of the candidate terms.
+"""
+from __future__ import annotations
+
+from .conventions import check_convention, weigh
+from .errors import ComemError, MissingExtraError
+from .profiles import get_profile
+from .spec import resolve
+from .units import dtype_bytes
+
+QUANTITIES = ("state_floats", "transient_floats", "total_floats", "regular_total_floats", "macs_per_step",
+              "macs_per_clip", "params", "delay", "receptive_field")
+
+
+def _sympy():
+    try:
+        import sympy
+    except ImportError:  # pragma: no cover - sympy is a core dependency
+        raise MissingExtraError("closed forms need sympy: pip install sympy") from None
+    return sympy
+
+
+def closed_forms(model, profile=None, knobs=None, params=None, symbols=(), dtype="fp32", batch=1,
+                 count="ptflops") -> dict:
+    """``{quantity: sympy expression}`` plus ``"_symbols"`` (name -> Symbol).
+
+    ``symbols``: spec parameters to keep symbolic (e.g. ``["width_factor"]``);
+    ``clip`` and ``size`` always are.  Quantities in floats (or MACs); the
+    byte forms multiply by the dtype size and ``batch``.
+    """
+    sympy = _sympy()
+    from .api import require_continual
+    from .graph import build_graph
+    from .walker import evaluate_graph
+    from .api import regular_transient_of, transient_of
+
+    spec = resolve(model)
+    conv = check_convention(count)
+    prof = get_profile(profile or "paper", **(knobs or {}))
+    _, nbytes = dtype_bytes(dtype)
+    clip = sympy.Symbol("clip", positive=True, integer=True)
+    size = sympy.Symbol("size", positive=True, integer=True)
+    syms = {"clip": clip, "size": size}
+    spec_syms = {}
+    for name in symbols or ():
+        if name in ("clip", "size"):
+            continue
+        if name not in spec.params:
+            from .spec import suggest
+
+            raise ComemError(f"{spec.name} has no parameter {name!r}{suggest(name, spec.params)}; "
+                             f"its parameters: {', '.join(spec.params)}")
+        spec_syms[name] = sympy.Symbol(name, positive=True)
+    syms.update(spec_syms)
+    graph = build_graph(spec, {k: v for k, v in (params or {}).items() if k not in spec_syms}, spec_syms)
+    continual = spec.continual and graph.continual_problem is None
+    if not continual and (profile is not None or knobs):
+        require_continual(spec, graph)
+    t = evaluate_graph(graph, clip, size, prof, record=False, continual=continual)
+    knob = prof["transient"]
+    out = {}
+    if continual:
+        out["state_floats"] = t.state * batch
+        out["transient_floats"] = transient_of(t, knob) * batch
+        out["total_floats"] = out["state_floats"] + out["transient_floats"]
+        out["macs_per_step"] = weigh(t.work_step, conv) * batch
+        out["delay"] = t.delay
+        out["receptive_field"] = t.rf
+    out["regular_total_floats"] = ((clip - 1) * t.input_frame + regular_transient_of(t, knob)) * batch
+    out["macs_per_clip"] = weigh(t.work_clip, conv) * batch
+    out["params"] = t.params
+    for k in list(out):
+        if k.endswith("_floats"):
+            out[k.replace("_floats", "_bytes")] = out[k] * nbytes
+    out = {k: sympy.sympify(v) for k, v in out.items()}
+    out["_symbols"] = syms
+    out["_meta"] = {"model": spec.name, "profile": prof.label, "count": conv, "dtype": dtype, "batch": batch,
+                    "valid_for": f"clip >= {graph.temporal_stride}, size >= {graph.spatial_stride}"}
+    return out
+
+
+def substitute(expr, values: dict, syms: dict):
+    """Evaluate a closed form at a point, exactly (an int when integral).
+
+    ``Max`` nodes are evaluated argument by argument, so sympy never has to
+    compare symbolic terms."""
+    sympy = _sympy()
+    point = {syms[k]: sympy.Integer(x) if isinstance(x, int) else sympy.Rational(str(x)) for k, x in values.items()}
+    cache = {}
+
+    def ev(e):
+        if e in cache:
+            return cache[e]
+        if e.is_Number:
+            out = e
+        elif e.is_Symbol:
+            out = point.get(e, e)
+        elif isinstance(e, sympy.Max):
+            out = max(ev(a) for a in e.args)
+        elif isinstance(e, sympy.Min):
+            out = min(ev(a) for a in e.args)
+        elif isinstance(e, sympy.Piecewise):
+            out = None
+            for val, cond in e.args:
+                c = cond if cond in (sympy.true, sympy.false) else cond.func(*[ev(a) for a in cond.args])
+                if bool(c):
+                    out = ev(val)
+                    break
+        else:
+            out = e.func(*[ev(a) for a in e.args])
+        cache[e] = out
+        return out
+
+    v = ev(sympy.sympify(expr))
+    if getattr(v, "is_Integer", False):
+        return int(v)
+    return v
+
+
+def forms_tables(forms: dict, fmt: str):
+    """(tables, json-data) for printing."""
+    sympy = _sympy()
+    from .formats import Table
+
+    meta = forms["_meta"]
+    rows = []
+    data = {"model": meta["model"], "profile": meta["profile"], "count": meta["count"], "dtype": meta["dtype"],
+            "batch": meta["batch"], "symbols": sorted(forms["_symbols"]), "valid_for": meta["valid_for"],
+            "expressions": {}}
+    for k, v in forms.items():
+        if k.startswith("_"):
+            continue
+        text = sympy.latex(v) if fmt == "latex" else str(v)
+        rows.append([k, text])
+        data["expressions"][k] = str(v)
+    notes = [f"symbols: {', '.join(sorted(forms['_symbols']))} (clip, size: positive integers); "
+             f"valid for {meta['valid_for']}", "floor() is integer division of the layer shapes; Max(...) is the "
+             "largest of its terms"]
+    title = f"Closed forms — {meta['model']}, profile {meta['profile']}, counts: {meta['count']}, {meta['dtype']}"
+    return [Table(title, ["quantity", "expression"], rows, notes)], data
+
+
+def forms_latex(forms: dict) -> str:
+    """The closed forms as a LaTeX ``align*`` block (math, not escaped text)."""
+    sympy = _sympy()
+    meta = forms["_meta"]
+    lines = [f"% comem closed forms: {meta['model']}, profile {meta['profile']}, counts {meta['count']}, "
+             f"{meta['dtype']}; valid for {meta['valid_for']}", r"\begin{align*}"]
+    items = [(k, v) for k, v in forms.items() if not k.startswith("_")]
+    for i, (k, v) in enumerate(items):
+        name = r"\mathrm{" + k.replace("_", r"\_") + "}"
+        end = r" \\" if i < len(items) - 1 else ""
+        lines.append(f"{name} &= {sympy.latex(v)}{end}")
+    lines.append(r"\end{align*}")
+    return "\n".join(lines)
