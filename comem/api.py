@@ -116,7 +116,7 @@ def analyze(model="x3d-m", clip: int | None = None, size: int | None = None, pro
     batch = check_int(batch, "batch (streams)", 1, MAX_BATCH)
     dtype_name, nbytes = dtype_bytes(dtype)
     conv = conventions.check_convention(count)
-    prof = get_profile(profile or "paper", **(knobs or {}))
+    prof = get_profile("paper" if profile is None else profile, **(knobs or {}))
     graph = get_graph(spec, params)
     check_input_fits(spec, graph, clip, size)
     continual = spec.continual and graph.continual_problem is None

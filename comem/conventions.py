@@ -52,7 +52,7 @@ CONVENTION_DOC = {
 
 
 def check_convention(name: str) -> str:
-    key = (name or "ptflops").strip().lower()
+    key = ("ptflops" if name is None else str(name)).strip().lower()
     if key not in CONVENTIONS:
         raise ComemError(f"unknown counting convention {name!r}{suggest(key, CONVENTIONS)}; choose one of: "
                          f"{', '.join(CONVENTIONS)}")

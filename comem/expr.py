@@ -155,7 +155,7 @@ class Expression:
             return
         if isinstance(node, ast.Call):
             if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
-                name = getattr(node.func, "id", None) or ast.dump(node.func)[:30]
+                name = getattr(node.func, "id", None) or "a computed callee"
                 raise ComemError(
                     f"expression {self.text!r}: unknown function {name!r}; "
                     f"allowed: {', '.join(sorted(FUNCTIONS))}")

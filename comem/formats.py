@@ -26,7 +26,7 @@ class Table:
 
 
 def check_format(fmt: str) -> str:
-    key = (fmt or "table").strip().lower()
+    key = ("table" if fmt is None else str(fmt)).strip().lower()
     aliases = {"md": "markdown", "tex": "latex", "text": "table", "txt": "table"}
     key = aliases.get(key, key)
     if key not in FORMATS:

@@ -265,6 +265,14 @@ def build_graph(spec: Spec, overrides: dict | None = None, symbols: dict | None 
         else:
             env[k] = eval_value(v, env, f"spec {spec.name}: parameter {k!r}")
     b = _Builder(spec, env)
+    try:
+        return _build(spec, b, env, symbols)
+    except ComemError as exc:
+        msg = str(exc)
+        raise ComemError(msg if msg.startswith("spec ") else f"spec {spec.name}: {msg}") from None
+
+
+def _build(spec, b, env, symbols):
     stages = []
     channels: dict[str, Any] = {"input": spec.in_channels}
     for st in spec.stages:

@@ -114,7 +114,7 @@ class Profile:
 
 
 def get_profile(name: str = "paper", **overrides) -> Profile:
-    key = (name or "paper").strip().lower()
+    key = ("paper" if name is None else str(name)).strip().lower()
     key = PROFILE_ALIASES.get(key, key)
     if key not in PROFILES:
         raise ComemError(f"unknown profile {name!r}{suggest(key, PROFILES)}; choose one of: {', '.join(PROFILES)}")

@@ -116,7 +116,7 @@ def sweep(model, clips, sizes, batches=(1,), dtypes=("fp32",), profile=None, kno
     if not clips or not sizes or not batches or not dt:
         raise ComemError("the sweep grid is empty; give at least one clip, size, batch and dtype")
     conv = check_convention(count)
-    prof = get_profile(profile or "paper", **(knobs or {}))
+    prof = get_profile("paper" if profile is None else profile, **(knobs or {}))
     graph = api.get_graph(spec, params)
     continual = spec.continual and graph.continual_problem is None
     if not continual and (profile is not None or knobs):
@@ -175,6 +175,9 @@ def sweep(model, clips, sizes, batches=(1,), dtypes=("fp32",), profile=None, kno
                 for k, v in totals(t).items():
                     cols.setdefault(k, np.zeros((len(clips), len(sizes)), dtype=object))[i, j] = v
     res.valid = valid
+    if not valid.any():
+        raise ComemError(f"no point of the grid is valid for {spec.name}: "
+                         + "; ".join(dict.fromkeys(res.reasons)) + "; widen the ranges")
     b = np.asarray(batches, dtype=object if res.exact_python_ints else np.int64)[None, None, :, None]
     nb = np.asarray([d[1] for d in dt], dtype=object if res.exact_python_ints else np.int64)[None, None, None, :]
     shape = (len(clips), len(sizes), len(batches), len(dt))

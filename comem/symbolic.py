@@ -43,7 +43,7 @@ def closed_forms(model, profile=None, knobs=None, params=None, symbols=(), dtype
 
     spec = resolve(model)
     conv = check_convention(count)
-    prof = get_profile(profile or "paper", **(knobs or {}))
+    prof = get_profile("paper" if profile is None else profile, **(knobs or {}))
     _, nbytes = dtype_bytes(dtype)
     clip = sympy.Symbol("clip", positive=True, integer=True)
     size = sympy.Symbol("size", positive=True, integer=True)

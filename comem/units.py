@@ -18,7 +18,7 @@ MAX_BATCH = 1_000_000
 
 
 def dtype_bytes(name: str) -> tuple[str, int]:
-    key = (name or "fp32").strip().lower()
+    key = ("fp32" if name is None else str(name)).strip().lower()
     if key not in DTYPES:
         from .spec import suggest
 

@@ -39,12 +39,17 @@ def triple(v, what):
     return (v, v, v)
 
 
+MAX_FIELD = 10_000_000  # channels, kernels, strides: anything larger is a typo
+
+
 def positive(value, what, allow_zero=False):
     if shim.is_concrete(value):
         if isinstance(value, bool) or not float(value).is_integer():
             raise ComemError(f"{what} must be a whole number, got {value}")
         if value < 0 or (value == 0 and not allow_zero):
             raise ComemError(f"{what} must be {'non-negative' if allow_zero else 'positive'}, got {value}")
+        if value > MAX_FIELD:
+            raise ComemError(f"{what} = {int(value):,} is absurdly large (limit {MAX_FIELD:,})")
         return int(value)
     return value
 

@@ -1,0 +1,167 @@
+"""A catalogue of bad inputs: each gets exit status 2, one line on stderr
+naming the problem (and the fix), no traceback, nothing on stdout."""
+import os
+
+import pytest
+
+import comem
+from comem.errors import ComemError
+
+GOOD_HEAD = '[model]\nname = "x"\nclip = 4\nsize = 32\n'
+
+
+def spec(body, head=GOOD_HEAD):
+    return head + body
+
+
+def stage(layers):
+    return f'[[stages]]\nname = "s"\nlayers = [{layers}]\n'
+
+
+SPEC_FILES = {
+    "toml-syntax": ("[model\nname = 'x'", "not valid TOML"),
+    "unknown-top-key": (spec(stage('{kind = "relu"}') + "colour = 3\n"), "unknown key 'colour'"),
+    "unknown-layer-key": (spec(stage('{kind = "conv", out = 8, kernal = [3, 3, 3]}')), "did you mean 'kernel'"),
+    "unknown-stage-key": (spec('[[stages]]\nname = "s"\nlayerz = []\n'), "unknown key 'layerz'"),
+    "unknown-kind": (spec(stage('{kind = "conv3d", out = 8}')), "unknown layer kind"),
+    "missing-size": ('[model]\nname = "x"\nclip = 4\n' + stage('{kind = "relu"}'), "missing key 'size'"),
+    "missing-kernel": (spec(stage('{kind = "conv", out = 8}')), "missing key 'kernel'"),
+    "missing-stages": (GOOD_HEAD, "missing [[stages]]"),
+    "wrong-type-clip": ('[model]\nname = "x"\nclip = "four"\nsize = 32\n' + stage('{kind = "relu"}'), "'clip' must be int"),
+    "wrong-type-layers": (spec('[[stages]]\nname = "s"\nlayers = "conv"\n'), "array of tables"),
+    "wrong-type-kernel": (spec(stage('{kind = "conv", out = 8, kernel = [3, 3]}')), "list of three"),
+    "negative-channels": (spec(stage('{kind = "conv", out = -8, kernel = 3}')), "must be positive"),
+    "fractional-channels": (spec(stage('{kind = "conv", out = 8.5, kernel = 3}')), "whole number"),
+    "absurd-channels": (spec(stage('{kind = "conv", out = 100000000000, kernel = 3}')), "absurdly large"),
+    "negative-padding": (spec(stage('{kind = "conv", out = 8, kernel = 3, padding = -1}')), "non-negative"),
+    "kernel-larger-than-input": (spec(stage('{kind = "conv", out = 8, kernel = [3, 99, 3]}')), "larger than its"),
+    "groups-do-not-divide": (spec(stage('{kind = "conv", out = 8, kernel = 3, groups = 5}')), "must divide"),
+    "undefined-block": (spec('[[stages]]\nname = "s"\nblock = "zz"\n'), "'zz' is not defined"),
+    "cyclic-blocks": (spec('[blocks.a]\nlayers = [{block = "b"}]\n[blocks.b]\nlayers = [{block = "a"}]\n'
+                           '[[stages]]\nname = "s"\nblock = "a"\n'), "cycle"),
+    "self-extends": ('extends = "self-extends"\n' + spec(stage('{kind = "relu"}')), "cycle"),
+    "missing-parent": ('extends = "no-such-spec"\n' + spec(stage('{kind = "relu"}')), "cannot find spec"),
+    "repeat-zero": (spec('[blocks.b]\nlayers = [{kind = "relu"}]\n[[stages]]\nname = "s"\nblock = "b"\nrepeat = 0\n'),
+                    "at least 1"),
+    "duplicate-stages": (spec(stage('{kind = "relu"}') + stage('{kind = "relu"}')), "unique"),
+    "unknown-function": (spec(stage('{kind = "conv", out = "__import__(1)", kernel = 3}')), "unknown function"),
+    "attribute-access": (spec(stage('{kind = "conv", out = "a.b", kernel = 3}')), "not allowed"),
+    "huge-power": (spec(stage('{kind = "conv", out = "2**100000", kernel = 3}')), "exponents"),
+    "division-by-zero": (spec('[params]\nz = 0\n' + stage('{kind = "conv", out = "8 // z", kernel = 3}')), "divides by zero"),
+    "unknown-name": (spec(stage('{kind = "conv", out = "width", kernel = 3}')), "unknown name 'width'"),
+    "bad-source-stream": (spec('[[stages]]\nname = "s"\nsource = ["a"]\nmerge = "concat"\n'), "not produced"),
+    "empty-file": ("", "is empty"),
+}
+
+
+@pytest.fixture
+def write(tmp_path):
+    def _write(name, text):
+        p = tmp_path / name
+        p.write_text(text, encoding="utf-8")
+        return str(p)
+    return _write
+
+
+def _one_line_error(rc, out, err, needle):
+    assert rc == 2, (rc, err)
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("comem: error: ")
+    assert "Traceback" not in err
+    assert needle.lower() in err.lower(), (needle, err)
+
+
+@pytest.mark.parametrize("case", sorted(SPEC_FILES))
+def test_bad_spec_files(cli, write, case):
+    text, needle = SPEC_FILES[case]
+    path = write(f"{case}.toml", text)
+    _one_line_error(*cli(path), needle)
+    with pytest.raises(ComemError):
+        comem.analyze(path)
+
+
+def test_binary_non_utf8_directory_missing(cli, tmp_path):
+    (tmp_path / "bin.toml").write_bytes(bytes(range(256)))
+    _one_line_error(*cli(str(tmp_path / "bin.toml")), "binary")
+    (tmp_path / "latin.toml").write_bytes(b'[model]\nname = "caf\xe9"\n')
+    _one_line_error(*cli(str(tmp_path / "latin.toml")), "not UTF-8")
+    _one_line_error(*cli(str(tmp_path)), "directory")
+    _one_line_error(*cli(str(tmp_path / "nope.toml")), "does not exist")
+    (tmp_path / "huge.toml").write_text("#" * 1_100_000)
+    _one_line_error(*cli(str(tmp_path / "huge.toml")), "limited to")
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root reads any file")
+def test_unreadable_file(cli, tmp_path):
+    p = tmp_path / "locked.toml"
+    p.write_text(spec(stage('{kind = "relu"}')))
+    p.chmod(0)
+    _one_line_error(*cli(str(p)), "permission denied")
+
+
+ARGS = [
+    (["x3d-q"], "unknown model"),
+    (["x3d_mm"], "did you mean"),
+    ([""], "empty"),
+    (["x3d-m", "--profile", "papr"], "unknown profile"),
+    (["x3d-m", "--profile", ""], "unknown profile"),
+    (["x3d-m", "--format", "yaml"], "unknown format"),
+    (["x3d-m", "--dtype", "fp8"], "unknown dtype"),
+    (["x3d-m", "--dtype", ""], "unknown dtype"),
+    (["x3d-m", "--count", "flopz"], "unknown counting convention"),
+    (["x3d-m", "--clip", "0"], "at least 1"),
+    (["x3d-m", "--clip", "-3"], "at least 1"),
+    (["x3d-m", "--clip", "2.5"], "whole number"),
+    (["x3d-m", "--clip", "1000000000"], "absurdly large"),
+    (["x3d-m", "--size", "0"], "at least 1"),
+    (["x3d-m", "--size", "-224"], "at least 1"),
+    (["x3d-m", "--size", "1e9"], "whole number"),
+    (["x3d-m", "--size", "1000000000"], "absurdly large"),
+    (["x3d-m", "--size", "16"], "total spatial stride"),
+    (["i3d-r50", "--clip", "1"], "total temporal stride"),
+    (["x3d-m", "--batch", "0"], "at least 1"),
+    (["x3d-m", "--knob", "conv_sate=library-buffer"], "unknown knob"),
+    (["x3d-m", "--knob", "conv_state=huge"], "has no value"),
+    (["x3d-m", "--knob", "conv_state"], "NAME=VALUE"),
+    (["x3d-m", "--set", "depth=3"], "no parameter"),
+    (["x3d-m", "--set", "depth_factor=abc"], "not a number"),
+    (["x3d-m", "--set", "depth_factor=0"], "at least 1"),
+    (["x3d-m", "--view", "nope"], "unknown view"),
+    (["x3d-m", "--top", "0"], "--top"),
+    (["x3d-m", "--clipp", "3"], "no such option"),
+    (["slowfast-8x8-r50", "--profile", "continual-inference"], "no continual form"),
+    (["formula", "x3d-m", "--symbol", "nope"], "no parameter"),
+    (["sweep", "x3d-m", "--clip", "5..1"], "empty"),
+    (["sweep", "x3d-m", "--clip", "4..64:0"], "step"),
+    (["sweep", "x3d-m", "--clip", "__import__('os')"], "not a number or a range"),
+    (["sweep", "x3d-m", "--size", "10..20"], "no point of the grid is valid"),
+    (["solve", "x3d-m", "--for", "size"], "exactly one budget"),
+    (["solve", "x3d-m", "--for", "size", "--budget", "8 parsecs"], "unknown unit"),
+    (["solve", "x3d-m", "--for", "size", "--budget", "-5MiB"], "not a number"),
+    (["solve", "x3d-m", "--for", "size", "--budget", "1KiB"], "nothing fits"),
+    (["solve", "x3d-m", "--for", "depth", "--budget", "1GiB"], "invalid value"),
+    (["compare", "x3d-m:clipp=3"], "unknown key"),
+    (["compare", "x3d-m:clip"], "key=value"),
+    (["validate", "x3d-q"], "unknown model"),
+    (["plot", "stages", "x3d-m", "-o", "out.gif"], ".png or .svg"),
+    (["nonsense-command"], "unknown model"),
+    (["nonsense-command", "--x"], "no such option"),
+]
+
+
+@pytest.mark.parametrize("args,needle", ARGS, ids=[" ".join(a) or "empty" for a, _ in ARGS])
+def test_bad_arguments(cli, args, needle):
+    _one_line_error(*cli(*args), needle)
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"model": "x3d-q"}, {"model": 42}, {"clip": 0}, {"clip": True}, {"clip": "2.5"}, {"size": 10 ** 9},
+    {"profile": "nope"}, {"dtype": "fp8"}, {"count": "x"}, {"batch": -1}, {"knobs": {"x": "y"}},
+    {"params": {"depth_factor": "1/0"}},
+])
+def test_api_raises_comem_error(kwargs):
+    kw = {"model": "x3d-m", **kwargs}
+    with pytest.raises(ComemError):
+        comem.analyze(**kw)
