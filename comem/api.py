@@ -129,38 +129,37 @@ def analyze(model="x3d-m", clip: int | None = None, size: int | None = None, pro
     return make_report(spec, graph, t, clip, size, prof, dtype_name, nbytes, batch, conv, continual, params)
 
 
+#: transient knob -> (step total, where it peaks, regular-model clip total) on Totals
+_TRANSIENT_RULES = {
+    "stage-output": ("stage_output_step", "stage_output_at", "stage_output_clip"),
+    "largest-map": ("largest_step", "largest_at", "largest_clip"),
+    "liveness": ("liveness_step", "liveness_at", "liveness_clip"),
+    "library": ("library_step", "library_at", "liveness_clip"),
+}
+
+
 def transient_of(t, knob: str):
-    """The step transient under one rule of the ``transient`` knob."""
+    """The step transient under one rule of the ``transient`` knob (the
+    largest-map rule counts the input frame too)."""
     from . import shim
 
-    if knob == "stage-output":
-        return t.stage_output_step
-    if knob == "largest-map":
-        return shim.maximum(t.largest_step, t.input_frame)
-    if knob == "liveness":
-        return t.liveness_step
-    return t.library_step
+    v = getattr(t, _TRANSIENT_RULES[knob][0])
+    return shim.maximum(v, t.input_frame) if knob == "largest-map" else v
 
 
 def transient_location(t, knob: str):
     """Where the step transient peaks (numeric evaluation), for reports."""
-    if knob == "stage-output":
-        return t.stage_output_at
-    if knob == "largest-map":
-        return t.largest_at if t.largest_step >= t.input_frame else "input frame"
-    if knob == "liveness":
-        return t.liveness_at
-    return t.library_at
+    if knob == "largest-map" and t.largest_step < t.input_frame:
+        return "input frame"
+    return getattr(t, _TRANSIENT_RULES[knob][1])
 
 
 def regular_transient_of(t, knob: str):
+    """The regular model's transient for one clip under the same rule."""
     from . import shim
 
-    if knob == "stage-output":
-        return t.stage_output_clip
-    if knob == "largest-map":
-        return shim.maximum(t.largest_clip, t.input_clip)
-    return t.liveness_clip
+    v = getattr(t, _TRANSIENT_RULES[knob][2])
+    return shim.maximum(v, t.input_clip) if knob == "largest-map" else v
 
 
 def make_report(spec, graph, t, clip, size, prof, dtype_name, nbytes, batch, conv, continual, params) -> Report:

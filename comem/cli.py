@@ -62,13 +62,9 @@ def format_option(default="table"):
 
 
 def parse_params(items) -> dict:
-    out = {}
-    for item in items or ():
-        if "=" not in item:
-            raise ComemError(f"--set expects PARAM=VALUE (e.g. depth_factor=5.0), got {item!r}")
-        k, v = item.split("=", 1)
-        out[k.strip()] = v.strip()
-    return out
+    from .units import parse_assignments
+
+    return parse_assignments(items, "--set", "depth_factor=5.0")
 
 
 def common_kwargs(clip, size, profile, knobs, params, dtype, batch, count) -> dict:

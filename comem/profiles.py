@@ -138,10 +138,6 @@ def get_profile(name: str = "paper", **overrides) -> Profile:
 
 def parse_knob_options(items) -> dict:
     """``["conv_state=library-buffer", ...]`` -> dict, with clear errors."""
-    out = {}
-    for item in items or ():
-        if "=" not in item:
-            raise ComemError(f"--knob expects NAME=VALUE (e.g. conv_state=library-buffer), got {item!r}")
-        k, v = item.split("=", 1)
-        out[k.strip()] = v.strip()
-    return out
+    from .units import parse_assignments
+
+    return parse_assignments(items, "--knob", "conv_state=library-buffer")

@@ -26,6 +26,7 @@ from . import require_extra
 from ..errors import ComemError
 from ..graph import Graph, LayerNode, ParallelNode, SeqNode
 from ..layers.base import Shape
+from ..walker import _merge_shapes as merged_shape
 
 
 def _torch():
@@ -196,10 +197,7 @@ def build_regular(graph: Graph, clip: int, size: int, knobs: dict):
             m, y = seq(b, x)
             branches.append(m)
             ys.append(y)
-        y = ys[-1] if node.merge != "concat" else ys[0].with_(c=sum(v.c for v in ys))
-        if node.merge == "mul":
-            y = max(ys, key=lambda s: s.h)
-        return Merge(branches, node.merge), y
+        return Merge(branches, node.merge), merged_shape(node, ys)
 
     def build(node, x):
         if isinstance(node, LayerNode):
@@ -306,9 +304,7 @@ def build_continual(graph: Graph, clip: int, size: int, knobs: dict):
             m, y = seq(b, x)
             built.append(m)
             ys.append(y)
-        y = ys[-1]
-        if node.merge == "mul":
-            y = max(ys, key=lambda s: s.h)
+        y = merged_shape(node, ys)
         reduce = node.merge
         skip = node.shortcut
         if skip is not None and built[skip] is None and len(built) == 2:
