@@ -10,7 +10,6 @@ The CLI is a thin layer over these functions.
 from __future__ import annotations
 
 from fractions import Fraction
-from functools import lru_cache
 
 from . import conventions
 from .errors import ComemError
@@ -22,45 +21,32 @@ from .units import MAX_BATCH, MAX_CLIP, MAX_SIZE, check_int, dtype_bytes
 from .walker import evaluate_graph
 
 
-def _freeze(d):
-    return tuple(sorted((k, str(v)) for k, v in (d or {}).items()))
-
-
-@lru_cache(maxsize=64)
-def _graph_cached(spec_key, spec_id, overrides_key):
-    spec = _SPECS[spec_id]
-    return build_graph(spec, dict(overrides_key_to_values(overrides_key)))
-
-
-_SPECS: dict[int, Spec] = {}
-
-
-def overrides_key_to_values(key):
-    from .expr import to_exact
-
-    out = {}
-    for k, v in key:
-        out[k] = _parse_param_value(k, v)
-    return out
-
-
 def _parse_param_value(name, text):
-    """A parameter override from user text: a decimal number, exactly."""
+    """A parameter override from user text: a decimal (``2.5``) or a ratio
+    (``11/5``), kept exact."""
     import re
 
     t = str(text).strip()
-    if not re.fullmatch(r"[+-]?(\d+(\.\d*)?|\.\d+)", t):
+    if not re.fullmatch(r"[+-]?(\d+(\.\d*)?|\.\d+)(/\d+)?", t) or t.endswith("/0"):
         raise ComemError(f"parameter {name} = {text!r} is not a number; write e.g. {name}=2.5")
     v = Fraction(t)
     return int(v) if v.denominator == 1 else v
 
 
 def get_graph(spec: Spec, params: dict | None = None):
-    _SPECS[id(spec)] = spec
-    return _graph_cached(spec.path + "#" + spec.name, id(spec), _freeze(params))
+    """Phase 1 for ``spec`` with parameter overrides, cached on the spec."""
+    values = {k: _parse_param_value(k, v) for k, v in (params or {}).items()}
+    key = tuple(sorted((k, str(v)) for k, v in values.items()))
+    graph = spec.graphs.get(key)
+    if graph is None:
+        graph = build_graph(spec, values)
+        if len(spec.graphs) < 64:
+            spec.graphs[key] = graph
+    return graph
 
 
 def check_clip_size(spec: Spec, clip, size):
+    """The spec's defaults, or user values checked to be sane whole numbers."""
     clip = spec.clip if clip is None else check_int(clip, "clip (frames)", 1, MAX_CLIP)
     size = spec.size if size is None else check_int(size, "size (pixels)", 1, MAX_SIZE)
     return clip, size

@@ -92,6 +92,19 @@ def maximum(*xs):
     return out
 
 
+def to_sympy(v):
+    """A value comem computed (int, Fraction or sympy) as a sympy object."""
+    import sympy
+
+    if isinstance(v, bool):
+        return sympy.true if v else sympy.false
+    if isinstance(v, int):
+        return sympy.Integer(v)
+    if isinstance(v, Fraction):
+        return sympy.Rational(v.numerator, v.denominator)
+    return v
+
+
 def _sympy_max(xs):
     """An unevaluated, flattened, de-duplicated ``sympy.Max``.
 
@@ -123,7 +136,7 @@ def _sympy_max(xs):
     for x in xs:
         add(x)
     if best_number is not None and (best_number != 0 or not terms):
-        terms.append(sympy.sympify(best_number))
+        terms.append(to_sympy(best_number))
     if len(terms) == 1:
         return terms[0]
     return sympy.Max(*terms, evaluate=False)

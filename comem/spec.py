@@ -111,6 +111,8 @@ class Spec:
     stages: list[Stage]
     errata: list[Erratum]
     family: str = ""
+    #: phase-1 layer trees built from this spec, by parameter overrides (see comem.api.get_graph)
+    graphs: dict = field(default_factory=dict, repr=False, compare=False)
 
     def describe(self) -> str:
         return f"{self.name}: {self.title} ({self.clip}x{self.size}^2)"

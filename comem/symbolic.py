@@ -79,7 +79,9 @@ def closed_forms(model, profile=None, knobs=None, params=None, symbols=(), dtype
     for k in list(out):
         if k.endswith("_floats"):
             out[k.replace("_floats", "_bytes")] = out[k] * nbytes
-    out = {k: sympy.sympify(v) for k, v in out.items()}
+    from .shim import to_sympy
+
+    out = {k: to_sympy(v) for k, v in out.items()}
     out["_symbols"] = syms
     out["_meta"] = {"model": spec.name, "profile": prof.label, "count": conv, "dtype": dtype, "batch": batch,
                     "valid_for": f"clip >= {graph.temporal_stride}, size >= {graph.spatial_stride}"}
@@ -118,7 +120,9 @@ def substitute(expr, values: dict, syms: dict):
         cache[e] = out
         return out
 
-    v = ev(sympy.sympify(expr))
+    from .shim import to_sympy
+
+    v = ev(to_sympy(expr))
     if getattr(v, "is_Integer", False):
         return int(v)
     return v

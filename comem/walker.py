@@ -201,15 +201,11 @@ class _Ctx:
         self.continual = continual
         self.rate = 1  # cumulative temporal stride before the current layer
         spec = graph.spec
+        # state errata this evaluation reports as printed (the transient erratum is a rule, see api)
         self.errata = []
-        self.transient_erratum = None
         if self.knobs["errata"] == "printed" and profile.pristine:
-            for e in spec.errata:
-                if profile.name in e.profiles:
-                    if e.quantity == "state" and e.printed:
-                        self.errata.append(e)
-                    elif e.quantity == "transient":
-                        self.transient_erratum = e
+            self.errata = [e for e in spec.errata
+                           if profile.name in e.profiles and e.quantity == "state" and e.printed]
 
 
 def _erratum_for(ctx, node):

@@ -252,10 +252,6 @@ def measure_continual(model, row_map, in_channels, size, stride: int = 1, seed=0
         warm = m.receptive_field + 2 * stride
         for _ in range(warm):
             model(frame())
-        # align to a full step: the next output that is not None
-        for _ in range(stride):
-            probe_state = [_state_floats(mod) for mod in model.modules()]
-            break
     mapped = set()
     for path, mods in row_map.items():
         total = 0
