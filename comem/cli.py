@@ -352,7 +352,6 @@ def plot_cmd(kind, models, out, values, clip, size, profile, knobs, params, dtyp
     import os
 
     from . import plot
-    from .profiles import parse_knob_options
     from .units import MAX_CLIP, MAX_SIZE, parse_range
 
     ext = os.path.splitext(out)[1].lower()

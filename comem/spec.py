@@ -569,9 +569,7 @@ def resolve(name_or_path) -> Spec:
         raise ComemError("model name is empty; run 'comem list' to see the known models")
     looks_like_path = text.endswith(".toml") or os.sep in text or "/" in text
     if looks_like_path:
-        key = "path:" + str(Path(text).resolve())
-        p = Path(text)
-        return load_spec(p)
+        return load_spec(Path(text))
     norm = _normalise(text)
     if norm in _SPEC_CACHE:
         return _SPEC_CACHE[norm]

@@ -42,8 +42,6 @@ class SweepResult:
 
     def rows(self, limit: int | None = None):
         """Flattened rows: clip, size, batch, dtype, then the columns."""
-        import numpy as np
-
         names = [c for c in COLUMNS if c in self.columns]
         out = []
         for i, c in enumerate(self.clips):

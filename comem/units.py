@@ -121,7 +121,7 @@ def parse_bytes(text) -> int:
 
 def parse_count(text) -> int:
     """'1G' -> 10**9; '325M' -> 325000000; '2.5GMACs' -> 2500000000."""
-    v = _parse_number_with_unit(text, _COUNT_UNITS, "MAC budget", "1G, 325M, 5e9 is not accepted: write 5G")
+    v = _parse_number_with_unit(text, _COUNT_UNITS, "MAC budget", "1G, 325M, 5000000")
     if v <= 0:
         raise ComemError(f"MAC budget {text!r} must be positive")
     return v

@@ -26,7 +26,6 @@ from . import shim
 from .errors import ComemError
 from .expr import evaluate as eval_value
 from .graph import Graph, LayerNode, ParallelNode, SeqNode
-from .layers import KINDS
 from .layers.base import Shape
 
 

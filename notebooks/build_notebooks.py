@@ -8,7 +8,6 @@ top to bottom.
 from __future__ import annotations
 
 import os
-import sys
 
 import nbformat
 from nbclient import NotebookClient

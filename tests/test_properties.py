@@ -2,7 +2,6 @@
 crash, and the invariants of the accounting hold."""
 import json
 
-import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 

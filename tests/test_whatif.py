@@ -4,7 +4,6 @@ Reference values are comem's exact integer evaluation (a different code
 path: Python ints, one point at a time) and hand derivations written here.
 """
 import json
-import random
 
 import pytest
 import sympy

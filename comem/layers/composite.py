@@ -24,7 +24,6 @@ branch).
 from __future__ import annotations
 
 from .. import shim
-from ..errors import ComemError
 from .base import LayerKind
 
 

@@ -29,8 +29,7 @@ class Delay(LayerKind):
         return cfg["frames"] * x.frame
 
     def state_text(self, cfg, x, y, knobs, ctx):
-        f = cfg.get("frames_text", cfg["frames"])
-        return ("delay×C×H×W", f"{f}×{x.c}×{x.h}×{x.w}")
+        return ("delay×C×H×W", f"{cfg['frames']}×{x.c}×{x.h}×{x.w}")
 
     def temporal(self, cfg, x, ctx):
         return (cfg["frames"] + 1, 0, 1)

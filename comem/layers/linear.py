@@ -11,7 +11,7 @@ Spec fields: ``out``, ``bias`` (default true).
 from __future__ import annotations
 
 from ..errors import ComemError
-from .base import LayerKind, Shape
+from .base import LayerKind
 from .conv import positive
 
 

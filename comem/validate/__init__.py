@@ -14,8 +14,8 @@ def require_extra():
     try:
         import logging
 
-        import continual  # noqa: F401
-        import torch  # noqa: F401
+        import continual  # noqa: F401  (availability check)
+        import torch  # noqa: F401  (availability check)
 
         # continual-inference warns on every temporally strided module it builds
         logging.getLogger("continual").setLevel(logging.ERROR)

@@ -41,7 +41,6 @@ class Measured:
 
 def _module_ops(m, inp, out):
     import continual as co
-    import torch
     from torch import nn
     from torch.nn.modules.conv import _ConvNd
 
