@@ -36,7 +36,6 @@ def bench_sweep(n_clip=1000, n_size=1000, per_point_samples=300):
     from comem.profiles import get_profile
     from comem.walker import evaluate_graph
     from comem.conventions import weigh
-    from comem.api import transient_of
 
     clips = list(range(1, n_clip + 1))
     sizes = list(range(32, 32 + n_size))
@@ -45,8 +44,8 @@ def bench_sweep(n_clip=1000, n_size=1000, per_point_samples=300):
     for _ in range(3):
         t0 = time.perf_counter()
         r = sweep("x3d-m", clips, sizes)
-        _ = (r.columns["state_floats"], r.columns["transient_floats"], r.columns["macs_per_step"],
-             r.columns["macs_per_clip"])
+        _ = (r.columns["state_floats"], r.columns["transient_floats"], r.columns["ops_per_step"],
+             r.columns["ops_per_clip"])
         dt = time.perf_counter() - t0
         best = dt if best is None else min(best, dt)
     points = len(clips) * len(sizes)
@@ -59,7 +58,7 @@ def bench_sweep(n_clip=1000, n_size=1000, per_point_samples=300):
     t0 = time.perf_counter()
     for c, s in sample:
         t = evaluate_graph(graph, c, s, prof, record=False, clip_transient=False)
-        _ = (t.state, transient_of(t, "stage-output"), weigh(t.work_step, "ptflops"), weigh(t.work_clip, "ptflops"))
+        _ = (t.state, t.transient("stage-output"), weigh(t.work_step, "ptflops"), weigh(t.work_clip, "ptflops"))
     per_point = (time.perf_counter() - t0) / len(sample)
     return points, best, per_point
 

@@ -9,7 +9,7 @@
 Everything heavy (numpy, sympy, torch) is imported lazily by the functions
 that need it.
 """
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["analyze", "Report", "ComemError", "load_spec", "list_models", "profiles", "get_profile",
            "__version__"]

@@ -5,11 +5,14 @@
     >>> r.state_floats, r.transient_floats, r.total_floats
     (4792368, 301056, 5093424)
 
-The CLI is a thin layer over these functions.
+The CLI is a thin layer over these functions; :func:`prepare` is the one
+set-up every analysis (analyze, sweep, closed forms, validation) shares.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 from . import conventions
 from .errors import ComemError
@@ -54,10 +57,9 @@ def check_clip_size(spec: Spec, clip, size):
 
 def require_continual(spec, graph):
     """Raise a one-line error for a continual request on a regular-only model."""
-    if not (spec.continual and graph.continual_problem is None):
-        why = spec.continual_note or graph.continual_problem or "the spec sets continual = false"
-        raise ComemError(f"{spec.name} has no continual form ({why}); only its regular per-clip numbers exist: "
-                         "drop --profile/--knob, or pick a continual model (comem list)")
+    why = spec.continual_note or graph.continual_problem or "the spec sets continual = false"
+    raise ComemError(f"{spec.name} has no continual form ({why}); only its regular per-clip numbers exist: "
+                     "drop --profile/--knob, or pick a continual model (comem list)")
 
 
 def check_input_fits(spec, graph, clip, size):
@@ -70,9 +72,34 @@ def check_input_fits(spec, graph, clip, size):
                          f"use --clip {graph.temporal_stride} or more")
 
 
+@dataclass
+class Setup:
+    """What every analysis of one model needs before it evaluates anything."""
+
+    spec: Spec
+    graph: Any
+    profile: Any
+    convention: str
+    continual: bool
+
+
+def prepare(model, profile=None, knobs=None, params=None, convention="ptflops", graph=None) -> Setup:
+    """Resolve the model, profile (with knob overrides) and counting
+    convention, build (or reuse) the layer tree, and refuse continual
+    questions about a regular-only model."""
+    spec = resolve(model)
+    conv = conventions.check_convention(convention)
+    prof = get_profile("paper" if profile is None else profile, **(knobs or {}))
+    graph = get_graph(spec, params) if graph is None else graph
+    continual = spec.continual and graph.continual_problem is None
+    if not continual and (profile is not None or knobs):
+        require_continual(spec, graph)
+    return Setup(spec, graph, prof, conv, continual)
+
+
 def analyze(model="x3d-m", clip: int | None = None, size: int | None = None, profile: str | None = None,
-            dtype: str = "fp32", batch: int = 1, count: str = "ptflops", knobs: dict | None = None,
-            params: dict | None = None) -> Report:
+            dtype: str = "fp32", batch: int = 1, convention: str = "ptflops", knobs: dict | None = None,
+            params: dict | None = None, count: str | None = None) -> Report:
     """Analyse ``model`` (a built-in name/alias, a spec path or a Spec).
 
     Parameters
@@ -88,72 +115,33 @@ def analyze(model="x3d-m", clip: int | None = None, size: int | None = None, pro
     dtype
         ``fp32`` (default), ``fp16``, ``bf16``, ``int8``, ``fp64``: bytes per float.
     batch
-        number of streams / batch size: memory and MACs scale with it.
-    count
+        number of streams / batch size: memory and operations scale with it.
+    convention
         FLOP-counting convention: ``ptflops`` (default), ``macs``, ``flops``,
-        ``fvcore`` (see :mod:`comem.conventions`).
+        ``fvcore`` (see :mod:`comem.conventions`).  ``count`` is its old
+        name, accepted for one release.
     knobs
         profile knob overrides, e.g. ``{"conv_state": "library-buffer"}``.
     params
         spec parameter overrides, e.g. ``{"depth_factor": 5.0}``.
     """
-    spec = resolve(model)
-    clip, size = check_clip_size(spec, clip, size)
+    s = prepare(model, profile, knobs, params, count if count is not None else convention)
+    clip, size = check_clip_size(s.spec, clip, size)
     batch = check_int(batch, "batch (streams)", 1, MAX_BATCH)
     dtype_name, nbytes = dtype_bytes(dtype)
-    conv = conventions.check_convention(count)
-    prof = get_profile("paper" if profile is None else profile, **(knobs or {}))
-    graph = get_graph(spec, params)
-    check_input_fits(spec, graph, clip, size)
-    continual = spec.continual and graph.continual_problem is None
-    if not continual and (profile is not None or knobs):
-        require_continual(spec, graph)
+    check_input_fits(s.spec, s.graph, clip, size)
     try:
-        t = evaluate_graph(graph, clip, size, prof, record=True, continual=continual)
+        t = evaluate_graph(s.graph, clip, size, s.profile, record=True, continual=s.continual)
     except ComemError as exc:
-        raise ComemError(f"{spec.name} at clip {clip}, size {size}: {exc}") from None
-    return make_report(spec, graph, t, clip, size, prof, dtype_name, nbytes, batch, conv, continual, params)
+        raise ComemError(f"{s.spec.name} at clip {clip}, size {size}: {exc}") from None
+    return make_report(s, t, clip, size, dtype_name, nbytes, batch, params)
 
 
-#: transient knob -> (step total, where it peaks, regular-model clip total) on Totals
-_TRANSIENT_RULES = {
-    "stage-output": ("stage_output_step", "stage_output_at", "stage_output_clip"),
-    "largest-map": ("largest_step", "largest_at", "largest_clip"),
-    "liveness": ("liveness_step", "liveness_at", "liveness_clip"),
-    "library": ("library_step", "library_at", "liveness_clip"),
-}
-
-
-def transient_of(t, knob: str):
-    """The step transient under one rule of the ``transient`` knob (the
-    largest-map rule counts the input frame too)."""
-    from . import shim
-
-    v = getattr(t, _TRANSIENT_RULES[knob][0])
-    return shim.maximum(v, t.input_frame) if knob == "largest-map" else v
-
-
-def transient_location(t, knob: str):
-    """Where the step transient peaks (numeric evaluation), for reports."""
-    if knob == "largest-map" and t.largest_step < t.input_frame:
-        return "input frame"
-    return getattr(t, _TRANSIENT_RULES[knob][1])
-
-
-def regular_transient_of(t, knob: str):
-    """The regular model's transient for one clip under the same rule."""
-    from . import shim
-
-    v = getattr(t, _TRANSIENT_RULES[knob][2])
-    return shim.maximum(v, t.input_clip) if knob == "largest-map" else v
-
-
-def make_report(spec, graph, t, clip, size, prof, dtype_name, nbytes, batch, conv, continual, params) -> Report:
+def make_report(s: Setup, t, clip, size, dtype_name, nbytes, batch, params) -> Report:
+    spec, prof, conv, continual = s.spec, s.profile, s.convention, s.continual
     knob = prof["transient"]
-    regular_transient = regular_transient_of(t, knob)
-    regular_total = (clip - 1) * t.input_frame + regular_transient
     errata = []
-    transient = transient_of(t, knob) if continual else None
+    transient = t.transient(knob) if continual else None
     transient_consistent = transient
     for e in spec.errata:
         if not (prof.pristine and prof["errata"] == "printed" and prof.name in e.profiles):
@@ -161,12 +149,12 @@ def make_report(spec, graph, t, clip, size, prof, dtype_name, nbytes, batch, con
         item = {"id": e.id, "source": e.source, "note": e.note, "quantity": e.quantity}
         if e.quantity == "state" and any(a.id == e.id for a in t.errata_applied):
             rows = [r for r in t.rows if r.erratum == e.id]
-            item["printed"] = sum(r.state * r.count for r in rows)
-            item["consistent"] = sum(r.state_consistent * r.count for r in rows)
+            item["printed"] = sum(r.state * r.multiplicity for r in rows)
+            item["consistent"] = sum(r.state_consistent * r.multiplicity for r in rows)
             if e.equation:
                 item["equation"] = e.equation
         elif e.quantity == "transient" and continual:
-            transient_consistent = transient_of(t, "largest-map")
+            transient_consistent = t.transient("largest-map")
             item["printed"] = transient
             item["consistent"] = transient_consistent
             item["rule"] = "stage outputs (printed) vs largest output of any layer (consistent)"
@@ -185,22 +173,22 @@ def make_report(spec, graph, t, clip, size, prof, dtype_name, nbytes, batch, con
         step = avg = None
     return Report(
         model=spec.name, title=spec.title, clip=clip, size=size, profile=prof.label, knobs=prof.as_dict(),
-        dtype=dtype_name, bytes_per_float=nbytes, batch=batch, count=conv, continual=continual,
-        continual_note=(spec.continual_note or graph.continual_problem or "") if not continual else "",
+        dtype=dtype_name, bytes_per_float=nbytes, batch=batch, convention=conv, continual=continual,
+        continual_note=(spec.continual_note or s.graph.continual_problem or "") if not continual else "",
         params=t.params,
         state_floats=t.state * batch if continual else None,
         transient_floats=transient * batch if continual else None,
-        regular_total_floats=regular_total * batch,
-        regular_transient_floats=regular_transient * batch,
-        macs_per_clip=conventions.weigh(t.work_clip, conv) * batch,
-        macs_per_step=step, macs_per_frame_avg=avg,
+        regular_total_floats=t.regular_worst_case(knob) * batch,
+        regular_transient_floats=t.regular_transient(knob) * batch,
+        ops_per_clip=conventions.weigh(t.work_clip, conv) * batch,
+        ops_per_step=step, ops_per_frame_avg=avg,
         delay=t.delay if continual else None, receptive_field=t.rf if continual else None,
         temporal_padding=t.padding if continual else None, temporal_stride=t.stride if continual else None,
         rows=t.rows, breakdown=build_breakdown(t.rows) if continual else [],
         errata=errata,
         state_floats_consistent=t.state_consistent * batch if continual else None,
         transient_floats_consistent=transient_consistent * batch if continual else None,
-        work_clip=t.work_clip, work_step=t.work_step, spec_path=spec.path, references=spec.references,
+        work_clip=t.work_clip, work_step=t.work_step, references=spec.references,
         params_overrides=dict(params or {}),
-        transient_at=transient_location(t, knob) if continual else None,
+        transient_at=t.transient_at(knob) if continual else None,
     )

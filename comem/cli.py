@@ -13,9 +13,6 @@ import click
 
 from .errors import ComemError
 
-FORMAT_CHOICES = ["table", "json", "csv", "markdown", "latex"]
-
-
 def _fail(msg: str, code: int = 2):
     msg = " ".join(str(msg).split())
     click.echo(f"comem: error: {msg}", err=True)
@@ -48,12 +45,16 @@ def model_options(f):
                      help="Override a spec parameter, e.g. depth_factor=5.0. Repeatable."),
         click.option("--dtype", default="fp32", show_default=True, help="fp32 | fp16 | bf16 | int8 | fp64."),
         click.option("--batch", "-b", default="1", show_default=True, help="Batch size / number of streams."),
-        click.option("--count", "-c", default="ptflops", show_default=True,
-                     help="FLOP-counting convention: ptflops | macs | flops | fvcore."),
+        convention_option(),
     ]
     for o in reversed(opts):
         f = o(f)
     return f
+
+
+def convention_option():
+    return click.option("--convention", "--count", "-c", "convention", default="ptflops", show_default=True,
+                        help="FLOP-counting convention: ptflops | macs | flops | fvcore (--count: its 0.1 name).")
 
 
 def format_option(default="table"):
@@ -67,11 +68,11 @@ def parse_params(items) -> dict:
     return parse_assignments(items, "--set", "depth_factor=5.0")
 
 
-def common_kwargs(clip, size, profile, knobs, params, dtype, batch, count) -> dict:
+def common_kwargs(clip, size, profile, knobs, params, dtype, batch, convention) -> dict:
     from .profiles import parse_knob_options
 
     return dict(clip=clip, size=size, profile=profile, knobs=parse_knob_options(knobs),
-                params=parse_params(params), dtype=dtype, batch=batch, count=count)
+                params=parse_params(params), dtype=dtype, batch=batch, convention=convention)
 
 
 def emit(text: str):
@@ -98,7 +99,7 @@ def main():
 @format_option()
 @click.option("--view", default="breakdown", show_default=True, help="breakdown | layers | stages | summary.")
 @click.option("--top", default=None, type=int, help="Show only the N heaviest layers.")
-def analyze_cmd(model, clip, size, profile, knobs, params, dtype, batch, count, fmt, view, top):
+def analyze_cmd(model, clip, size, profile, knobs, params, dtype, batch, convention, fmt, view, top):
     """Analyse MODEL (a built-in name or a spec file)."""
     from .api import analyze
     from .formats import check_format
@@ -106,7 +107,7 @@ def analyze_cmd(model, clip, size, profile, knobs, params, dtype, batch, count, 
     fmt = check_format(fmt)
     if top is not None and top < 1:
         raise ComemError(f"--top must be at least 1, got {top}")
-    r = analyze(model, **common_kwargs(clip, size, profile, knobs, params, dtype, batch, count))
+    r = analyze(model, **common_kwargs(clip, size, profile, knobs, params, dtype, batch, convention))
     emit(r.render(fmt, view, top))
 
 
@@ -140,12 +141,20 @@ def profiles_cmd(fmt):
 @main.command("kinds")
 @format_option()
 def kinds_cmd(fmt):
-    """Layer kinds a spec can use, with their spec fields."""
+    """Layer kinds a spec can use: their fields, state formula and module."""
+    from .expr import parse
     from .formats import Table, render_tables
     from .layers import KINDS
 
-    rows = [[k.name, ", ".join(k.fields), type(k).__module__, k.summary] for k in KINDS.values()]
-    emit(render_tables([Table("Layer kinds", ["kind", "fields", "formulas in", "summary"], rows)], fmt))
+    def state(kind):
+        f = kind.state_formulas
+        if isinstance(f, dict):
+            return "; ".join(f"{kind.state_knob}={k}: {parse(v).render()}" for k, v in f.items())
+        return "" if f == "0" else parse(f).render()
+
+    rows = [[k.name, ", ".join(k.fields), state(k), type(k).__module__, k.summary] for k in KINDS.values()]
+    emit(render_tables([Table("Layer kinds", ["kind", "fields", "state (floats)", "formulas in", "summary"], rows,
+                              ["every kind's delay: r_T−1−p_T (receptive field and temporal padding)"])], fmt))
 
 
 @main.command("validate")
@@ -217,9 +226,9 @@ def paper_cmd(tables, fmt):
 @click.option("--knob", "-k", "knobs", multiple=True, metavar="NAME=VALUE", help="Change a profile knob.")
 @click.option("--set", "params", multiple=True, metavar="PARAM=VALUE", help="Override a spec parameter.")
 @click.option("--dtype", default="fp32", show_default=True, help="Bytes per float for the *_bytes forms.")
-@click.option("--count", "-c", default="ptflops", show_default=True, help="FLOP-counting convention.")
+@convention_option()
 @format_option("table")
-def formula_cmd(model, symbols, profile, knobs, params, dtype, count, fmt):
+def formula_cmd(model, symbols, profile, knobs, params, dtype, convention, fmt):
     """Closed forms (sympy) of state, transient, totals and MACs in clip and size.
 
     JSON gives each expression as a string sympy can parse; LaTeX as math.
@@ -229,7 +238,8 @@ def formula_cmd(model, symbols, profile, knobs, params, dtype, count, fmt):
     from .symbolic import closed_forms, forms_latex, forms_tables
 
     fmt = check_format(fmt)
-    forms = closed_forms(model, profile, parse_knob_options(knobs), parse_params(params), symbols, dtype, 1, count)
+    forms = closed_forms(model, profile, parse_knob_options(knobs), parse_params(params), symbols, dtype, 1,
+                         convention)
     if fmt == "latex":
         emit(forms_latex(forms))
         return
@@ -246,9 +256,9 @@ def formula_cmd(model, symbols, profile, knobs, params, dtype, count, fmt):
 @click.option("--profile", "-p", default=None, help="paper (default) | continual-inference.")
 @click.option("--knob", "-k", "knobs", multiple=True, metavar="NAME=VALUE", help="Change a profile knob.")
 @click.option("--set", "params", multiple=True, metavar="PARAM=VALUE", help="Override a spec parameter.")
-@click.option("--count", "-c", default="ptflops", show_default=True, help="FLOP-counting convention.")
+@convention_option()
 @format_option("table")
-def sweep_cmd(model, clips, sizes, batches, dtypes, profile, knobs, params, count, fmt):
+def sweep_cmd(model, clips, sizes, batches, dtypes, profile, knobs, params, convention, fmt):
     """Evaluate a grid of clip x size x batch x dtype at once (numpy, vectorised)."""
     from .formats import Table, check_format, render_tables
     from .profiles import parse_knob_options
@@ -264,14 +274,14 @@ def sweep_cmd(model, clips, sizes, batches, dtypes, profile, knobs, params, coun
     d = [x.strip() for x in dtypes.split(",") if x.strip()] or ["fp32"]
     if len(c) * len(s) * len(b) * len(d) > MAX_POINTS:
         raise ComemError(f"the grid has {len(c) * len(s) * len(b) * len(d):,} points; the limit is {MAX_POINTS:,}")
-    r = sweep(spec, c, s, b, d, profile, parse_knob_options(knobs), count, parse_params(params))
+    r = sweep(spec, c, s, b, d, profile, parse_knob_options(knobs), convention, parse_params(params))
     notes = []
     if r.reasons:
         notes.append(f"{int((~r.valid).sum())} of {r.valid.size} clip/size pairs are invalid: "
                      + "; ".join(dict.fromkeys(r.reasons)))
     if r.exact_python_ints:
         notes.append("values exceed int64: evaluated with exact Python integers")
-    title = f"Sweep — {r.model}, profile {r.profile}, counts {r.count}, {r.points:,} points"
+    title = f"Sweep — {r.model}, profile {r.profile}, counts {r.convention}, {r.points:,} points"
     emit(render_tables([Table(title, r.headers(), r.rows(), notes, numeric=tuple(range(5, len(r.headers()))))], fmt))
 
 
@@ -280,10 +290,12 @@ def sweep_cmd(model, clips, sizes, batches, dtypes, profile, knobs, params, coun
 @click.option("--for", "for_", required=True, type=click.Choice(["size", "clip", "batch"]),
               help="What to maximise.")
 @click.option("--budget", default=None, help="Memory budget: 8MiB, 512KB, 1.5GiB, 4096 (bytes).")
-@click.option("--macs-budget", default=None, help="MACs per frame (continual) / per clip: 1G, 325M, 5000000.")
+@click.option("--ops-budget", "--macs-budget", "ops_budget", default=None,
+              help="Operations per frame (continual) / per clip under --convention: 1G, 325M, 5000000 "
+                   "(--macs-budget: its 0.1 name).")
 @model_options
 @format_option("table")
-def solve_cmd(model, for_, budget, macs_budget, clip, size, profile, knobs, params, dtype, batch, count, fmt):
+def solve_cmd(model, for_, budget, ops_budget, clip, size, profile, knobs, params, dtype, batch, convention, fmt):
     """The largest size, clip or batch that fits a memory or MAC budget."""
     from .formats import Table, check_format, render_tables
     from .profiles import parse_knob_options
@@ -292,8 +304,8 @@ def solve_cmd(model, for_, budget, macs_budget, clip, size, profile, knobs, para
 
     fmt = check_format(fmt)
     r = solve(model, for_, parse_bytes(budget) if budget is not None else None,
-              parse_count(macs_budget) if macs_budget is not None else None, clip, size, batch, dtype, profile,
-              parse_knob_options(knobs), count, parse_params(params))
+              parse_count(ops_budget) if ops_budget is not None else None, clip, size, batch, dtype, profile,
+              parse_knob_options(knobs), convention, parse_params(params))
     rows = [["largest " + for_, r["value"]], [f"cost at {r['value']} ({r['cost_unit']})", r["cost"]],
             ["budget", r["budget"]]]
     if r.get("cost_next") is not None:
@@ -309,7 +321,7 @@ def solve_cmd(model, for_, budget, macs_budget, clip, size, profile, knobs, para
 @click.argument("items", nargs=-1, required=True)
 @model_options
 @format_option("table")
-def compare_cmd(items, clip, size, profile, knobs, params, dtype, batch, count, fmt):
+def compare_cmd(items, clip, size, profile, knobs, params, dtype, batch, convention, fmt):
     """Models or settings side by side with ratios.
 
     \b
@@ -323,7 +335,7 @@ def compare_cmd(items, clip, size, profile, knobs, params, dtype, batch, count, 
 
     fmt = check_format(fmt)
     defaults = dict(clip=clip, size=size, profile=profile, knobs=parse_knob_options(knobs),
-                    params=parse_params(params), dtype=dtype, batch=batch, count=count)
+                    params=parse_params(params), dtype=dtype, batch=batch, convention=convention)
     reports = compare(items, defaults)
     if fmt == "json":
         import json
@@ -340,7 +352,7 @@ def compare_cmd(items, clip, size, profile, knobs, params, dtype, batch, count, 
 @click.option("--range", "values", default=None, help="x values for 'clip'/'size' plots: 4..64 or 160,224 (default: "
                                                       "clip 1..128, size 32..448:8).")
 @model_options
-def plot_cmd(kind, models, out, values, clip, size, profile, knobs, params, dtype, batch, count):
+def plot_cmd(kind, models, out, values, clip, size, profile, knobs, params, dtype, batch, convention):
     """Save a plot: stages (memory by stage), clip / size (memory and MACs as
     they vary, continual vs regular), models (continual vs regular per model).
 
@@ -357,7 +369,7 @@ def plot_cmd(kind, models, out, values, clip, size, profile, knobs, params, dtyp
     ext = os.path.splitext(out)[1].lower()
     if ext not in (".png", ".svg"):
         raise ComemError(f"--out must end in .png or .svg, got {out!r}")
-    kw = common_kwargs(clip, size, profile, knobs, params, dtype, batch, count)
+    kw = common_kwargs(clip, size, profile, knobs, params, dtype, batch, convention)
     if kind in ("stages", "clip", "size") and len(models) != 1:
         raise ComemError(f"'comem plot {kind}' takes one model, got {len(models)}")
     if kind == "stages":

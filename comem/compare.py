@@ -1,18 +1,18 @@
 """``comem compare``: models or settings side by side, with ratios.
 
 Items are ``MODEL`` or ``MODEL:key=value,key=value`` with keys ``clip``,
-``size``, ``batch``, ``dtype``, ``profile``, ``count``, ``knob.NAME`` and
-``set.PARAM`` (parsed here, never evaluated).  Shared options apply to every
+``size``, ``batch``, ``dtype``, ``profile``, ``convention`` (``count``, its
+0.1 name), ``knob.NAME`` and ``set.PARAM`` (parsed here, never evaluated).  Shared options apply to every
 item unless the item overrides them.
 """
 from __future__ import annotations
 
 from fractions import Fraction
 
-from .errors import ComemError
+from .errors import ComemError, suggest
 from .formats import Table
 
-ITEM_KEYS = ("clip", "size", "batch", "dtype", "profile", "count")
+ITEM_KEYS = ("clip", "size", "batch", "dtype", "profile", "convention")
 
 
 def parse_item(text: str, defaults: dict) -> tuple[str, dict]:
@@ -32,11 +32,9 @@ def parse_item(text: str, defaults: dict) -> tuple[str, dict]:
                 knobs[k[5:]] = v
             elif k.startswith("set."):
                 params[k[4:]] = v
-            elif k in ITEM_KEYS:
-                args[k] = v
+            elif k in ITEM_KEYS or k == "count":  # count: the convention's 0.1 name
+                args["convention" if k == "count" else k] = v
             else:
-                from .spec import suggest
-
                 raise ComemError(f"compare item {text!r}: unknown key {k!r}{suggest(k, ITEM_KEYS)}; keys: "
                                  f"{', '.join(ITEM_KEYS)}, knob.NAME, set.PARAM")
     args["knobs"] = knobs or None
@@ -47,8 +45,8 @@ def parse_item(text: str, defaults: dict) -> tuple[str, dict]:
 ROWS = [
     ("params", "params"), ("state (floats)", "state_floats"), ("transient (floats)", "transient_floats"),
     ("total (floats)", "total_floats"), ("total (bytes)", "total_bytes"),
-    ("regular worst case (floats)", "regular_total_floats"), ("per step (MACs)", "macs_per_step"),
-    ("per clip (MACs)", "macs_per_clip"), ("delay (frames)", "delay"), ("receptive field", "receptive_field"),
+    ("regular worst case (floats)", "regular_total_floats"), ("per step (ops)", "ops_per_step"),
+    ("per clip (ops)", "ops_per_clip"), ("delay (frames)", "delay"), ("receptive field", "receptive_field"),
 ]
 
 
@@ -78,12 +76,12 @@ def compare_table(reports) -> Table:
             ratios.append(f"{float(Fraction(v) / Fraction(base)):.3f}×" if v is not None and base else None)
         rows.append([name] + vals + ratios)
     for label, r in reports:
-        if r.continual and r.macs_per_step:
-            rows.append([f"{label}: regular clip / continual step (MACs)"] + [None] * len(reports) +
+        if r.continual and r.ops_per_step:
+            rows.append([f"{label}: regular clip / continual step (ops)"] + [None] * len(reports) +
                         [None] * (len(reports) - 1))
-            rows[-1][1 + labels.index(label)] = f"{r.macs_per_clip / r.macs_per_step:.2f}×"
+            rows[-1][1 + labels.index(label)] = f"{r.ops_per_clip / r.ops_per_step:.2f}×"
             rows.append([f"{label}: regular / continual memory"] + [None] * (2 * len(reports) - 1))
             rows[-1][1 + labels.index(label)] = f"{r.regular_total_floats / r.total_floats:.2f}×"
     notes = [f"{label}: {r.title}, clip {r.clip}, size {r.size}, profile {r.profile}, {r.dtype}, batch {r.batch}, "
-             f"counts {r.count}" for label, r in reports]
+             f"counts {r.convention}" for label, r in reports]
     return Table("Comparison", headers, rows, notes, numeric=tuple(range(1, len(headers))))

@@ -6,7 +6,7 @@ weights; the count a user sees is ``Σ weight(op) · count(op)``.
 
 ``ptflops`` (default; the paper's numbers)
     ptflops' module hooks (``backend="pytorch"``,
-    ``count_functional=False``): convolutions and linear layers count their
+    ``backend_specific_config={"count_functional": False}``): convolutions and linear layers count their
     multiply-accumulates plus one per output element for a bias; BatchNorm 2
     per element when affine (1 otherwise); ReLU 1 per element; every pooling
     module 1 per *input* element (continual pools: the incoming frame plus
@@ -25,30 +25,49 @@ weights; the count a user sees is ``Σ weight(op) · count(op)``.
 """
 from __future__ import annotations
 
-from .errors import ComemError
-from .spec import suggest
+from .errors import ComemError, suggest
 
-OPS = ("conv_mac", "conv_bias", "linear_mac", "linear_bias", "batchnorm", "batchnorm_noaffine", "relu", "swish",
-       "sigmoid", "softmax", "avg_pool3d", "max_pool3d", "adaptive_avg_pool3d", "adaptive_max_pool3d",
-       "temporal_pool", "add", "mul")
+_POOLS = ("avg_pool3d", "max_pool3d", "adaptive_avg_pool3d", "adaptive_max_pool3d")
 
+#: every convention weighs every op a layer kind reports; a 0 is written out
+#: (a decision, not an omission), and an op missing here is an error
 CONVENTIONS: dict[str, dict[str, int]] = {
-    "ptflops": {
-        "conv_mac": 1, "conv_bias": 1, "linear_mac": 1, "linear_bias": 1, "batchnorm": 2,
-        "batchnorm_noaffine": 1, "relu": 1, "avg_pool3d": 1, "max_pool3d": 1, "adaptive_avg_pool3d": 1,
-        "adaptive_max_pool3d": 1, "temporal_pool": 1,
-    },
-    "macs": {"conv_mac": 1, "linear_mac": 1},
-    "flops": {"conv_mac": 2, "linear_mac": 2, "conv_bias": 1, "linear_bias": 1},
-    "fvcore": {"conv_mac": 1, "linear_mac": 1, "batchnorm": 2, "batchnorm_noaffine": 1},
+    "ptflops": dict(
+        conv_mac=1, conv_bias=1, linear_mac=1, linear_bias=1, batchnorm=2, batchnorm_noaffine=1, relu=1,
+        **{p: 1 for p in _POOLS}, temporal_pool=1,
+        swish=0, sigmoid=0, softmax=0,      # modules ptflops has no hook for
+        add=0, mul=0,                       # functional ops (count_functional=False)
+    ),
+    "macs": dict(
+        conv_mac=1, linear_mac=1,
+        conv_bias=0, linear_bias=0, batchnorm=0, batchnorm_noaffine=0, relu=0, swish=0, sigmoid=0, softmax=0,
+        **{p: 0 for p in _POOLS}, temporal_pool=0, add=0, mul=0,
+    ),
+    "flops": dict(
+        conv_mac=2, linear_mac=2, conv_bias=1, linear_bias=1,
+        batchnorm=0, batchnorm_noaffine=0, relu=0, swish=0, sigmoid=0, softmax=0,
+        **{p: 0 for p in _POOLS}, temporal_pool=0, add=0, mul=0,
+    ),
+    "fvcore": dict(
+        conv_mac=1, linear_mac=1, batchnorm=2, batchnorm_noaffine=1,
+        conv_bias=0, linear_bias=0,          # fvcore counts the matmul, not the bias
+        relu=0, sigmoid=0, softmax=0, add=0, mul=0, swish=0,   # fvcore's ignored ops
+        **{p: 0 for p in _POOLS}, temporal_pool=0,               # no handle: reported unsupported
+    ),
 }
 
-CONVENTION_DOC = {
-    "ptflops": "ptflops module hooks (paper): MACs + bias, BN 2/elem, ReLU 1/elem, pools 1/input elem",
-    "macs": "multiply-accumulates of conv and linear layers only",
-    "flops": "2 x MACs + bias additions",
-    "fvcore": "fvcore FlopCountAnalysis: conv/linear MACs, batch_norm 2/elem; ReLU, add, 3D pools count 0",
-}
+
+def add_ops(op_weights: dict, owner: str):
+    """Weights of a layer kind's own ops (``{op: {convention: weight}}``):
+    every convention must weigh each of them."""
+    for op, weights in op_weights.items():
+        missing = [c for c in CONVENTIONS if c not in weights]
+        if missing:
+            raise ComemError(f"layer kind {owner!r}: op {op!r} has no weight under {', '.join(missing)}")
+        for c, w in weights.items():
+            if c not in CONVENTIONS:
+                raise ComemError(f"layer kind {owner!r}: op {op!r} names an unknown convention {c!r}")
+            CONVENTIONS[c][op] = w
 
 
 def check_convention(name: str) -> str:
@@ -60,11 +79,15 @@ def check_convention(name: str) -> str:
 
 
 def weigh(work: dict, convention: str):
-    """Σ weight·count for one ``{op: count}`` dict."""
+    """Σ weight·count for one ``{op: count}`` dict.  An op the convention
+    does not weigh is an error, never a silent 0."""
     weights = CONVENTIONS[convention]
     total = 0
     for op, n in work.items():
-        w = weights.get(op, 0)
+        w = weights.get(op)
+        if w is None:
+            raise ComemError(f"counting convention {convention!r} does not weigh the op {op!r}; "
+                             f"add it to comem/conventions.py (with weight 0 if it counts nothing)")
         if w:
             total = total + w * n
     return total

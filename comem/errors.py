@@ -18,3 +18,11 @@ class ComemError(Exception):
 
 class MissingExtraError(ComemError):
     """An optional dependency (torch, sympy, numpy, matplotlib…) is needed."""
+
+
+def suggest(name: str, options) -> str:
+    """`` (did you mean 'x3d-m'?)`` for a misspelled name, or ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(str(name), [str(o) for o in options], n=3, cutoff=0.5)
+    return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""

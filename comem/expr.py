@@ -12,6 +12,7 @@ them (channel widths, block counts) are exact integers.
 from __future__ import annotations
 
 import ast
+import warnings
 from fractions import Fraction
 from typing import Any, Callable, Mapping
 
@@ -99,9 +100,16 @@ def _divide(a, b):
 
 
 class Expression:
-    """A parsed spec expression; evaluate with :meth:`evaluate`."""
+    """A parsed spec expression or formula.
 
-    __slots__ = ("text", "_tree", "names")
+    :meth:`evaluate` computes its value (ints, Fractions, sympy symbols and
+    numpy arrays alike); :meth:`render` writes it as text, either with its
+    symbols (``d_T×(k_T−1)×c_O×n_H×n_W``) or with their values substituted
+    (``(3−1)×54×56×56``).  The tree is checked once and compiled into nested
+    closures, so evaluating a formula costs a few microseconds.
+    """
+
+    __slots__ = ("text", "_tree", "names", "_fn")
 
     def __init__(self, text: str):
         if not isinstance(text, str):
@@ -110,12 +118,16 @@ class Expression:
             raise ComemError(f"expression is longer than {MAX_EXPR_LEN} characters; simplify it")
         self.text = text
         try:
-            tree = ast.parse(text.strip(), mode="eval")
+            with warnings.catch_warnings():
+                # e.g. "2 if 1else 3": Python warns about the literal; a spec is not Python
+                warnings.simplefilter("ignore", SyntaxWarning)
+                tree = ast.parse(text.strip(), mode="eval")
         except SyntaxError as exc:
             raise ComemError(f"cannot parse expression {text!r}: {exc.msg}") from None
         self._tree = tree
         self.names = set()
         self._check(tree.body)
+        self._fn = self._compile(tree.body)
 
     def _check(self, node):
         if isinstance(node, ast.Constant):
@@ -168,7 +180,7 @@ class Expression:
 
     def evaluate(self, env: Mapping[str, Any]):
         try:
-            return self._eval(self._tree.body, env)
+            return self._fn(env)
         except ComemError:
             raise
         except ZeroDivisionError:
@@ -176,57 +188,213 @@ class Expression:
         except (TypeError, ValueError, OverflowError) as exc:
             raise ComemError(f"expression {self.text!r} cannot be evaluated: {exc}") from None
 
-    def _eval(self, node, env):
+    # -- compilation: the checked tree becomes nested closures ----------------
+    def _compile(self, node) -> Callable[[Mapping[str, Any]], Any]:
+        text = self.text
         if isinstance(node, ast.Constant):
             v = node.value
             if isinstance(v, float):
-                seg = ast.get_source_segment(self.text.strip(), node)
-                return shim.as_int(Fraction(seg)) if seg else to_exact(v)
-            return v
+                seg = ast.get_source_segment(text.strip(), node)
+                v = shim.as_int(Fraction(seg)) if seg else to_exact(v)
+            return lambda env: v
         if isinstance(node, ast.Name):
-            if node.id in env:
-                return env[node.id]
-            if node.id in ("True", "False"):
-                return node.id == "True"
-            known = ", ".join(sorted(k for k in env if not k.startswith("_"))) or "none"
-            raise ComemError(f"expression {self.text!r}: unknown name {node.id!r} (known: {known})")
+            name = node.id
+
+            def name_value(env):
+                if name in env:
+                    return env[name]
+                if name in ("True", "False"):
+                    return name == "True"
+                known = ", ".join(sorted(k for k in env if not k.startswith("_"))) or "none"
+                raise ComemError(f"expression {text!r}: unknown name {name!r} (known: {known})")
+            return name_value
         if isinstance(node, ast.BinOp):
-            a = self._eval(node.left, env)
-            b = self._eval(node.right, env)
+            left, right = self._compile(node.left), self._compile(node.right)
             if isinstance(node.op, ast.Div):
-                return _divide(a, b)
+                return lambda env: _divide(left(env), right(env))
             if isinstance(node.op, ast.Pow):
-                if not (isinstance(b, int) and 0 <= b <= MAX_POWER):
-                    raise ComemError(f"expression {self.text!r}: exponents must be whole numbers 0..{MAX_POWER}")
-                return a ** b
-            if isinstance(node.op, (ast.FloorDiv, ast.Mod)) and isinstance(b, (int, Fraction)) and b == 0:
-                raise ZeroDivisionError
-            return shim.as_int(_BINOPS[type(node.op)](a, b))
+                def power(env):
+                    a, b = left(env), right(env)
+                    if not (isinstance(b, int) and 0 <= b <= MAX_POWER):
+                        raise ComemError(f"expression {text!r}: exponents must be whole numbers 0..{MAX_POWER}")
+                    return a ** b
+                return power
+            op = _BINOPS[type(node.op)]
+            if isinstance(node.op, (ast.FloorDiv, ast.Mod)):
+                def div_like(env):
+                    a, b = left(env), right(env)
+                    if isinstance(b, (int, Fraction)) and b == 0:
+                        raise ZeroDivisionError
+                    return shim.as_int(op(a, b))
+                return div_like
+            if isinstance(node.op, ast.Mult):
+                return lambda env: shim.as_int(left(env) * right(env))
+            return lambda env: shim.as_int(op(left(env), right(env)))
         if isinstance(node, ast.UnaryOp):
-            v = self._eval(node.operand, env)
+            operand = self._compile(node.operand)
             if isinstance(node.op, ast.USub):
-                return -v
+                return lambda env: -operand(env)
             if isinstance(node.op, ast.Not):
-                return not _truth(v, self.text)
-            return v
+                return lambda env: not _truth(operand(env), text)
+            return operand
         if isinstance(node, ast.BoolOp):
+            values = [self._compile(v) for v in node.values]
             if isinstance(node.op, ast.And):
-                return all(_truth(self._eval(v, env), self.text) for v in node.values)
-            return any(_truth(self._eval(v, env), self.text) for v in node.values)
+                return lambda env: all(_truth(v(env), text) for v in values)
+            return lambda env: any(_truth(v(env), text) for v in values)
         if isinstance(node, ast.Compare):
-            left = self._eval(node.left, env)
-            for op, comp in zip(node.ops, node.comparators):
-                right = self._eval(comp, env)
-                if not _truth(_CMPOPS[type(op)](left, right), self.text):
-                    return False
-                left = right
-            return True
+            first = self._compile(node.left)
+            rest = [(_CMPOPS[type(op)], self._compile(c)) for op, c in zip(node.ops, node.comparators)]
+
+            def compare(env):
+                left = first(env)
+                for op, comp in rest:
+                    right = comp(env)
+                    if not _truth(op(left, right), text):
+                        return False
+                    left = right
+                return True
+            return compare
         if isinstance(node, ast.IfExp):
-            return self._eval(node.body, env) if _truth(self._eval(node.test, env), self.text) else self._eval(node.orelse, env)
+            test, body, orelse = self._compile(node.test), self._compile(node.body), self._compile(node.orelse)
+            return lambda env: body(env) if _truth(test(env), text) else orelse(env)
         if isinstance(node, ast.Call):
-            args = [self._eval(a, env) for a in node.args]
-            return FUNCTIONS[node.func.id](*args)
-        raise ComemError(f"expression {self.text!r}: unsupported syntax")  # pragma: no cover
+            fn = FUNCTIONS[node.func.id]
+            args = [self._compile(a) for a in node.args]
+            return lambda env: fn(*[a(env) for a in args])
+        raise ComemError(f"expression {text!r}: unsupported syntax")  # pragma: no cover
+
+    # -- rendering ------------------------------------------------------------
+    def render(self, values: Mapping[str, Any] | None = None, texts: Mapping[str, tuple] | None = None) -> str:
+        """The expression as text.
+
+        Without ``values``: with its symbols, ``d_T×(k_T−1)×c_O×n_H×n_W``.
+        With ``values``: numbers in, ``(3−1)×54×56×56``; a symbol worth 1 is
+        left out of a product and a symbol worth 0 out of a sum, so a
+        formula reads as the paper prints it (``d_T = 1`` and a ``1×1``
+        pooled map disappear; a compound factor such as ``(3−1−1)`` stays).
+        ``texts`` gives a symbol pre-rendered text as ``(text, precedence)``
+        (e.g. an alignment delay's ``3−1−1``)."""
+        return self.render_parts(values, texts)[0]
+
+    def render_parts(self, values=None, texts=None) -> tuple[str, int]:
+        """:meth:`render`'s text and its precedence (to use it inside another
+        rendered formula through ``texts``)."""
+        return _Renderer(values, texts or {}).render(self._tree.body)
+
+
+# precedence for rendering: higher binds tighter
+_PREC_ATOM, _PREC_POW, _PREC_UNARY, _PREC_MUL, _PREC_ADD, _PREC_CMP = 6, 5, 4, 3, 2, 1
+_SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+_RENDER_OPS = {ast.Add: ("+", _PREC_ADD), ast.Sub: ("−", _PREC_ADD), ast.Mult: ("×", _PREC_MUL),
+               ast.Div: ("/", _PREC_MUL), ast.FloorDiv: ("//", _PREC_MUL), ast.Mod: (" mod ", _PREC_MUL)}
+_RENDER_CMP = {ast.Eq: "=", ast.NotEq: "≠", ast.Lt: "<", ast.LtE: "≤", ast.Gt: ">", ast.GtE: "≥"}
+
+
+def format_number(v) -> str:
+    """A value inside a rendered formula: ints as digits, exact ratios as p/q."""
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, Fraction):
+        return str(v.numerator) if v.denominator == 1 else f"{v.numerator}/{v.denominator}"
+    return str(v)
+
+
+class _Renderer:
+    def __init__(self, values, texts):
+        self.values = values
+        self.texts = texts
+
+    def _value(self, name):
+        if self.values is None or name not in self.values:
+            return None
+        return self.values[name]
+
+    def _is_leaf_worth(self, node, number) -> bool:
+        """A symbol (or literal) whose value is exactly ``number``."""
+        if self.values is None:
+            return False
+        if isinstance(node, ast.Name):
+            if node.id in self.texts:
+                return False  # a pre-rendered symbol is always shown
+            v = self._value(node.id)
+        elif isinstance(node, ast.Constant) and not isinstance(node.value, bool):
+            return False  # a literal the formula's author wrote stays
+        else:
+            return False
+        return v is not None and shim.is_concrete(v) and not isinstance(v, bool) and v == number
+
+    def render(self, node) -> tuple[str, int]:
+        if isinstance(node, ast.Constant):
+            return format_number(node.value), _PREC_ATOM
+        if isinstance(node, ast.Name):
+            if node.id in self.texts:
+                return self.texts[node.id]
+            v = self._value(node.id)
+            if v is None:
+                return node.id, _PREC_ATOM
+            return format_number(v), _PREC_ATOM
+        if isinstance(node, ast.BinOp):
+            if isinstance(node.op, ast.Mult):
+                return self._product(node)
+            if isinstance(node.op, (ast.Add, ast.Sub)):
+                if self._is_leaf_worth(node.right, 0):
+                    return self.render(node.left)
+                if isinstance(node.op, ast.Add) and self._is_leaf_worth(node.left, 0):
+                    return self.render(node.right)
+            if isinstance(node.op, ast.Pow):
+                base = self._wrap(node.left, _PREC_POW, strict=True)
+                if isinstance(node.right, ast.Constant) and isinstance(node.right.value, int):
+                    return base + str(node.right.value).translate(_SUPERSCRIPT), _PREC_POW
+                return f"{base}^{self._wrap(node.right, _PREC_POW, strict=True)}", _PREC_POW
+            sym, prec = _RENDER_OPS[type(node.op)]
+            left = self._wrap(node.left, prec)
+            right = self._wrap(node.right, prec, strict=True)
+            return f"{left}{sym}{right}", prec
+        if isinstance(node, ast.UnaryOp):
+            if isinstance(node.op, ast.Not):
+                return "not " + self._wrap(node.operand, _PREC_UNARY), _PREC_UNARY
+            sign = "−" if isinstance(node.op, ast.USub) else "+"
+            return sign + self._wrap(node.operand, _PREC_UNARY), _PREC_UNARY
+        if isinstance(node, ast.Call):
+            args = ", ".join(self.render(a)[0] for a in node.args)
+            return f"{node.func.id}({args})", _PREC_ATOM
+        if isinstance(node, ast.Compare):
+            parts = [self._wrap(node.left, _PREC_CMP, strict=True)]
+            for op, c in zip(node.ops, node.comparators):
+                parts.append(_RENDER_CMP[type(op)])
+                parts.append(self._wrap(c, _PREC_CMP, strict=True))
+            return " ".join(parts), _PREC_CMP
+        if isinstance(node, ast.BoolOp):
+            word = " and " if isinstance(node.op, ast.And) else " or "
+            return word.join(self._wrap(v, _PREC_CMP) for v in node.values), 0
+        if isinstance(node, ast.IfExp):
+            return (f"{self.render(node.body)[0]} if {self.render(node.test)[0]} else "
+                    f"{self.render(node.orelse)[0]}"), 0
+        raise ComemError("cannot render this expression")  # pragma: no cover
+
+    def _wrap(self, node, prec, strict=False):
+        text, p = self.render(node)
+        if p < prec or (strict and p == prec):
+            return f"({text})"
+        return text
+
+    def _product(self, node):
+        """Flatten a chain of ``×`` and drop the factors worth 1."""
+        factors = []
+
+        def collect(n):
+            if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Mult):
+                collect(n.left)
+                collect(n.right)
+            else:
+                factors.append(n)
+
+        collect(node)
+        kept = [f for f in factors if not self._is_leaf_worth(f, 1)] or factors[-1:]
+        if len(kept) == 1:
+            return self.render(kept[0])
+        return "×".join(self._wrap(f, _PREC_MUL) for f in kept), _PREC_MUL
 
 
 def _truth(value, text):
@@ -240,6 +408,20 @@ def _truth(value, text):
 _CACHE: dict[str, Expression] = {}
 
 
+def parse(text: str, what: str = "value") -> Expression:
+    """The parsed (and cached) expression of ``text``; a layer kind's
+    formulas and a spec's values share the cache."""
+    expr = _CACHE.get(text)
+    if expr is None:
+        try:
+            expr = Expression(text)
+        except ComemError as exc:
+            raise ComemError(f"{what}: {exc}") from None
+        if len(_CACHE) < 4096:
+            _CACHE[text] = expr
+    return expr
+
+
 def evaluate(value, env: Mapping[str, Any], what: str = "value"):
     """Evaluate a spec value: numbers pass through (made exact), strings are
     parsed as expressions, lists are evaluated element-wise."""
@@ -248,14 +430,7 @@ def evaluate(value, env: Mapping[str, Any], what: str = "value"):
     if isinstance(value, (int, float)):
         return to_exact(value)
     if isinstance(value, str):
-        expr = _CACHE.get(value)
-        if expr is None:
-            try:
-                expr = Expression(value)
-            except ComemError as exc:
-                raise ComemError(f"{what}: {exc}") from None
-            if len(_CACHE) < 4096:
-                _CACHE[value] = expr
+        expr = parse(value, what)
         try:
             return expr.evaluate(env)
         except ComemError as exc:

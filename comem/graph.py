@@ -7,8 +7,8 @@ overrides, symbols) and then evaluated (phase 2, :mod:`comem.walker`) for
 any clip/size — Python ints, sympy symbols or numpy arrays.
 
 Repeated blocks are *not* unrolled: a stage of ``N`` blocks becomes its
-first block (count 1) plus one node per cycle variant with a multiplicity
-(count).  That keeps evaluation cheap and lets ``N`` be symbolic (a
+first block plus one node per cycle variant with a ``multiplicity``.
+That keeps evaluation cheap and lets ``N`` be symbolic (a
 symbolic depth factor).
 """
 from __future__ import annotations
@@ -17,61 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import shim
-from .errors import ComemError
+from .errors import ComemError, suggest
 from .expr import evaluate as eval_value
 from .expr import to_exact
 from .layers import KINDS
+from .nodes import LayerNode, SeqNode, StageNode, total_stride, walk_streams
 from .spec import Spec
-
-
-@dataclass
-class LayerNode:
-    kind: Any
-    cfg: dict
-    name: str
-    path: str
-    stage: str
-    label: str | None = None
-    blocks: tuple | None = None  # 1-based block indices inside the stage
-    count: Any = 1
-    stage_output: bool = False
-
-
-@dataclass
-class SeqNode:
-    children: list
-    name: str
-    path: str
-    stage: str
-    count: Any = 1
-    blocks: tuple | None = None
-
-
-@dataclass
-class ParallelNode:
-    branches: list  # of SeqNode
-    merge: str  # "sum" | "mul" | "concat"
-    name: str
-    path: str
-    stage: str
-    role: str  # "residual" | "se" | "parallel"
-    label: str | None = None
-    blocks: tuple | None = None
-    count: Any = 1
-    #: index of the branch that is the identity/projection shortcut (auto delay target)
-    shortcut: int | None = None
-
-
-@dataclass
-class StageNode:
-    """One ``[[stages]]`` entry: a sequence applied to a stream."""
-    body: SeqNode
-    name: str
-    stream: str
-    source: Any
-    merge: str | None
-    merge_into: str | None
-    label: str | None
 
 
 @dataclass
@@ -99,16 +50,16 @@ class _Builder:
         raise ComemError(f"spec {self.spec.name}: {where}: {msg}")
 
     # -- layers -------------------------------------------------------------
-    def build_list(self, layers, env, c_in, path, stage, blocks, count):
+    def build_list(self, layers, env, c_in, path, stage, blocks, multiplicity):
         children = []
         c = c_in
         for i, raw in enumerate(layers):
-            node, c = self.build_layer(raw, env, c, path, stage, blocks, count, i)
+            node, c = self.build_layer(raw, env, c, path, stage, blocks, multiplicity, i)
             if node is not None:
                 children.append(node)
         return children, c
 
-    def build_layer(self, raw, env, c_in, path, stage, blocks, count, index):
+    def build_layer(self, raw, env, c_in, path, stage, blocks, multiplicity, index):
         where = f"{path}[{index}]" if not raw.get("name") else f"{path}.{raw['name']}"
         if "when" in raw:
             cond = eval_value(raw["when"], env, f"{where}: 'when'")
@@ -120,12 +71,12 @@ class _Builder:
             if not cond:
                 return None, c_in
         if "block" in raw:
-            return self.build_block_ref(raw, env, c_in, path, stage, blocks, count, where)
+            return self.build_block_ref(raw, env, c_in, path, stage, blocks, multiplicity, where)
         kind = KINDS[raw["kind"]]
         name = raw.get("name") or f"{kind.name}{index}"
         lpath = f"{path}.{name}"
-        if kind.name in ("residual", "se"):
-            return kind.expand(self, raw, env, c_in, lpath, stage, blocks, count)
+        if kind.composite:
+            return kind.expand(self, raw, env, c_in, lpath, stage, blocks, multiplicity)
         fenv = dict(env)
         fenv["c_in"] = c_in
 
@@ -145,10 +96,10 @@ class _Builder:
         if problem and self.continual_problem is None:
             self.continual_problem = f"{lpath}: {problem}"
         node = LayerNode(kind=kind, cfg=cfg, name=name, path=lpath, stage=stage, label=raw.get("label"),
-                         blocks=blocks, count=count)
+                         blocks=blocks, multiplicity=multiplicity)
         return node, kind.out_channels(cfg, c_in)
 
-    def build_block_ref(self, raw, env, c_in, path, stage, blocks, count, where):
+    def build_block_ref(self, raw, env, c_in, path, stage, blocks, multiplicity, where):
         block = self.spec.blocks[raw["block"]]
         benv = dict(self.params)
         explicit = raw.get("args") or {}
@@ -158,16 +109,17 @@ class _Builder:
             if k not in explicit:
                 benv[k] = eval_value(v, benv, f"{where}: block argument {k!r}")
         name = raw.get("name") or block.name
-        return self.instantiate_block(block, benv, c_in, f"{path}.{name}", stage, blocks, count,
+        return self.instantiate_block(block, benv, c_in, f"{path}.{name}", stage, blocks, multiplicity,
                                       raw.get("label"))
 
-    def instantiate_block(self, block, env, c_in, path, stage, blocks, count, label=None):
+    def instantiate_block(self, block, env, c_in, path, stage, blocks, multiplicity, label=None):
         if block.type == "sequence":
-            children, c = self.build_list(block.layers, env, c_in, path, stage, blocks, count)
+            children, c = self.build_list(block.layers, env, c_in, path, stage, blocks, multiplicity)
             return SeqNode(children, path.rsplit(".", 1)[-1], path, stage, 1, blocks), c
-        raw = {"kind": "residual", "main": block.layers, "shortcut": block.shortcut, "merge": block.merge,
-               "label": label or block.label or "residual"}
-        return KINDS["residual"].expand(self, raw, env, c_in, path, stage, blocks, count)
+        # a block of type T is the composite layer kind T (type = "residual")
+        raw = {"kind": block.type, "main": block.layers, "shortcut": block.shortcut, "merge": block.merge,
+               "label": label or block.label or block.type}
+        return KINDS[block.type].expand(self, raw, env, c_in, path, stage, blocks, multiplicity)
 
     # -- stages -------------------------------------------------------------
     def build_stage(self, st, env, c_in):
@@ -225,13 +177,9 @@ class _Builder:
                                               f"{st.name}.block{label}", st.name, idx, 1)
             if c2 != c_rest:
                 self.fail(f"stage {st.name!r}", "repeated blocks after the first must keep their channel count")
-            _set_count(node, cnt)
+            node.multiplicity = cnt
             children.append(node)
         return SeqNode(children, st.name, st.name, st.name), c
-
-
-def _set_count(node, cnt):
-    node.count = cnt
 
 
 def _range_label(idx):
@@ -252,8 +200,6 @@ def build_graph(spec: Spec, overrides: dict | None = None, symbols: dict | None 
     symbols = symbols or {}
     for k in list(overrides) + list(symbols):
         if k not in spec.params:
-            from .spec import suggest
-
             raise ComemError(f"model {spec.name} has no parameter {k!r}{suggest(k, spec.params)}; "
                              f"its parameters: {', '.join(spec.params) or 'none'}")
     env: dict[str, Any] = {}
@@ -273,34 +219,35 @@ def build_graph(spec: Spec, overrides: dict | None = None, symbols: dict | None 
 
 
 def _build(spec, b, env, symbols):
-    stages = []
-    channels: dict[str, Any] = {"input": spec.in_channels}
+    known = {"input"}
+    nodes = []
     for st in spec.stages:
-        source = st.source
-        if isinstance(source, list):
-            for s in source:
-                if s not in channels:
-                    b.fail(f"stage {st.name!r}", f"source stream {s!r} is not produced by an earlier stage")
-            cs = [channels[s] for s in source]
-            if st.merge == "concat":
-                c_in = sum(cs[1:], cs[0])
-            else:
-                c_in = cs[0]
+        where = f"stage {st.name!r}"
+        if isinstance(st.source, list):
+            for s in st.source:
+                if s not in known:
+                    b.fail(where, f"source stream {s!r} is not produced by an earlier stage")
+            source = list(st.source)
         else:
-            src = source or (st.stream if st.stream in channels else ("main" if "main" in channels else "input"))
-            if src not in channels:
-                b.fail(f"stage {st.name!r}", f"source stream {src!r} is not produced by an earlier stage")
-            source = src
-            c_in = channels[src]
-        body, c_out = b.build_stage(st, env, c_in)
-        stages.append(StageNode(body, st.name, st.stream, source, st.merge, st.merge_into, st.label))
-        if st.merge_into:
-            if st.merge_into not in channels:
-                b.fail(f"stage {st.name!r}", f"merge_into stream {st.merge_into!r} does not exist yet")
-            channels[st.merge_into] = channels[st.merge_into] + c_out if st.merge == "concat" else c_out
-        else:
-            channels[st.stream] = c_out
-    g = Graph(spec, stages, env, spec.in_channels, b.continual_problem, symbols)
+            source = st.source or (st.stream if st.stream in known else ("main" if "main" in known else "input"))
+            if source not in known:
+                b.fail(where, f"source stream {source!r} is not produced by an earlier stage")
+        if st.merge_into and st.merge_into not in known:
+            b.fail(where, f"merge_into stream {st.merge_into!r} does not exist yet")
+        known.add(st.merge_into or st.stream)
+        nodes.append(StageNode(None, st.name, st.stream, source, st.merge, st.merge_into, st.label))
+
+    def channels(values, merge, node, where):
+        return sum(values[1:], values[0]) if merge == "concat" else values[-1 if where == "merge_into" else 0]
+
+    by_name = {st.name: st for st in spec.stages}
+
+    def build(node, c_in):
+        node.body, c_out = b.build_stage(by_name[node.name], env, c_in)
+        return c_out
+
+    walk_streams(nodes, spec.in_channels, build, channels)
+    g = Graph(spec, nodes, env, spec.in_channels, b.continual_problem, symbols)
     g.spatial_stride, g.temporal_stride = network_strides(g)
     return g
 
@@ -308,14 +255,12 @@ def _build(spec, b, env, symbols):
 def network_strides(graph: Graph):
     """Largest cumulative (spatial, temporal) stride over the streams: the
     smallest input a network is meant for."""
-    from .layers.composite import _total_stride
-
     acc: dict = {}
     best_s = best_t = 1
     for st in graph.stages:
-        src = st.source if isinstance(st.source, str) else (st.source[0] if st.source else "input")
+        src = st.source if isinstance(st.source, str) else st.source[0]
         t0, s0 = acc.get(src, (1, 1))
-        t, h, w = _total_stride(st.body)
+        t, h, w = total_stride(st.body)
         cur = (t0 * t, s0 * h)
         target = st.merge_into or st.stream
         acc[target] = cur if not st.merge_into else acc.get(target, cur)

@@ -39,8 +39,6 @@ from .api import analyze
 from .formats import Table
 from .spec import builtin_spec_dir
 
-FRAMEWISE_OPS = ("batchnorm", "batchnorm_noaffine", "relu")  # counted by ptflops and wrapped by co.forward_stepping
-
 
 def load_published() -> dict:
     path = builtin_spec_dir() / "published" / "co3d-eccv2022.toml"
@@ -53,19 +51,19 @@ def toolchain_terms(model: str, clip: int) -> dict:
     what ptflops 0.6 + continual-inference reported (see module docstring)."""
     r = analyze(model, clip=clip)
     default = analyze(model)
-    true = r.macs_per_step
-    double = conventions.weigh({op: r.work_step.get(op, 0) for op in FRAMEWISE_OPS}, "ptflops")
-    linear = 0
+    true = r.ops_per_step
+    double = linear = 0
     for row in r.rows:
-        if row.kind == "linear":
-            c_in, h, w = row.x.c, row.x.h, row.x.w
-            bias = "linear_bias" in row.work_step
-            quirk = c_in * h * w * w + (w if bias else 0)   # prod(input.shape) * out.shape[-1] + bias
-            linear += (quirk - conventions.weigh(row.work_step, "ptflops")) * row.count
+        own = conventions.weigh(row.work_step, "ptflops")
+        published = row.kind.published_step_count(row.cfg, row.x, row.y, row.work_step)
+        if row.kind.framewise:
+            double += (published - own) * row.multiplicity
+        else:
+            linear += (published - own) * row.multiplicity
     pooling = -default.work_step.get("temporal_pool", 0)
     return {"comem": true, "double_counted_bn_relu": double, "classifier_linear": linear,
             "temporal_pooling_at_default_window": pooling,
-            "reconstructed": true + double + linear + pooling, "average": r.macs_per_frame_avg,
+            "reconstructed": true + double + linear + pooling, "average": r.ops_per_frame_avg,
             "full_step": true}
 
 
@@ -86,28 +84,28 @@ def table1(pub) -> Table:
             recon = terms["reconstructed"]
             ok = _g(recon) == e["gflops"] and (e.get("raw") is None or e["raw"] == recon)
             name = f"Co{r.title} (pool {clip})"
-            note = (f"comem counts {r.macs_per_step:,} per frame; the published toolchain adds "
+            note = (f"comem counts {r.ops_per_step:,} per frame; the published toolchain adds "
                     f"{terms['double_counted_bn_relu']:+,} (BN/ReLU hooks fire twice), "
                     f"{terms['classifier_linear']:+,} (co.Linear miscounted), "
                     f"{terms['temporal_pooling_at_default_window']:+,} (temporal pooling) = {recon:,}")
             if r.temporal_stride != 1:
-                note += f"; a full step (published); the average per input frame is {float(r.macs_per_frame_avg):,.0f}"
-            rows.append([name, r.params, e["params_m"], "✓" if p_ok else "✗", _g(r.macs_per_step, 3), _g(recon, 3),
+                note += f"; a full step (published); the average per input frame is {float(r.ops_per_frame_avg):,.0f}"
+            rows.append([name, r.params, e["params_m"], "✓" if p_ok else "✗", _g(r.ops_per_step, 3), _g(recon, 3),
                          e["gflops"], "✓" if ok else "✗"])
             notes.append(f"{name}: {note}")
             if e.get("raw") is not None:
                 notes.append(f"{name}: published raw count {e['raw']:,}, reconstructed {recon:,} "
                              f"({'equal' if e['raw'] == recon else 'DIFFERENT'})")
         else:
-            ok = _g(r.macs_per_clip) == e["gflops"] and (e.get("raw") is None or e["raw"] == r.macs_per_clip)
+            ok = _g(r.ops_per_clip) == e["gflops"] and (e.get("raw") is None or e["raw"] == r.ops_per_clip)
             name = f"{r.title} ({clip}x{r.size}²)"
-            rows.append([name, r.params, e["params_m"], "✓" if p_ok else "✗ erratum", _g(r.macs_per_clip, 3), "",
+            rows.append([name, r.params, e["params_m"], "✓" if p_ok else "✗ erratum", _g(r.ops_per_clip, 3), "",
                          e["gflops"], "✓" if ok else "✗"])
             if e.get("erratum"):
                 notes.append(f"{name}: {e['erratum']}")
             if e.get("raw") is not None:
-                notes.append(f"{name}: published raw count {e['raw']:,}, comem {r.macs_per_clip:,} "
-                             f"({'equal' if e['raw'] == r.macs_per_clip else 'DIFFERENT'})")
+                notes.append(f"{name}: published raw count {e['raw']:,}, comem {r.ops_per_clip:,} "
+                             f"({'equal' if e['raw'] == r.ops_per_clip else 'DIFFERENT'})")
     return Table("Table 1 — params and FLOPs (ptflops; regular per clip, continual per frame)",
                  ["model", "params (comem)", "params (M, paper)", "", "GFLOPs (comem)",
                   "GFLOPs (published toolchain)", "GFLOPs (paper)", ""], rows, notes, numeric=(1, 2, 4, 5, 6))
@@ -141,10 +139,10 @@ def table7(pub) -> Table:
         reg, co = t1[(model, False)], t1[(model, True)]
         from_t1 = round(reg["gflops"] / co["gflops"], 2)
         r = analyze(model)
-        comem_ratio = Fraction(r.macs_per_clip, r.macs_per_step)
+        comem_ratio = Fraction(r.ops_per_clip, r.ops_per_step)
         terms = toolchain_terms(model, r.clip)
-        tool_ratio = Fraction(r.macs_per_clip, terms["reconstructed"])
-        avg_ratio = Fraction(r.macs_per_clip) / Fraction(r.macs_per_frame_avg)
+        tool_ratio = Fraction(r.ops_per_clip, terms["reconstructed"])
+        avg_ratio = Fraction(r.ops_per_clip) / Fraction(r.ops_per_frame_avg)
         rows.append([f"(Co){r.title}", ratio, from_t1, "✓" if from_t1 == ratio else "✗",
                      round(float(tool_ratio), 2), round(float(comem_ratio), 2), round(float(avg_ratio), 2)])
         if from_t1 != ratio:

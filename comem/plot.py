@@ -64,11 +64,11 @@ def against(model, axis: str, values, **kw):
     from .sweep import sweep
 
     plt = _plt()
-    base = analyze(model, **{k: v for k, v in kw.items() if k in ("profile", "knobs", "params", "dtype", "count")})
+    base = analyze(model, **{k: v for k, v in kw.items() if k in ("profile", "knobs", "params", "dtype", "convention")})
     clips = list(values) if axis == "clip" else [kw.get("clip") or base.clip]
     sizes = list(values) if axis == "size" else [kw.get("size") or base.size]
     r = sweep(model, clips, sizes, [kw.get("batch", 1)], [kw.get("dtype", "fp32")], kw.get("profile"),
-              kw.get("knobs"), kw.get("count", "ptflops"), kw.get("params"))
+              kw.get("knobs"), kw.get("convention", "ptflops"), kw.get("params"))
     sel = (slice(None), 0, 0, 0) if axis == "clip" else (0, slice(None), 0, 0)
     valid = r.valid[:, 0] if axis == "clip" else r.valid[0, :]
     xs = np.asarray(values)[valid]
@@ -87,10 +87,10 @@ def against(model, axis: str, values, **kw):
     a1.legend(fontsize=8)
     a1.set_title("worst-case memory")
     if r.continual:
-        a2.plot(xs, col("macs_per_step") / 1e9, label="continual: per frame")
-    a2.plot(xs, col("macs_per_clip") / 1e9, label="regular: per clip")
+        a2.plot(xs, col("ops_per_step") / 1e9, label="continual: per frame")
+    a2.plot(xs, col("ops_per_clip") / 1e9, label="regular: per clip")
     a2.set_xlabel(axis)
-    a2.set_ylabel(f"G ({r.count})")
+    a2.set_ylabel(f"G ({r.convention})")
     a2.set_yscale("log")
     a2.legend(fontsize=8)
     a2.set_title("compute")
@@ -109,10 +109,10 @@ def continual_vs_regular(models, **kw):
     names = [r.title for r in reps]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
     xs = range(len(reps))
-    a1.bar([x - 0.2 for x in xs], [r.macs_per_clip / 1e9 for r in reps], width=0.4, label="regular, per clip")
-    a1.bar([x + 0.2 for x in xs], [r.macs_per_step / 1e9 for r in reps], width=0.4, label="continual, per frame")
+    a1.bar([x - 0.2 for x in xs], [r.ops_per_clip / 1e9 for r in reps], width=0.4, label="regular, per clip")
+    a1.bar([x + 0.2 for x in xs], [r.ops_per_step / 1e9 for r in reps], width=0.4, label="continual, per frame")
     a1.set_yscale("log")
-    a1.set_ylabel(f"G ({reps[0].count})" if reps else "G")
+    a1.set_ylabel(f"G ({reps[0].convention})" if reps else "G")
     a1.set_title("compute")
     a2.bar([x - 0.2 for x in xs], [_mib(r.regular_total_floats, r.bytes_per_float) for r in reps], width=0.4,
            label="regular worst case")

@@ -51,7 +51,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import ComemError
-from .spec import suggest
+from .errors import suggest
 
 KNOBS: dict[str, tuple[str, ...]] = {
     "conv_state": ("partial-outputs", "library-buffer", "input-frames"),

@@ -3,7 +3,7 @@
 Memory budgets apply to the worst case a deployment must provision: the
 continual model's state + transient (the regular model's worst case for
 models without a continual form), times the dtype's bytes and the batch.
-MAC budgets apply to one continual step (one regular clip for models
+Operation budgets (under the chosen counting convention) apply to one continual step (one regular clip for models
 without a continual form).  Every total grows with clip, size and batch, so
 the answer is found by exponential then binary search over exact integer
 evaluations; batch is solved by exact division.
@@ -23,20 +23,25 @@ def _cost(model, var, value, fixed, what, kw):
     if what == "memory":
         floats = r.total_floats if r.continual else r.regular_total_floats
         return r.bytes(floats), r
-    return (r.macs_per_step if r.continual else r.macs_per_clip), r
+    return (r.ops_per_step if r.continual else r.ops_per_clip), r
 
 
-def solve(model, for_: str, budget_bytes: int | None = None, macs_budget: int | None = None, clip=None,
-          size=None, batch=1, dtype="fp32", profile=None, knobs=None, count="ptflops", params=None) -> dict:
+def solve(model, for_: str, budget_bytes: int | None = None, ops_budget: int | None = None, clip=None,
+          size=None, batch=1, dtype="fp32", profile=None, knobs=None, convention="ptflops", params=None,
+          macs_budget: int | None = None) -> dict:
+    """``ops_budget`` counts operations under ``convention`` (``macs_budget``
+    is its 0.1 name)."""
     from .api import analyze
 
-    if (budget_bytes is None) == (macs_budget is None):
-        raise ComemError("give exactly one budget: --budget (memory, e.g. 8MiB) or --macs-budget (e.g. 1G)")
+    if ops_budget is None:
+        ops_budget = macs_budget
+    if (budget_bytes is None) == (ops_budget is None):
+        raise ComemError("give exactly one budget: --budget (memory, e.g. 8MiB) or --ops-budget (e.g. 1G)")
     if for_ not in ("size", "clip", "batch"):
         raise ComemError(f"--for must be size, clip or batch, got {for_!r}")
-    what = "memory" if budget_bytes is not None else "macs"
-    budget = budget_bytes if budget_bytes is not None else macs_budget
-    kw = dict(dtype=dtype, profile=profile, knobs=knobs, count=count, params=params)
+    what = "memory" if budget_bytes is not None else "ops"
+    budget = budget_bytes if budget_bytes is not None else ops_budget
+    kw = dict(dtype=dtype, profile=profile, knobs=knobs, convention=convention, params=params)
     fixed = {"clip": clip, "size": size, "batch": batch}
     base = analyze(model, clip=clip, size=size, batch=1, **kw)
     fixed["clip"], fixed["size"] = base.clip, base.size
@@ -64,7 +69,7 @@ def solve(model, for_: str, budget_bytes: int | None = None, macs_budget: int | 
 
     v0, c0 = valid_cost(lo)
     if c0 > budget:
-        unit = "bytes" if what == "memory" else "MACs"
+        unit = "bytes" if what == "memory" else f"operations ({convention})"
         raise ComemError(f"nothing fits: at the smallest {for_} ({v0}) {spec.name} needs {c0:,} {unit}, over the "
                          f"budget of {budget:,}; raise the budget or lower the other settings")
     if for_ == "batch":
@@ -95,7 +100,7 @@ def solve(model, for_: str, budget_bytes: int | None = None, macs_budget: int | 
         best = valid_cost(good)[0]
     value_cost, r = cost(best)
     out = {"model": spec.name, "for": for_, "value": best, "budget": budget, "budget_kind": what,
-           "cost": value_cost, "cost_unit": "bytes" if what == "memory" else f"MACs ({count})",
+           "cost": value_cost, "cost_unit": "bytes" if what == "memory" else f"operations ({convention})",
            "limit": hi, "settings": {k: (v if k != for_ else best) for k, v in fixed.items()}}
     if best < hi:
         try:

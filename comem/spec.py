@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ComemError
+from .errors import ComemError, suggest
 from .expr import Expression, to_exact
 
 MAX_SPEC_BYTES = 1_000_000
@@ -90,7 +90,6 @@ class Erratum:
     quantity: str = "state"
     printed: str | None = None
     equation: str | None = None
-    printed_value: int | None = None
 
 
 @dataclass
@@ -114,9 +113,6 @@ class Spec:
     #: phase-1 layer trees built from this spec, by parameter overrides (see comem.api.get_graph)
     graphs: dict = field(default_factory=dict, repr=False, compare=False)
 
-    def describe(self) -> str:
-        return f"{self.name}: {self.title} ({self.clip}x{self.size}^2)"
-
 
 # ---------------------------------------------------------------------------
 # validation helpers
@@ -128,15 +124,8 @@ _BLOCK_KEYS = {"type", "args", "layers", "main", "shortcut", "merge", "label"}
 _STAGE_KEYS = {"name", "layers", "block", "repeat", "args", "first", "cycle", "label",
                "stream", "source", "merge", "merge_into"}
 _ERRATUM_KEYS = {"id", "source", "note", "profiles", "stage", "layer", "quantity", "printed",
-                 "equation", "printed_value"}
+                 "equation"}
 _PARAM_NAME_RESERVED = {"c_in", "index", "True", "False"}
-
-
-def suggest(name: str, options) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(name, list(options), n=3, cutoff=0.5)
-    return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
 
 
 class _Ctx:
@@ -215,7 +204,7 @@ def _check_layers(ctx, layers, where):
         if kind not in KINDS:
             ctx.fail(w, f"unknown layer kind {kind!r}{suggest(kind, KINDS)}; known kinds: {', '.join(sorted(KINDS))}")
         k = KINDS[kind]
-        allowed = {"kind", "name", "label", "when", "stage_output"} | set(k.fields)
+        allowed = {"kind", "name", "label", "when"} | set(k.fields)
         ctx.check_keys(layer, allowed, w + f" ({kind})")
         if "name" in layer:
             _check_name(ctx, layer["name"], w)
@@ -431,9 +420,8 @@ def _build(data: dict, ctx: _Ctx, base: Spec | None) -> Spec:
         printed = ctx.want(e, "printed", str, w, required=False)
         if printed is not None:
             _check_value(ctx, printed, w + ".printed")
-        pv = ctx.want(e, "printed_value", int, w, required=False)
         errata.append(Erratum(eid, src, note, profiles, e.get("stage"), e.get("layer"), quantity, printed,
-                              e.get("equation"), pv))
+                              e.get("equation")))
 
     return Spec(name=name, title=title, path=ctx.path, aliases=list(aliases), description=desc,
                 references=list(refs), clip=clip, size=size, in_channels=in_ch, continual=continual,

@@ -18,14 +18,14 @@ from .units import MAX_BATCH, MAX_CLIP, MAX_SIZE, check_int, dtype_bytes
 
 INT64_SAFE = 2 ** 62
 COLUMNS = ("state_floats", "transient_floats", "total_floats", "total_bytes", "regular_total_floats",
-           "regular_total_bytes", "macs_per_step", "macs_per_clip")
+           "regular_total_bytes", "ops_per_step", "ops_per_clip")
 
 
 @dataclass
 class SweepResult:
     model: str
     profile: str
-    count: str
+    convention: str
     clips: list
     sizes: list
     batches: list
@@ -85,40 +85,31 @@ def _upper_bound(graph, clips, sizes, prof, continual, need_clip_transient, tota
     try:
         t = evaluate_graph(graph, max(clips), max(sizes), prof, record=False, continual=continual,
                            clip_transient=need_clip_transient)
-        t.clip_ = max(clips)
         return max(int(v) for v in totals(t).values())
     except ComemError:
         c = np.asarray(clips, dtype=np.float64)[:, None]
         s = np.asarray(sizes, dtype=np.float64)[None, :]
         t = evaluate_graph(graph, c, s, prof, record=False, continual=continual, clip_transient=need_clip_transient)
-        t.clip_ = c
         return int(max(float(np.max(v)) for v in totals(t).values()) * 1.01) + 1
 
 
-def sweep(model, clips, sizes, batches=(1,), dtypes=("fp32",), profile=None, knobs=None, count="ptflops",
+def sweep(model, clips, sizes, batches=(1,), dtypes=("fp32",), profile=None, knobs=None, convention="ptflops",
           params=None, vectorised: bool = True) -> SweepResult:
     """Evaluate ``model`` on the grid ``clips × sizes × batches × dtypes``."""
     import numpy as np
 
-    from . import api
-    from .api import regular_transient_of, require_continual, transient_of
-    from .conventions import check_convention, weigh
-    from .profiles import get_profile
+    from .api import prepare
+    from .conventions import weigh
     from .walker import evaluate_graph
 
-    spec = api.resolve(model)
+    setup = prepare(model, profile, knobs, params, convention)
+    spec, graph, prof, conv, continual = setup.spec, setup.graph, setup.profile, setup.convention, setup.continual
     clips = [check_int(c, "clip (frames)", 1, MAX_CLIP) for c in clips]
     sizes = [check_int(s, "size (pixels)", 1, MAX_SIZE) for s in sizes]
     batches = [check_int(b, "batch (streams)", 1, MAX_BATCH) for b in batches]
     dt = [dtype_bytes(d) for d in dtypes]
     if not clips or not sizes or not batches or not dt:
         raise ComemError("the sweep grid is empty; give at least one clip, size, batch and dtype")
-    conv = check_convention(count)
-    prof = get_profile("paper" if profile is None else profile, **(knobs or {}))
-    graph = api.get_graph(spec, params)
-    continual = spec.continual and graph.continual_problem is None
-    if not continual and (profile is not None or knobs):
-        require_continual(spec, graph)
     knob = prof["transient"]
     need_clip_transient = knob != "stage-output"
     res = SweepResult(spec.name, prof.label, conv, clips, sizes, batches, [d[0] for d in dt], continual=continual)
@@ -127,11 +118,11 @@ def sweep(model, clips, sizes, batches=(1,), dtypes=("fp32",), profile=None, kno
         cols = {}
         if continual:
             cols["state_floats"] = t.state
-            cols["transient_floats"] = transient_of(t, knob)
+            cols["transient_floats"] = t.transient(knob)
             cols["total_floats"] = t.state + cols["transient_floats"]
-            cols["macs_per_step"] = weigh(t.work_step, conv)
-        cols["regular_total_floats"] = (t.input_frame * (t.clip_ - 1)) + regular_transient_of(t, knob)
-        cols["macs_per_clip"] = weigh(t.work_clip, conv)
+            cols["ops_per_step"] = weigh(t.work_step, conv)
+        cols["regular_total_floats"] = t.regular_worst_case(knob)
+        cols["ops_per_clip"] = weigh(t.work_clip, conv)
         return cols
 
     # validity along each axis (shapes depend on clip or on size only)
@@ -148,7 +139,6 @@ def sweep(model, clips, sizes, batches=(1,), dtypes=("fp32",), profile=None, kno
         if exact:
             c, s = c.astype(object), s.astype(object)
         t = evaluate_graph(graph, c, s, prof, record=False, continual=continual, clip_transient=need_clip_transient)
-        t.clip_ = c
         cols = totals(t)
         for mask, reason in t.invalid:
             m = np.broadcast_to(mask, valid.shape)
@@ -169,7 +159,6 @@ def sweep(model, clips, sizes, batches=(1,), dtypes=("fp32",), profile=None, kno
                     valid[i, j] = False
                     res.reasons.append(str(exc))
                     continue
-                t.clip_ = cv
                 for k, v in totals(t).items():
                     cols.setdefault(k, np.zeros((len(clips), len(sizes)), dtype=object))[i, j] = v
     res.valid = valid

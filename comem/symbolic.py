@@ -9,14 +9,10 @@ sizes that are not multiples of the network stride included (shapes use
 """
 from __future__ import annotations
 
-from .conventions import check_convention, weigh
-from .errors import ComemError, MissingExtraError
-from .profiles import get_profile
+from .conventions import weigh
+from .errors import ComemError, MissingExtraError, suggest
 from .spec import resolve
 from .units import dtype_bytes
-
-QUANTITIES = ("state_floats", "transient_floats", "total_floats", "regular_total_floats", "macs_per_step",
-              "macs_per_clip", "params", "delay", "receptive_field")
 
 
 def _sympy():
@@ -28,7 +24,7 @@ def _sympy():
 
 
 def closed_forms(model, profile=None, knobs=None, params=None, symbols=(), dtype="fp32", batch=1,
-                 count="ptflops") -> dict:
+                 convention="ptflops") -> dict:
     """``{quantity: sympy expression}`` plus ``"_symbols"`` (name -> Symbol).
 
     ``symbols``: spec parameters to keep symbolic (e.g. ``["width_factor"]``);
@@ -36,14 +32,11 @@ def closed_forms(model, profile=None, knobs=None, params=None, symbols=(), dtype
     byte forms multiply by the dtype size and ``batch``.
     """
     sympy = _sympy()
-    from .api import require_continual
+    from .api import prepare
     from .graph import build_graph
     from .walker import evaluate_graph
-    from .api import regular_transient_of, transient_of
 
     spec = resolve(model)
-    conv = check_convention(count)
-    prof = get_profile("paper" if profile is None else profile, **(knobs or {}))
     _, nbytes = dtype_bytes(dtype)
     clip = sympy.Symbol("clip", positive=True, integer=True)
     size = sympy.Symbol("size", positive=True, integer=True)
@@ -53,28 +46,25 @@ def closed_forms(model, profile=None, knobs=None, params=None, symbols=(), dtype
         if name in ("clip", "size"):
             continue
         if name not in spec.params:
-            from .spec import suggest
-
             raise ComemError(f"{spec.name} has no parameter {name!r}{suggest(name, spec.params)}; "
                              f"its parameters: {', '.join(spec.params)}")
         spec_syms[name] = sympy.Symbol(name, positive=True)
     syms.update(spec_syms)
     graph = build_graph(spec, {k: v for k, v in (params or {}).items() if k not in spec_syms}, spec_syms)
-    continual = spec.continual and graph.continual_problem is None
-    if not continual and (profile is not None or knobs):
-        require_continual(spec, graph)
+    setup = prepare(spec, profile, knobs, None, convention, graph=graph)
+    prof, conv, continual = setup.profile, setup.convention, setup.continual
     t = evaluate_graph(graph, clip, size, prof, record=False, continual=continual)
     knob = prof["transient"]
     out = {}
     if continual:
         out["state_floats"] = t.state * batch
-        out["transient_floats"] = transient_of(t, knob) * batch
+        out["transient_floats"] = t.transient(knob) * batch
         out["total_floats"] = out["state_floats"] + out["transient_floats"]
-        out["macs_per_step"] = weigh(t.work_step, conv) * batch
+        out["ops_per_step"] = weigh(t.work_step, conv) * batch
         out["delay"] = t.delay
         out["receptive_field"] = t.rf
-    out["regular_total_floats"] = ((clip - 1) * t.input_frame + regular_transient_of(t, knob)) * batch
-    out["macs_per_clip"] = weigh(t.work_clip, conv) * batch
+    out["regular_total_floats"] = t.regular_worst_case(knob) * batch
+    out["ops_per_clip"] = weigh(t.work_clip, conv) * batch
     out["params"] = t.params
     for k in list(out):
         if k.endswith("_floats"):
@@ -83,7 +73,7 @@ def closed_forms(model, profile=None, knobs=None, params=None, symbols=(), dtype
 
     out = {k: to_sympy(v) for k, v in out.items()}
     out["_symbols"] = syms
-    out["_meta"] = {"model": spec.name, "profile": prof.label, "count": conv, "dtype": dtype, "batch": batch,
+    out["_meta"] = {"model": spec.name, "profile": prof.label, "convention": conv, "dtype": dtype, "batch": batch,
                     "valid_for": f"clip >= {graph.temporal_stride}, size >= {graph.spatial_stride}"}
     return out
 
@@ -135,7 +125,8 @@ def forms_tables(forms: dict, fmt: str):
 
     meta = forms["_meta"]
     rows = []
-    data = {"model": meta["model"], "profile": meta["profile"], "count": meta["count"], "dtype": meta["dtype"],
+    data = {"model": meta["model"], "profile": meta["profile"], "convention": meta["convention"],
+            "dtype": meta["dtype"],
             "batch": meta["batch"], "symbols": sorted(forms["_symbols"]), "valid_for": meta["valid_for"],
             "expressions": {}}
     for k, v in forms.items():
@@ -144,10 +135,17 @@ def forms_tables(forms: dict, fmt: str):
         text = sympy.latex(v) if fmt == "latex" else str(v)
         rows.append([k, text])
         data["expressions"][k] = str(v)
+    from .report import LEGACY_KEYS
+
+    for old, new in LEGACY_KEYS.items():  # 0.1 names, kept for one release
+        if new in data["expressions"]:
+            data["expressions"][old] = data["expressions"][new]
+        elif new in data:
+            data[old] = data[new]
     notes = [f"symbols: {', '.join(sorted(forms['_symbols']))} (clip, size: positive integers); "
              f"valid for {meta['valid_for']}", "floor() is integer division of the layer shapes; Max(...) is the "
              "largest of its terms"]
-    title = f"Closed forms — {meta['model']}, profile {meta['profile']}, counts: {meta['count']}, {meta['dtype']}"
+    title = f"Closed forms — {meta['model']}, profile {meta['profile']}, counts: {meta['convention']}, {meta['dtype']}"
     return [Table(title, ["quantity", "expression"], rows, notes)], data
 
 
@@ -155,7 +153,7 @@ def forms_latex(forms: dict) -> str:
     """The closed forms as a LaTeX ``align*`` block (math, not escaped text)."""
     sympy = _sympy()
     meta = forms["_meta"]
-    lines = [f"% comem closed forms: {meta['model']}, profile {meta['profile']}, counts {meta['count']}, "
+    lines = [f"% comem closed forms: {meta['model']}, profile {meta['profile']}, counts {meta['convention']}, "
              f"{meta['dtype']}; valid for {meta['valid_for']}", r"\begin{align*}"]
     items = [(k, v) for k, v in forms.items() if not k.startswith("_")]
     for i, (k, v) in enumerate(items):

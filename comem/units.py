@@ -20,7 +20,7 @@ MAX_BATCH = 1_000_000
 def dtype_bytes(name: str) -> tuple[str, int]:
     key = ("fp32" if name is None else str(name)).strip().lower()
     if key not in DTYPES:
-        from .spec import suggest
+        from .errors import suggest
 
         raise ComemError(f"unknown dtype {name!r}{suggest(key, DTYPES)}; choose one of: fp32, fp16, bf16, int8, fp64")
     return CANONICAL_DTYPE.get(key, key), DTYPES[key]

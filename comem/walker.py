@@ -24,9 +24,10 @@ from typing import Any
 
 from . import shim
 from .errors import ComemError
-from .expr import evaluate as eval_value
-from .graph import Graph, LayerNode, ParallelNode, SeqNode
+from .expr import format_number
+from .graph import Graph
 from .layers.base import Shape
+from .nodes import LayerNode, ParallelNode, SeqNode, walk_streams
 
 
 class WorkDict(dict):
@@ -40,15 +41,16 @@ class WorkDict(dict):
 
 @dataclass
 class Row:
-    """One layer (or a group of identical layers, ``count`` of them)."""
+    """One layer (or ``multiplicity`` identical layers of repeated blocks)."""
 
     path: str
     stage: str
     name: str
     label: str | None
-    kind: str
+    kind: Any  # the layer kind (comem.layers)
+    cfg: dict
     blocks: tuple | None
-    count: Any
+    multiplicity: Any
     x: Shape
     y: Shape
     params: Any
@@ -57,7 +59,7 @@ class Row:
     rate: Any
     state: Any
     state_consistent: Any
-    state_formula: tuple
+    state_text: tuple  # (symbolic, with numbers)
     erratum: Any = None
     rf: Any = 1
     padding: Any = 0
@@ -92,7 +94,7 @@ class Totals:
     stride: Any = 1
     input_frame: Any = 0
     input_clip: Any = 0
-    out_shape: Any = None
+    clip: Any = 0
     rows: list | None = None
     errata_applied: list = field(default_factory=list)
     #: numpy grids only: [(mask of invalid points, reason)]
@@ -101,6 +103,38 @@ class Totals:
     @property
     def delay(self):
         return self.rf - 1 - self.padding
+
+    # -- the ``transient`` knob's rules ----------------------------------------
+    def transient(self, rule: str):
+        """The step transient under one rule of the ``transient`` knob (the
+        largest-map rule counts the input frame too)."""
+        v = getattr(self, _TRANSIENT_RULES[rule][0])
+        return shim.maximum(v, self.input_frame) if rule == "largest-map" else v
+
+    def transient_at(self, rule: str):
+        """Where the step transient peaks (numeric evaluation), for reports."""
+        if rule == "largest-map" and self.largest_step < self.input_frame:
+            return "input frame"
+        return getattr(self, _TRANSIENT_RULES[rule][1])
+
+    def regular_transient(self, rule: str):
+        """The regular model's transient for one clip under the same rule."""
+        v = getattr(self, _TRANSIENT_RULES[rule][2])
+        return shim.maximum(v, self.input_clip) if rule == "largest-map" else v
+
+    def regular_worst_case(self, rule: str):
+        """Sec. 3.7: the regular model on a stream keeps the clip's ``T−1``
+        earlier input frames, plus the transient of one clip forward."""
+        return (self.clip - 1) * self.input_frame + self.regular_transient(rule)
+
+
+#: transient knob -> (step total, where it peaks, regular-model clip total) on Totals
+_TRANSIENT_RULES = {
+    "stage-output": ("stage_output_step", "stage_output_at", "stage_output_clip"),
+    "largest-map": ("largest_step", "largest_at", "largest_clip"),
+    "liveness": ("liveness_step", "liveness_at", "liveness_clip"),
+    "library": ("library_step", "library_at", "liveness_clip"),
+}
 
 
 def _add(d: dict, work: dict, mult):
@@ -124,24 +158,24 @@ def _is_grid(v) -> bool:
     return type(v).__module__ == "numpy" and getattr(v, "ndim", 0) > 0
 
 
-def _add_clip_work(t, kind, cfg, x: Shape, y: Shape, ctx, m):
+def _add_clip_work(t, kind, cfg, x: Shape, y: Shape, knobs, m):
     """Per-clip work of one layer.  On numpy grids, a layer's per-clip work
     is (frames at the layer) × (work of one frame position): the two factors
     are accumulated apart — grouped by the frame count — and multiplied once
     per group at the end, instead of once per layer on the full grid."""
     if not (_is_grid(x.t) or _is_grid(y.t)) or not (_is_grid(x.h) or _is_grid(y.h)):
-        work = kind.work(cfg, x, y, False, ctx)
+        work = kind.work(cfg, x, y, False, knobs)
         _add(t.work_clip, work, m)
         return work
     # which temporal extent does each op scale with?  probe with numbers
     probe_x, probe_y = Shape(x.c if shim.is_concrete(x.c) else 1, 2, 1, 1), Shape(y.c if shim.is_concrete(y.c) else 1, 3, 1, 1)
     unit_x, unit_y = probe_x.with_(t=1), probe_y.with_(t=1)
     try:
-        scaled = kind.work(cfg, probe_x, probe_y, False, ctx)
-        unit = kind.work(cfg, unit_x, unit_y, False, ctx)
+        scaled = kind.work(cfg, probe_x, probe_y, False, knobs)
+        unit = kind.work(cfg, unit_x, unit_y, False, knobs)
     except Exception:  # pragma: no cover - a kind that cannot be probed
         scaled, unit = None, None
-    per_frame = kind.work(cfg, x.with_(t=1), y.with_(t=1), False, ctx)
+    per_frame = kind.work(cfg, x.with_(t=1), y.with_(t=1), False, knobs)
     direct = None
     for op, n1 in per_frame.items():
         factor = None
@@ -149,7 +183,7 @@ def _add_clip_work(t, kind, cfg, x: Shape, y: Shape, ctx, m):
             ratio = scaled.get(op, 0) / unit[op]
             factor = x.t if ratio == 2 else (y.t if ratio == 3 else (1 if ratio == 1 else None))
         if factor is None:
-            direct = direct or kind.work(cfg, x, y, False, ctx)
+            direct = direct or kind.work(cfg, x, y, False, knobs)
             _add(t.work_clip, {op: direct[op]}, m)
             continue
         _add_factored(t, op, factor, n1 if (shim.is_concrete(m) and m == 1) else m * n1)
@@ -181,11 +215,19 @@ def _broadcast_shape(a, b):
     return np.broadcast_shapes(a.shape, b.shape)
 
 
-def _guard(count, value):
-    """``value`` when the layer exists; 0 when a symbolic count may be 0."""
-    if shim.is_concrete(count):
+def _guard(multiplicity, value):
+    """``value`` when the layer exists; 0 when a symbolic multiplicity may be 0."""
+    if shim.is_concrete(multiplicity):
         return value
-    return shim.minimum(count, 1) * value
+    return shim.minimum(multiplicity, 1) * value
+
+
+def applicable_errata(spec, profile) -> list:
+    """The spec's state errata this evaluation reports as printed."""
+    knobs = profile.as_dict()
+    if knobs["errata"] != "printed" or not profile.pristine:
+        return []
+    return [e for e in spec.errata if profile.name in e.profiles and e.quantity == "state" and e.printed]
 
 
 class _Ctx:
@@ -199,12 +241,7 @@ class _Ctx:
         self.t = Totals(rows=[] if record else None)
         self.continual = continual
         self.rate = 1  # cumulative temporal stride before the current layer
-        spec = graph.spec
-        # state errata this evaluation reports as printed (the transient erratum is a rule, see api)
-        self.errata = []
-        if self.knobs["errata"] == "printed" and profile.pristine:
-            self.errata = [e for e in spec.errata
-                           if profile.name in e.profiles and e.quantity == "state" and e.printed]
+        self.errata = applicable_errata(graph.spec, profile)
 
 
 def _erratum_for(ctx, node):
@@ -223,14 +260,18 @@ class _Step:
     ``live``/``lib``/``live_clip`` are *inner* peaks: floats alive at the
     node's worst moment beyond what its caller already holds (the caller adds
     its held maps).  ``new`` tells whether the output is a fresh tensor (an
-    identity branch or ``Delay(0)`` hands back its input)."""
+    identity branch or ``Delay(0)`` hands back its input).  ``delays`` lists
+    ``(frames, (text, precedence))`` of the layers that delay the node's
+    output (``None`` when that is not a plain sum), so an alignment delay can
+    be written as its cause, ``(3−1−1)``."""
 
-    __slots__ = ("y", "temporal", "live", "live_clip", "lib", "new", "where")
+    __slots__ = ("y", "temporal", "live", "live_clip", "lib", "new", "where", "delays")
 
-    def __init__(self, y, temporal, live, live_clip, lib, new, where=None):
+    def __init__(self, y, temporal, live, live_clip, lib, new, where=None, delays=()):
         self.y, self.temporal, self.live, self.live_clip, self.lib, self.new = y, temporal, live, live_clip, lib, new
         #: (live_at, lib_at): the layer where each step peak occurs (numeric evaluation only)
         self.where = where or (None, None)
+        self.delays = delays
 
 
 def _pick(cur, cur_at, cand, cand_at):
@@ -245,82 +286,82 @@ def _allocates(kind, cfg, x, y, knobs):
     return not (shim.is_concrete(v) and v == 0)
 
 
-def _walk_layer(node: LayerNode, x: Shape, ctx: _Ctx, mult, x_held):
-    kind, cfg = node.kind, node.cfg
-    y = kind.output(cfg, x)
-    kind.check(cfg, x, y, node.path)
-    count = node.count
-    m = mult * count
-    t = ctx.t
+def _check_grid(t, node, y):
     if _is_grid(y.t) or _is_grid(y.h):
         for dim in ("t", "h", "w"):
             v = getattr(y, dim)
             if _is_grid(v):
                 t.invalid.append((v < 1, f"{node.path}: window larger than its input along {dim.upper()}"))
+
+
+def _walk_layer(node: LayerNode, x: Shape, ctx: _Ctx, mult, x_held):
+    kind, cfg, knobs = node.kind, node.cfg, ctx.knobs
+    y = kind.output(cfg, x)
+    kind.check(cfg, x, y, node.path)
+    n = node.multiplicity
+    m = mult * n
+    t = ctx.t
+    _check_grid(t, node, y)
     params = kind.params(cfg, x)
     t.params = t.params + m * params
-    work_clip = _add_clip_work(t, kind, cfg, x, y, ctx, m)
+    work_clip = _add_clip_work(t, kind, cfg, x, y, knobs, m)
     inplace = cfg.get("inplace", False) if isinstance(cfg, dict) else False
     if ctx.clip_transient:
-        t.largest_clip = shim.maximum(t.largest_clip, _guard(count, y.numel))
+        t.largest_clip = shim.maximum(t.largest_clip, _guard(n, y.numel))
         in_clip = 0 if x_held else x.numel
-        live_clip = _guard(count, in_clip + (0 if inplace else y.numel))
+        live_clip = _guard(n, in_clip + (0 if inplace else y.numel))
     else:
         live_clip = 0
     if not ctx.continual:
         if t.rows is not None:
-            t.rows.append(Row(node.path, node.stage, node.name, node.label, kind.name, node.blocks, m, x, y, params,
-                              work_clip, {}, 1, 0, 0, ("", ""), None))
+            t.rows.append(Row(node.path, node.stage, node.name, node.label, kind, cfg, node.blocks, m, x, y, params,
+                              work_clip, {}, 1, 0, 0, ("", "")))
         return _Step(y, (1, 0, 1), 0, live_clip, 0, True)
-    work_step = kind.work(cfg, x, y, True, ctx)
+    work_step = kind.work(cfg, x, y, True, knobs)
     _add(t.work_step, work_step, m)
-    rf, pad, stride = kind.temporal(cfg, x, ctx)
-    every_step = {op: n for op, n in work_step.items() if op not in kind.output_only_ops}
-    on_output = {op: n for op, n in work_step.items() if op in kind.output_only_ops}
+    rf, pad, stride = kind.temporal(cfg, x, knobs)
+    every_step = {op: v for op, v in work_step.items() if op not in kind.output_only_ops}
+    on_output = {op: v for op, v in work_step.items() if op in kind.output_only_ops}
     _add(t.work_by_rate.setdefault(ctx.rate, WorkDict()), every_step, m)
     if on_output:
         _add(t.work_by_rate.setdefault(ctx.rate * stride, WorkDict()), on_output, m)
-    state = kind.state(cfg, x, y, ctx.knobs, ctx)
-    consistent = state
-    erratum = _erratum_for(ctx, node) if ctx.errata else None
-    if erratum is not None and not (shim.is_concrete(state) and state == 0):
-        kt, kh, kw = cfg.get("kernel") or (1, 1, 1)
-        pt = (cfg.get("padding") or (0, 0, 0))[0]
-        dt = (cfg.get("dilation") or (1, 1, 1))[0]
-        st = (cfg.get("stride") or (1, 1, 1))[0]
-        env = {"k_T": kt, "k_H": kh, "k_W": kw, "p_T": pt, "d_T": dt, "s_T": st, "c_O": y.c, "c_I": x.c,
-               "n_H": y.h, "n_W": y.w, "H": x.h, "W": x.w, "T": x.t}
-        state = eval_value(erratum.printed, env, f"erratum {erratum.id}")
-        if erratum.id not in [e.id for e in t.errata_applied]:
-            t.errata_applied.append(erratum)
-    else:
-        erratum = None
+    # the state: the kind's formula, or the formula an erratum prints instead
+    formula = kind.state_formula(cfg, knobs)
+    consistent = kind.state(cfg, x, y, knobs, formula)
+    state, erratum = consistent, None
+    if ctx.errata and not (shim.is_concrete(consistent) and consistent == 0):
+        erratum = _erratum_for(ctx, node)
+        if erratum is not None:
+            state = kind.state(cfg, x, y, knobs, erratum.printed)
+            if erratum.id not in [e.id for e in t.errata_applied]:
+                t.errata_applied.append(erratum)
     t.state = t.state + m * state
     t.state_consistent = t.state_consistent + m * consistent
     if t.rows is not None:
-        sym, num = kind.state_text(cfg, x, y, ctx.knobs, ctx)
+        sym, num = kind.state_text(cfg, x, y, knobs, formula)
         consistent_text = num
         if erratum is not None:
-            num = _printed_text(erratum, cfg, x, y, num)
-        t.rows.append(Row(node.path, node.stage, node.name, node.label, kind.name, node.blocks, m, x, y, params,
+            sym, num = kind.state_text(cfg, x, y, knobs, erratum.printed)
+        t.rows.append(Row(node.path, node.stage, node.name, node.label, kind, cfg, node.blocks, m, x, y, params,
                           work_clip, work_step, ctx.rate, state, consistent, (sym, num),
                           erratum.id if erratum is not None else None, rf, pad, stride,
                           consistent_text=consistent_text))
-    t.largest_step, t.largest_at = _pick(t.largest_step, t.largest_at, _guard(count, y.frame), node.path)
+    t.largest_step, t.largest_at = _pick(t.largest_step, t.largest_at, _guard(n, y.frame), node.path)
     x_in = 0 if x_held else x.frame
     live = x_in + (0 if inplace else y.frame)
-    lib = x_in + kind.library_peak(cfg, x, y, ctx.knobs)
-    new = _allocates(kind, cfg, x, y, ctx.knobs)
-    return _Step(y, (rf, pad, stride), _guard(count, live), live_clip, _guard(count, lib), new,
-                 (node.path, node.path))
-
-
-def _printed_text(erratum, cfg, x, y, fallback):
-    """Numbers-in text of the printed formula, e.g. ``(3−1−1)×54×56×56``."""
-    text = erratum.printed
-    if text.replace(" ", "") == "(k_T-p_T-1)*c_O*n_H*n_W":
-        return f"({cfg['kernel'][0]}−{cfg['padding'][0]}−1)×{y.c}×{y.h}×{y.w}"
-    return fallback + " (printed: " + text + ")"
+    lib = x_in + kind.library_peak(cfg, x, y, knobs)
+    new = _allocates(kind, cfg, x, y, knobs)
+    delay = rf - 1 - pad
+    if not shim.is_concrete(delay):
+        delays = None
+    elif delay == 0:
+        delays = ()
+    elif shim.is_concrete(n) and n == 1:
+        delays = ((delay, kind.delay_text(cfg, x, knobs)),)
+    else:
+        delays = None
+    return _Step(y, (rf, pad, stride), _guard(n, live), live_clip, _guard(n, lib), new,
+                 (node.path, node.path), delays)
 
 
 def _walk(node, x, ctx, mult, x_held):
@@ -339,17 +380,23 @@ def _walk_seq(seq: SeqNode, x, ctx, mult, x_held):
     rf, pad, stride = 1, 0, 1
     live = live_clip = lib = 0
     base_rate = ctx.rate
-    m = mult * seq.count
+    m = mult * seq.multiplicity
     held = x_held
     new = False
     live_at = lib_at = None
+    delays = ()
     for child in seq.children:
         ctx.rate = base_rate * stride
         r = _walk(child, x, ctx, m, held)
-        n = child.count
+        n = child.multiplicity
         crf, cpad, cs = r.temporal
         if not (shim.is_concrete(n) and n == 1) and not (shim.is_concrete(cs) and cs == 1):
             raise ComemError(f"{child.path}: a repeated block cannot have a temporal stride")
+        if delays is not None and r.delays:
+            plain = shim.is_concrete(stride) and stride == 1 and shim.is_concrete(n) and n == 1
+            delays = delays + r.delays if plain else None
+        elif r.delays is None:
+            delays = None
         rf = rf + (crf - 1) * stride * n
         pad = pad + cpad * stride * n
         stride = stride * cs
@@ -361,10 +408,11 @@ def _walk_seq(seq: SeqNode, x, ctx, mult, x_held):
             new = True
             held = False  # the next child's input is a fresh tensor only this sequence holds
     ctx.rate = base_rate
-    return _Step(x, (rf, pad, stride), live, live_clip, lib, new, (live_at, lib_at))
+    return _Step(x, (rf, pad, stride), live, live_clip, lib, new, (live_at, lib_at), delays)
 
 
-def _merge_shapes(node, shapes):
+def merged_shape(node, shapes):
+    """The output shape of a parallel node's merge."""
     first = shapes[0]
     if node.merge == "concat":
         c = first.c
@@ -394,12 +442,20 @@ def _check_merge(node, shapes, t=None):
                                  f"({va} vs {vb}); fix the spec's strides or channels")
 
 
+def _frames_text(r, extra):
+    """How an alignment delay of ``extra`` frames is written: as the one
+    layer of the slowest branch that causes it (``3−1−1``), else the number."""
+    if r.delays and len(r.delays) == 1 and shim.is_concrete(extra) and r.delays[0][0] == extra:
+        return r.delays[0][1]
+    return (format_number(extra), 6)
+
+
 def _walk_parallel(node: ParallelNode, x, ctx, mult, x_held):
     """Branches run in order on the same input (held until the merge); each
     finished branch's output is held until the merge; the slower branches
     are delay-aligned (continual-inference's auto delay)."""
     t = ctx.t
-    m = mult * node.count
+    m = mult * node.multiplicity
     base_rate = ctx.rate
     results = []
     for branch in node.branches:
@@ -408,7 +464,7 @@ def _walk_parallel(node: ParallelNode, x, ctx, mult, x_held):
     ctx.rate = base_rate
     outs = [r.y for r in results]
     _check_merge(node, outs, t)
-    y = _merge_shapes(node, outs)
+    y = merged_shape(node, outs)
     merge_op = {"sum": "add", "mul": "mul"}.get(node.merge)
     if merge_op:
         if _is_grid(y.t) and _is_grid(y.h):
@@ -433,14 +489,18 @@ def _walk_parallel(node: ParallelNode, x, ctx, mult, x_held):
             acc_clip = acc_clip + (r.y.numel if r.new else 0)
         live_clip = shim.maximum(live_clip, hold_x_clip + acc_clip + y.numel)
     if not ctx.continual:
-        return _Step(y, (1, 0, 1), 0, _guard(node.count, live_clip), 0, True)
+        return _Step(y, (1, 0, 1), 0, _guard(node.multiplicity, live_clip), 0, True)
     # delay alignment: every branch is delayed to the slowest one
     delays = [r.temporal[0] - 1 - r.temporal[1] for r in results]
     D = shim.maximum(*delays) if len(delays) > 1 else delays[0]
+    slowest = None
+    if shim.is_concrete(D):
+        slowest = next(r for r, d in zip(results, delays) if d == D)
     live = lib = 0
     live_at = lib_at = None
     acc = 0
     rfs, pads = [], []
+    aligner = node.aligner
     for branch, r, d in zip(node.branches, results, delays):
         rf, p, s_ = r.temporal
         live, live_at = _pick(live, live_at, hold_x + acc + r.live, r.where[0])
@@ -454,67 +514,38 @@ def _walk_parallel(node: ParallelNode, x, ctx, mult, x_held):
             continue
         at_input = ctx.knobs["residual_delay"] == "block-input" or not branch.children
         shape = x if at_input else r.y
-        state = extra * shape.frame
+        cfg = {"frames": extra, "c": shape.c}
+        if t.rows is not None:
+            cfg["frames_text"] = _frames_text(slowest, extra)
+        state = aligner.state(cfg, shape, shape, ctx.knobs)
         t.state = t.state + m * state
         t.state_consistent = t.state_consistent + m * state
         rfs.append(rf + extra * s_)
         pads.append(p)
         if t.rows is not None:
-            frames_text = _delay_text(node, branch, d, D, ctx)
-            t.rows.append(Row(f"{node.path}.delay", node.stage, "delay", node.label, "delay", node.blocks, m,
-                              shape, shape, 0, {}, {}, ctx.rate, state, state,
-                              ("delay×C×H×W", f"{frames_text}×{shape.c}×{shape.h}×{shape.w}"), None,
-                              extra + 1, 0, 1, role="delay"))
+            t.rows.append(Row(f"{node.path}.{aligner.name}", node.stage, aligner.name, node.label, aligner, cfg,
+                              node.blocks, m, shape, shape, 0, {}, {}, ctx.rate, state, state,
+                              aligner.state_text(cfg, shape, shape, ctx.knobs), None, extra + 1, 0, 1,
+                              role="alignment"))
         # the delay hands back a copy of a buffered frame while its input is alive
-        delay_peak = hold_x + acc + out_new + shape.frame
-        live, live_at = _pick(live, live_at, delay_peak, f"{node.path}.delay")
-        lib, lib_at = _pick(lib, lib_at, delay_peak, f"{node.path}.delay")
+        delay_peak = hold_x + acc + out_new + aligner.library_peak(cfg, shape, shape, ctx.knobs)
+        live, live_at = _pick(live, live_at, delay_peak, f"{node.path}.{aligner.name}")
+        lib, lib_at = _pick(lib, lib_at, delay_peak, f"{node.path}.{aligner.name}")
         acc = acc + shape.frame
     merged = hold_x + acc + y.frame
     live, live_at = _pick(live, live_at, merged, f"{node.path} (merge)")
     lib, lib_at = _pick(lib, lib_at, merged, f"{node.path} (merge)")
     rf = shim.maximum(*rfs) if len(rfs) > 1 else rfs[0]
     pad = shim.maximum(*pads) if len(pads) > 1 else pads[0]
-    g = node.count
+    g = node.multiplicity
     return _Step(y, (rf, pad, strides[0]), _guard(g, live), _guard(g, live_clip), _guard(g, lib), True,
-                 (live_at, lib_at))
-
-
-def _delay_text(node, branch, d, D, ctx):
-    """'(3−1−1)' when the delay comes from one temporal conv of the main branch."""
-    main = node.branches[-1] if node.shortcut == 0 else node.branches[0]
-    temporal = []
-
-    def collect(n):
-        if isinstance(n, LayerNode):
-            k = n.cfg.get("kernel") if isinstance(n.cfg, dict) else None
-            if n.kind.name == "conv" and k and shim.is_concrete(k[0]) and k[0] > 1:
-                temporal.append(n)
-        elif isinstance(n, SeqNode):
-            for c in n.children:
-                collect(c)
-        elif isinstance(n, ParallelNode):
-            for b in n.branches:
-                collect(b)
-
-    collect(main)
-    if len(temporal) == 1 and shim.is_concrete(D - d):
-        n = temporal[0]
-        k, p = n.cfg["kernel"][0], n.cfg["padding"][0]
-        if k - p - 1 == D - d:
-            return f"({k}−{p}−1)"
-    return str(D - d)
-
-
-def source_is_input(st) -> bool:
-    """The model input is held by the caller; every other stage input is a
-    fresh map the model itself allocated."""
-    return st.source == "input"
+                 (live_at, lib_at), slowest.delays if slowest is not None else None)
 
 
 def evaluate_graph(graph: Graph, clip, size, profile, record: bool = True, continual: bool | None = None,
                    width=None, clip_transient: bool = True) -> Totals:
-    """Evaluate a layer tree for one clip/size (ints, symbols or arrays).
+    """Evaluate a layer tree for one clip and frame size (ints, symbols or
+    arrays); ``width`` defaults to ``size`` (square frames).
 
     ``clip_transient=False`` skips the regular model's largest-map and
     liveness candidates (its stage-output transient is always computed)."""
@@ -526,49 +557,58 @@ def evaluate_graph(graph: Graph, clip, size, profile, record: bool = True, conti
     x0 = Shape(graph.in_channels, clip, size, width)
     t.input_frame = x0.frame
     t.input_clip = x0.numel
-    streams = {"input": (x0, (1, 0, 1))}
-    rf, pad, stride = 1, 0, 1
-    last = None
-    for st in graph.stages:
-        if isinstance(st.source, list):
-            shapes = [streams[s][0] for s in st.source]
-            c = shapes[0].c
-            for s in shapes[1:]:
-                c = c + s.c
-            x = shapes[0].with_(c=c) if st.merge == "concat" else shapes[0]
-        else:
-            x = streams[st.source][0]
-        ctx.rate = stride
-        r = _walk_seq(st.body, x, ctx, 1, source_is_input(st))
-        y, (srf, spad, ss), peak, peak_clip, peak_lib = r.y, r.temporal, r.live, r.live_clip, r.lib
-        rf = rf + (srf - 1) * stride
-        pad = pad + spad * stride
-        stride = stride * ss
-        t.liveness_step, t.liveness_at = _pick(t.liveness_step, t.liveness_at, peak, r.where[0])
-        t.library_step, t.library_at = _pick(t.library_step, t.library_at, peak_lib, r.where[1])
+    t.clip = clip
+    acc = {"rf": 1, "pad": 0, "stride": 1}
+
+    def stage(st, x):
+        ctx.rate = acc["stride"]
+        r = _walk_seq(st.body, x, ctx, 1, st.source == "input")
+        srf, spad, ss = r.temporal
+        acc["rf"] = acc["rf"] + (srf - 1) * acc["stride"]
+        acc["pad"] = acc["pad"] + spad * acc["stride"]
+        acc["stride"] = acc["stride"] * ss
+        t.liveness_step, t.liveness_at = _pick(t.liveness_step, t.liveness_at, r.live, r.where[0])
+        t.library_step, t.library_at = _pick(t.library_step, t.library_at, r.lib, r.where[1])
         if ctx.clip_transient:
-            t.liveness_clip = shim.maximum(t.liveness_clip, peak_clip)
-        if st.merge_into:
-            base = streams[st.merge_into][0]
-            if st.merge == "concat":
-                for dim in ("t", "h", "w"):
-                    a, b = getattr(base, dim), getattr(y, dim)
-                    if _is_grid(a) or _is_grid(b):
-                        t.invalid.append((a != b, f"stage {st.name!r}: cannot concatenate into {st.merge_into!r}: "
-                                                  f"{dim.upper()} differs"))
-                    elif shim.is_concrete(a) and shim.is_concrete(b) and a != b:
-                        raise ComemError(f"stage {st.name!r}: cannot concatenate into {st.merge_into!r}: "
-                                         f"{dim.upper()} is {b} here but {a} there")
-                y = base.with_(c=base.c + y.c)
-            streams[st.merge_into] = (y, None)
-            last = y
-        else:
-            streams[st.stream] = (y, None)
-            last = y
-        t.stage_output_step, t.stage_output_at = _pick(t.stage_output_step, t.stage_output_at, y.frame,
-                                                       f"{st.name} (output)")
-        t.stage_output_clip = shim.maximum(t.stage_output_clip, y.numel)
+            t.liveness_clip = shim.maximum(t.liveness_clip, r.live_clip)
+        y = r.y
+        if st.merge_into is None:
+            _stage_output(t, st, y)
+        return y
+
+    def combine(shapes, merge, st, where):
+        y = _combine_shapes(t, shapes, merge, st, where)
+        if where == "merge_into":
+            _stage_output(t, st, y)
+        return y
+
+    walk_streams(graph.stages, x0, stage, combine)
     _materialise_clip_work(t)
-    t.rf, t.padding, t.stride = rf, pad, stride
-    t.out_shape = last
+    t.rf, t.padding, t.stride = acc["rf"], acc["pad"], acc["stride"]
     return t
+
+
+def _stage_output(t, st, y):
+    t.stage_output_step, t.stage_output_at = _pick(t.stage_output_step, t.stage_output_at, y.frame,
+                                                   f"{st.name} (output)")
+    t.stage_output_clip = shim.maximum(t.stage_output_clip, y.numel)
+
+
+def _combine_shapes(t, shapes, merge, st, where):
+    """Several streams into one: concatenated channels (time and space must
+    agree) or a sum."""
+    if merge != "concat":
+        return shapes[-1] if where == "merge_into" else shapes[0]
+    base = shapes[0]
+    c = base.c
+    for y in shapes[1:]:
+        for dim in ("t", "h", "w"):
+            a, b = getattr(base, dim), getattr(y, dim)
+            if _is_grid(a) or _is_grid(b):
+                t.invalid.append((a != b, f"stage {st.name!r}: cannot concatenate into {st.merge_into!r}: "
+                                          f"{dim.upper()} differs"))
+            elif shim.is_concrete(a) and shim.is_concrete(b) and a != b:
+                raise ComemError(f"stage {st.name!r}: cannot concatenate into {st.merge_into!r}: "
+                                 f"{dim.upper()} is {b} here but {a} there")
+        c = c + y.c
+    return base.with_(c=c)

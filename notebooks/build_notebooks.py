@@ -84,7 +84,7 @@ for model in ("x3d-xs", "x3d-s", "x3d-m", "x3d-l"):
     best = max(fits) if fits else None
     if best:
         a = comem.analyze(model, size=best, batch=4, dtype="fp16")
-        rows.append((model, best, a.state_floats * 2 / 2**20, a.macs_per_step / 4 / 1e9, a.macs_per_step / 1e9))
+        rows.append((model, best, a.state_floats * 2 / 2**20, a.ops_per_step / 4 / 1e9, a.ops_per_step / 1e9))
     else:
         rows.append((model, None, None, None, None))
 print(f"{'model':8s} {'largest size':>12s} {'state MiB':>10s} {'GFLOPs/frame/stream':>20s} {'GFLOPs/frame (4 streams)':>25s}")

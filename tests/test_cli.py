@@ -21,7 +21,7 @@ def test_json_keys(cli):
     assert rc == 0, err
     d = json.loads(out)
     for key in ("model", "clip", "size", "profile", "state_floats", "transient_floats", "total_floats",
-                "regular_total_floats", "macs_per_step", "macs_per_clip", "params", "delay", "receptive_field",
+                "regular_total_floats", "ops_per_step", "ops_per_clip", "params", "delay", "receptive_field",
                 "layers"):
         assert key in d, key
     assert d["model"] == "x3d-m" and d["clip"] == 16 and d["size"] == 224 and d["profile"] == "paper"

@@ -32,8 +32,8 @@ def test_depthwise_conv_macs_step_and_clip():
     cfg = conv_cfg(54, out=54, kernel=[3, 3, 3], stride=[1, 2, 2], padding=[1, 1, 1], groups=54, bias=False)
     x = Shape(54, 16, 112, 112)
     y = KINDS["conv"].output(cfg, x)
-    clip = KINDS["conv"].work(cfg, x, y, False, Ctx())
-    step = KINDS["conv"].work(cfg, x, y, True, Ctx())
+    clip = KINDS["conv"].work(cfg, x, y, False, Ctx().knobs)
+    step = KINDS["conv"].work(cfg, x, y, True, Ctx().knobs)
     # per output position: 3*3*3 taps * (54/54) input channels * 54 outputs
     assert clip["conv_mac"] == 27 * 54 * 16 * 56 * 56
     assert step["conv_mac"] == 27 * 54 * 56 * 56
@@ -50,12 +50,12 @@ def test_conv_state_layouts(layout, expected):
     x = Shape(54, 16, 112, 112)
     y = KINDS["conv"].output(cfg, x)
     ctx = Ctx(conv_state=layout)
-    assert KINDS["conv"].state(cfg, x, y, ctx.knobs, ctx) == expected
+    assert KINDS["conv"].state(cfg, x, y, ctx.knobs) == expected
 
 
 def test_conv_delay_eq7():
     cfg = conv_cfg(24, out=24, kernel=[5, 1, 1], padding=[2, 0, 0], groups=24)
-    rf, pad, stride = KINDS["conv"].temporal(cfg, Shape(24, 16, 112, 112), Ctx())
+    rf, pad, stride = KINDS["conv"].temporal(cfg, Shape(24, 16, 112, 112), Ctx().knobs)
     assert rf - 1 - pad == 5 - 2 - 1  # d_T (k_T - p_T - 1)
 
 
@@ -67,8 +67,8 @@ def test_global_pool_state(pool_state, expected):
     y = KINDS["avgpool"].output(cfg, x)
     assert y == Shape(432, 1, 1, 1)
     ctx = Ctx(pool_state=pool_state)
-    assert KINDS["avgpool"].state(cfg, x, y, ctx.knobs, ctx) == expected
-    step = KINDS["avgpool"].work(cfg, x, y, True, ctx)
+    assert KINDS["avgpool"].state(cfg, x, y, ctx.knobs) == expected
+    step = KINDS["avgpool"].work(cfg, x, y, True, ctx.knobs)
     # one op per element of the incoming frame plus one per buffered pooled element
     assert step == {"avg_pool3d": 432 * 49, "temporal_pool": 16 * 432}
 
@@ -77,10 +77,10 @@ def test_linear_and_batchnorm():
     cfg = KINDS["linear"].configure({"out": 400}, lambda k, d: {"out": 400}.get(k, d), 2048)
     x = Shape(2048, 1, 1, 1)
     assert KINDS["linear"].params(cfg, x) == 2048 * 400 + 400
-    assert KINDS["linear"].work(cfg, x, x, False, Ctx()) == {"linear_mac": 2048 * 400, "linear_bias": 400}
+    assert KINDS["linear"].work(cfg, x, x, False, Ctx().knobs) == {"linear_mac": 2048 * 400, "linear_bias": 400}
     bn = KINDS["batchnorm"].configure({}, lambda k, d: d, 24)
     assert KINDS["batchnorm"].params(bn, Shape(24, 4, 8, 8)) == 48
-    assert KINDS["batchnorm"].work(bn, Shape(24, 4, 8, 8), None, True, Ctx()) == {"batchnorm": 24 * 64}
+    assert KINDS["batchnorm"].work(bn, Shape(24, 4, 8, 8), None, True, Ctx().knobs) == {"batchnorm": 24 * 64}
 
 
 def test_shim_on_three_families():

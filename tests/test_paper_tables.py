@@ -21,13 +21,13 @@ from comem.paper import toolchain_terms
 def test_table1_remaining_models(model, clip, params_m, gflops):
     r = comem.analyze(model, clip=clip)
     assert round(r.params / 1e6, 2) == params_m
-    assert round(r.macs_per_clip / 1e9, 2) == gflops
+    assert round(r.ops_per_clip / 1e9, 2) == gflops
     assert not r.continual
 
 
 def test_slowfast_8x8_params_erratum():
     r = comem.analyze("slowfast-8x8-r50")
-    assert round(r.macs_per_clip / 1e9, 2) == 66.25          # Table 1 FLOPs column
+    assert round(r.ops_per_clip / 1e9, 2) == 66.25          # Table 1 FLOPs column
     assert round(r.params / 1e6, 2) != 66.25                 # the params column repeats the FLOPs
     # SlowFast-8x8 differs from 4x16 (34.48 M in Table 1) only in the fusion kernel (7 vs 5) of its four
     # lateral convs (8->16, 32->64, 64->128, 128->256 channels, no bias): hand derivation
@@ -59,8 +59,8 @@ TABLE3 = {  # thousands of FLOPs per frame, by pool size
 def test_table3(model, pool):
     assert round(toolchain_terms(model, pool)["reconstructed"] / 1000) == TABLE3[model][pool]
     # comem's own count grows by one 432-channel pooled frame per extra pool frame
-    a = comem.analyze(model, clip=pool).macs_per_step
-    b = comem.analyze(model, clip=pool + 1).macs_per_step
+    a = comem.analyze(model, clip=pool).ops_per_step
+    b = comem.analyze(model, clip=pool + 1).ops_per_step
     assert b - a == 432
 
 
@@ -75,7 +75,7 @@ def test_i3d_full_step_and_average():
     r = comem.analyze("i3d-r50")
     assert r.temporal_stride == 2
     # res3-res5 and the head run every other frame: the average lies between half and all of a step
-    assert r.macs_per_step / 2 < r.macs_per_frame_avg < r.macs_per_step
+    assert r.ops_per_step / 2 < r.ops_per_frame_avg < r.ops_per_step
 
 
 def test_conventions_hand_derived(tmp_path):
@@ -95,17 +95,17 @@ layers = [
   { kind = "linear", out = 5 },
 ]
 """)
-    r = {c: comem.analyze(str(spec), count=c) for c in ("ptflops", "macs", "flops", "fvcore")}
+    r = {c: comem.analyze(str(spec), convention=c) for c in ("ptflops", "macs", "flops", "fvcore")}
     conv_macs = 9 * 2 * 3 * (2 * 4 * 4)       # taps * c_in * c_out * output positions (T*H*W)
     conv_bias = 3 * 2 * 4 * 4
     elems = 3 * 2 * 4 * 4
     lin_macs, lin_bias = 3 * 5, 5
-    assert r["macs"].macs_per_clip == conv_macs + lin_macs
-    assert r["flops"].macs_per_clip == 2 * (conv_macs + lin_macs) + conv_bias + lin_bias
+    assert r["macs"].ops_per_clip == conv_macs + lin_macs
+    assert r["flops"].ops_per_clip == 2 * (conv_macs + lin_macs) + conv_bias + lin_bias
     # ptflops: + bias, BN 2/elem, ReLU 1/elem, pool 1/input elem, Swish 0
-    assert r["ptflops"].macs_per_clip == conv_macs + conv_bias + 2 * elems + elems + elems + lin_macs + lin_bias
+    assert r["ptflops"].ops_per_clip == conv_macs + conv_bias + 2 * elems + elems + elems + lin_macs + lin_bias
     # fvcore: conv/linear MACs without bias, batch_norm 2/elem, nothing for ReLU or 3D pools
-    assert r["fvcore"].macs_per_clip == conv_macs + 2 * elems + lin_macs
+    assert r["fvcore"].ops_per_clip == conv_macs + 2 * elems + lin_macs
 
 
 def test_paper_command_json(cli):

@@ -68,8 +68,8 @@ def test_random_specs_never_crash_and_invariants_hold(tmp_path_factory, spec, cl
     path.write_text(text)
     r = _analyze(str(path), clip=clip, size=size, profile=profile)
     assume(r is not None)
-    assert r.state_floats >= 0 and r.transient_floats >= 0 and r.macs_per_step >= 0 and r.params >= 0
-    assert all(isinstance(v, int) for v in (r.state_floats, r.transient_floats, r.macs_per_clip, r.params))
+    assert r.state_floats >= 0 and r.transient_floats >= 0 and r.ops_per_step >= 0 and r.params >= 0
+    assert all(isinstance(v, int) for v in (r.state_floats, r.transient_floats, r.ops_per_clip, r.params))
     # continual state depends on the clip only through the final global pool: C floats per frame
     r2 = _analyze(str(path), clip=clip + 3, size=size, profile=profile)
     assert r2 is not None
@@ -80,8 +80,8 @@ def test_random_specs_never_crash_and_invariants_hold(tmp_path_factory, spec, cl
     assert r3 is not None and r3.total_floats >= r.total_floats
     # JSON round-trips with exact integers
     d = json.loads(r.to_json())
-    assert (d["state_floats"], d["transient_floats"], d["macs_per_clip"], d["params"]) == \
-        (r.state_floats, r.transient_floats, r.macs_per_clip, r.params)
+    assert (d["state_floats"], d["transient_floats"], d["ops_per_clip"], d["params"]) == \
+        (r.state_floats, r.transient_floats, r.ops_per_clip, r.params)
     assert sum(row["state_floats"] for row in d["layers"]) == r.state_floats
 
 
@@ -96,16 +96,16 @@ def test_knobs_change_only_what_they_say(model, clip, size, knob):
     base = comem.analyze(model, clip=clip, size=size, knobs={"errata": "consistent"})
     other = comem.analyze(model, clip=clip, size=size, knobs={"errata": "consistent", knob[0]: knob[1]})
     # no memory knob changes compute or parameters
-    assert (other.macs_per_step, other.macs_per_clip, other.params) == \
-        (base.macs_per_step, base.macs_per_clip, base.params)
+    assert (other.ops_per_step, other.ops_per_clip, other.params) == \
+        (base.ops_per_step, base.ops_per_clip, base.params)
     if knob[0] == "transient":
         assert other.state_floats == base.state_floats
     else:
         assert other.transient_floats == base.transient_floats
         # only the rows of the kind the knob is about change
         about = {"conv_state": {"conv"}, "residual_delay": {"delay"}, "pool_state": {"avgpool", "maxpool"}}[knob[0]]
-        a = {row.path: row.state * row.count for row in base.rows if row.kind not in about}
-        b = {row.path: row.state * row.count for row in other.rows if row.kind not in about}
+        a = {row.path: row.state * row.multiplicity for row in base.rows if row.kind.name not in about}
+        b = {row.path: row.state * row.multiplicity for row in other.rows if row.kind.name not in about}
         assert a == b
 
 

@@ -29,8 +29,8 @@ def test_closed_forms_equal_numbers_everywhere(model, profile):
             r = comem.analyze(model, clip=clip, size=size, profile=profile)
         except ComemError:
             continue  # e.g. size below the stride
-        for q in ("state_floats", "transient_floats", "total_floats", "regular_total_floats", "macs_per_step",
-                  "macs_per_clip", "delay", "receptive_field", "params"):
+        for q in ("state_floats", "transient_floats", "total_floats", "regular_total_floats", "ops_per_step",
+                  "ops_per_clip", "delay", "receptive_field", "params"):
             assert substitute(f[q], {"clip": clip, "size": size}, syms) == getattr(r, q), (q, clip, size)
 
 
@@ -57,7 +57,7 @@ def test_symbolic_spec_parameters(symbols):
         p = {k: vals[k] for k in symbols}
         for clip, size in [(16, 224), (5, 97)]:
             r = comem.analyze("x3d-m", clip=clip, size=size, params=p)
-            for q in ("state_floats", "macs_per_step", "macs_per_clip", "params", "delay"):
+            for q in ("state_floats", "ops_per_step", "ops_per_clip", "params", "delay"):
                 assert substitute(f[q], {"clip": clip, "size": size, **p}, f["_symbols"]) == getattr(r, q)
     # X3D-L is X3D-M with depth factor 5.0
     if symbols == ["depth_factor"]:
@@ -70,7 +70,7 @@ def test_symbolic_width_factor():
     f = closed_forms("x3d-m", None, symbols=["width_factor"])
     for w in ("2.0", "1.5", "3.3"):
         r = comem.analyze("x3d-m", params={"width_factor": w})
-        for q in ("state_floats", "transient_floats", "macs_per_step", "params"):
+        for q in ("state_floats", "transient_floats", "ops_per_step", "params"):
             assert substitute(f[q], {"clip": 16, "size": 224, "width_factor": w}, f["_symbols"]) == getattr(r, q)
 
 
@@ -86,11 +86,11 @@ def test_sweep_equals_one_by_one(model, profile):
         clip, size, batch, dtype, valid = row[:5]
         a = comem.analyze(model, clip=clip, size=size, batch=batch, dtype=dtype, profile=profile)
         got = dict(zip(r.headers(), row))
-        assert got["macs_per_clip"] == a.macs_per_clip
+        assert got["ops_per_clip"] == a.ops_per_clip
         assert got["regular_total_bytes"] == a.bytes(a.regular_total_floats)
         if a.continual:
             assert got["total_bytes"] == a.bytes(a.total_floats)
-            assert got["macs_per_step"] == a.macs_per_step
+            assert got["ops_per_step"] == a.ops_per_step
 
 
 def test_sweep_marks_invalid_points():
@@ -105,7 +105,7 @@ def test_sweep_overflow_falls_back_to_exact_integers():
     a = comem.analyze("x3d-m", clip=64, size=100_000, batch=1_000_000)
     assert r.exact_python_ints
     row = dict(zip(r.headers(), r.rows()[0]))
-    assert row["macs_per_clip"] == a.macs_per_clip > 2 ** 63
+    assert row["ops_per_clip"] == a.ops_per_clip > 2 ** 63
     assert row["total_bytes"] == a.bytes(a.total_floats)
 
 
@@ -136,8 +136,8 @@ def test_solve_memory(var, budget, dtype):
 
 def test_solve_macs_and_errors(cli):
     r = solve("x3d-m", "size", macs_budget=10 ** 9)
-    assert comem.analyze("x3d-m", size=r["value"]).macs_per_step <= 10 ** 9 < \
-        comem.analyze("x3d-m", size=r["value"] + 1).macs_per_step
+    assert comem.analyze("x3d-m", size=r["value"]).ops_per_step <= 10 ** 9 < \
+        comem.analyze("x3d-m", size=r["value"] + 1).ops_per_step
     rc, out, err = cli("solve", "x3d-m", "--budget", "1KiB", "--for", "size")
     assert rc == 2 and "nothing fits" in err and out == ""
     rc, out, err = cli("solve", "x3d-m", "--budget", "8 parsecs", "--for", "size")

@@ -13,19 +13,38 @@ kind                   module
 ``temporal_subsample`` :mod:`comem.layers.subsample`
 =====================  ==================================================
 
-Merging branches (residual sums, SE products, concatenation) and the delay
-that aligns them are evaluated by :mod:`comem.walker`.
+Each module states everything about its kind: output shape, params, work
+per clip and per step, the state formula (once, as text over named symbols),
+delay and receptive field, the library's transient, and the PyTorch modules
+that implement it for ``comem validate``.  Composite kinds (``residual``,
+``se``) expand into parallel branches whose alignment delays use the
+``delay`` kind's formula.  A new kind is a module here plus one
+:func:`register` line (its new ops carry their weight under every counting
+convention in ``op_weights``).
 """
 from .activation import DROPOUT, IDENTITY, RELU, SIGMOID, SOFTMAX, SWISH
-from .composite import Residual, SqueezeExcite
-from .conv import Conv
-from .delay import Delay
-from .linear import Linear
-from .norm import BatchNorm
+from .composite import RESIDUAL, SQUEEZE_EXCITE
+from .conv import CONV
+from .delay import DELAY
+from .linear import LINEAR
+from .norm import BATCHNORM
 from .pool import AVGPOOL, MAXPOOL
-from .subsample import TemporalSubsample
+from .subsample import TEMPORAL_SUBSAMPLE
 
-KINDS = {k.name: k for k in (
-    Conv(), BatchNorm(), RELU, SWISH, SIGMOID, SOFTMAX, DROPOUT, IDENTITY, AVGPOOL, MAXPOOL, Linear(), Delay(),
-    Residual(), SqueezeExcite(), TemporalSubsample(),
-)}
+#: every layer kind, by the name a spec uses
+KINDS: dict = {}
+
+
+def register(kind):
+    """Make a layer kind available to specs, with the weights of any op of
+    its own under every counting convention (``kind.op_weights``)."""
+    from ..conventions import add_ops
+
+    add_ops(kind.op_weights, kind.name)
+    KINDS[kind.name] = kind
+    return kind
+
+
+for _kind in (CONV, BATCHNORM, RELU, SWISH, SIGMOID, SOFTMAX, DROPOUT, IDENTITY, AVGPOOL, MAXPOOL, LINEAR, DELAY,
+              RESIDUAL, SQUEEZE_EXCITE, TEMPORAL_SUBSAMPLE):
+    register(_kind)

@@ -14,16 +14,19 @@ from .base import LayerKind
 
 class Activation(LayerKind):
     fields = ("inplace",)
+    framewise = True
 
-    def __init__(self, name, op, summary):
+    def __init__(self, name, op, summary, torch_factory):
         self.name = name
         self.op = op
         self.summary = summary
+        #: (kit, cfg) -> the regular nn module
+        self.torch_factory = torch_factory
 
     def configure(self, raw, evaluate, c_in):
         return {"c": c_in, "inplace": bool(evaluate("inplace", False))}
 
-    def work(self, cfg, x, y, step, ctx):
+    def work(self, cfg, x, y, step, knobs):
         if self.op is None:
             return {}
         return {self.op: x.frame if step else x.numel}
@@ -34,14 +37,21 @@ class Activation(LayerKind):
         allocate their output (nothing when in place)."""
         if self.op is None:
             return 0
-        if self.name == "swish":
+        if self.op == "swish":
             return 2 * y.frame
         return 0 if cfg.get("inplace") else y.frame
 
+    def torch_module(self, cfg, x, kit, continual, knobs):
+        m = self.torch_factory(kit, cfg)
+        return kit.framewise(m) if continual else m
 
-RELU = Activation("relu", "relu", "ReLU, element-wise")
-SWISH = Activation("swish", "swish", "Swish x·sigmoid(x), element-wise")
-SIGMOID = Activation("sigmoid", "sigmoid", "sigmoid, element-wise")
-SOFTMAX = Activation("softmax", "softmax", "softmax over classes")
-DROPOUT = Activation("dropout", None, "dropout (identity at inference)")
-IDENTITY = Activation("identity", None, "identity")
+    def torch_work(self, m, inp, out):
+        return {self.op: out.numel()} if self.op else {}
+
+
+RELU = Activation("relu", "relu", "ReLU, element-wise", lambda kit, cfg: kit.nn.ReLU(inplace=cfg["inplace"]))
+SWISH = Activation("swish", "swish", "Swish x·sigmoid(x), element-wise", lambda kit, cfg: kit.Swish())
+SIGMOID = Activation("sigmoid", "sigmoid", "sigmoid, element-wise", lambda kit, cfg: kit.nn.Sigmoid())
+SOFTMAX = Activation("softmax", "softmax", "softmax over classes", lambda kit, cfg: kit.nn.Softmax(dim=1))
+DROPOUT = Activation("dropout", None, "dropout (identity at inference)", lambda kit, cfg: kit.nn.Dropout(0.5))
+IDENTITY = Activation("identity", None, "identity", lambda kit, cfg: kit.nn.Identity())

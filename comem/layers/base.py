@@ -11,17 +11,31 @@ its step tensors have the same ``c, h, w`` and one frame.
 
 Quantities a kind provides (all per single instance of the layer):
 
-``output(cfg, x)``          output shape of the regular model
-``params(cfg, x)``          learnable parameters
-``work(cfg, x, y, step)``   the elementary operations it performs, as
-                            ``{op: count}`` for one clip (``step=False``) or
-                            one continual step (``step=True``); counting
-                            conventions (:mod:`comem.conventions`) weight them
-``state(cfg, x, y, knobs)`` floats kept between steps by the continual layer
-``temporal(cfg, x)``        ``(receptive_field, padding, stride)`` along time
-``library_peak(cfg, x, y)`` floats continual-inference holds alive at the
-                            layer's own peak inside one step, output included,
-                            input excluded (for the ``library`` transient)
+``output(cfg, x)``            output shape of the regular model
+``params(cfg, x)``            learnable parameters
+``work(cfg, x, y, step, knobs)``
+                              the elementary operations it performs, as
+                              ``{op: count}`` for one clip (``step=False``)
+                              or one continual step (``step=True``);
+                              counting conventions (:mod:`comem.conventions`)
+                              weigh them
+``state_formulas``            the floats a continual layer keeps between
+                              steps, written **once** as a formula over the
+                              names :meth:`symbols` gives (one text, or one
+                              per value of the knob ``state_knob``); the
+                              walker evaluates it (numbers, symbols, arrays)
+                              and renders it as text (:meth:`state_text`)
+``temporal(cfg, x, knobs)``   ``(receptive_field, padding, stride)`` in time;
+                              the delay is ``receptive_field − 1 − padding``
+                              (:data:`DELAY_FORMULA`)
+``library_peak(cfg, x, y, knobs)``
+                              floats continual-inference holds alive at the
+                              layer's own peak inside one step, output
+                              included, input excluded (``library`` transient)
+
+and, for ``comem validate`` (PyTorch is imported only there), the modules
+that implement it (:meth:`torch_module`) and the operations an instrumented
+module performed (:meth:`torch_work`).
 """
 from __future__ import annotations
 
@@ -29,6 +43,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import shim
+from ..expr import parse
+
+#: the output delay of any layer, from its temporal receptive field and
+#: padding (continual-inference ``module.py``; Eq. 7 for a convolution)
+DELAY_FORMULA = "r_T - 1 - p_T"
 
 
 @dataclass(frozen=True)
@@ -61,6 +80,13 @@ def conv_out(n, k, s, p, d=1):
     return shim.fdiv(n + 2 * p - d * (k - 1) - 1, s) + 1
 
 
+def shape_symbols(x: Shape, y: Shape) -> dict:
+    """The symbols every kind's formulas may use: input ``c_I, T, H, W``
+    (``C`` for kinds that keep the channel count) and output ``c_O, n_T,
+    n_H, n_W``."""
+    return {"C": x.c, "c_I": x.c, "T": x.t, "H": x.h, "W": x.w, "c_O": y.c, "n_T": y.t, "n_H": y.h, "n_W": y.w}
+
+
 class LayerKind:
     """Base class: a kind that holds no state, has no parameters and does no
     counted work (identity-like)."""
@@ -73,11 +99,23 @@ class LayerKind:
     text_fields: tuple[str, ...] = ()
     #: a one-line description shown in `comem kinds` and the README
     summary = ""
-    #: symbolic form of the state formula for the paper profile, for tables
-    state_formula = "0"
+    #: the continual state in floats: one formula, or {knob value: formula}
+    #: chosen by the knob ``state_knob`` (formulas over :meth:`symbols`)
+    state_formulas: str | dict = "0"
+    state_knob: str | None = None
     #: ops a continual layer only performs on steps where it emits an output
     #: (every ``s_T``-th step for a temporal stride ``s_T``)
     output_only_ops: tuple[str, ...] = ()
+    #: ops of this kind's own that comem/conventions.py does not list:
+    #: {op: {convention: weight}}, one weight per convention
+    op_weights: dict = {}
+    #: composite kinds (residual, se) expand into branches at phase 1
+    composite = False
+    #: continual-inference runs it frame by frame (``co.forward_stepping``)
+    framewise = False
+    #: the hooked module still did counted work on a step with no output
+    #: (a continual pool behind a temporal stride pools every frame)
+    counts_without_output = False
 
     # -- phase 1: structure (channels, kernels) from spec fields --------------
     def configure(self, raw: dict, evaluate, c_in) -> dict:
@@ -95,18 +133,37 @@ class LayerKind:
     def params(self, cfg, x: Shape):
         return 0
 
-    def work(self, cfg, x: Shape, y: Shape, step: bool, ctx) -> dict:
+    def work(self, cfg, x: Shape, y: Shape, step: bool, knobs) -> dict:
         return {}
 
-    def state(self, cfg, x: Shape, y: Shape, knobs, ctx):
-        return 0
+    def symbols(self, cfg, x: Shape, y: Shape, knobs) -> dict:
+        """Values of the names the formulas use."""
+        return shape_symbols(x, y)
 
-    def state_text(self, cfg, x: Shape, y: Shape, knobs, ctx):
+    def state_formula(self, cfg, knobs) -> str:
+        f = self.state_formulas
+        return f[knobs[self.state_knob]] if isinstance(f, dict) else f
+
+    def state(self, cfg, x: Shape, y: Shape, knobs, formula: str | None = None):
+        """Floats of state: ``formula`` (default: the kind's own) evaluated."""
+        formula = formula or self.state_formula(cfg, knobs)
+        if formula == "0":
+            return 0
+        return parse(formula).evaluate(self.symbols(cfg, x, y, knobs))
+
+    def state_text(self, cfg, x: Shape, y: Shape, knobs, formula: str | None = None, texts=None):
         """(symbolic text, text with numbers) of the state formula."""
-        return ("0", "0")
+        e = parse(formula or self.state_formula(cfg, knobs))
+        return e.render(), e.render(self.symbols(cfg, x, y, knobs), texts)
 
-    def temporal(self, cfg, x: Shape, ctx):
+    def temporal(self, cfg, x: Shape, knobs):
         return (1, 0, 1)
+
+    def delay_text(self, cfg, x: Shape, knobs):
+        """``r_T−1−p_T`` with this layer's numbers (``3−1−1``), and its
+        rendering precedence, for the alignment delays it causes."""
+        rf, pad, _ = self.temporal(cfg, x, knobs)
+        return parse(DELAY_FORMULA).render_parts({"r_T": rf, "p_T": pad})
 
     def library_peak(self, cfg, x: Shape, y: Shape, knobs):
         """Default: the layer allocates its output and nothing else
@@ -120,3 +177,28 @@ class LayerKind:
     def continual_ok(self, cfg) -> str | None:
         """None when the layer has a continual form; otherwise why not."""
         return None
+
+    # -- validation (comem validate): PyTorch modules ---------------------------
+    def torch_module(self, cfg, x: Shape, kit, continual: bool, knobs):
+        """The module implementing this layer: ``kit`` holds ``torch``,
+        ``nn``, ``co`` and comem's helper modules
+        (:mod:`comem.validate.kit`); ``continual`` picks the
+        continual-inference form."""
+        return kit.framewise(kit.nn.Identity()) if continual else kit.nn.Identity()
+
+    def published_step_count(self, cfg, x: Shape, y: Shape, work_step: dict):
+        """What the paper's toolchain (ptflops 0.6 hooked on continual-inference
+        modules, :mod:`comem.paper`) counted for one step of this layer:
+        ptflops' own count, twice for frame-wise modules, whose hooks
+        ``co.forward_stepping`` fires twice per call."""
+        from ..conventions import weigh
+
+        return weigh(work_step, "ptflops") * (2 if self.framewise else 1)
+
+    def torch_hooked(self, module) -> list:
+        """The modules whose forward hooks count this layer's work."""
+        return [module]
+
+    def torch_work(self, module, inp, out) -> dict:
+        """``{op: count}`` one hooked module performed, from its real tensors."""
+        return {}

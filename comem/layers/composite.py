@@ -24,7 +24,13 @@ branch).
 from __future__ import annotations
 
 from .. import shim
+from ..nodes import LayerNode, ParallelNode, SeqNode, total_stride
+from .activation import RELU, SIGMOID, SWISH
 from .base import LayerKind
+from .conv import CONV
+from .delay import DELAY
+from .norm import BATCHNORM
+from .pool import AVGPOOL
 
 
 class Residual(LayerKind):
@@ -34,19 +40,18 @@ class Residual(LayerKind):
     required = ("main",)
     nested = ("main", "shortcut")
     text_fields = ("merge",)
+    composite = True
 
-    def expand(self, b, raw, env, c_in, path, stage, blocks, count):
-        from ..graph import LayerNode, ParallelNode, SeqNode
-
-        main_children, c_out = b.build_list(raw["main"], env, c_in, path, stage, blocks, count)
+    def expand(self, b, raw, env, c_in, path, stage, blocks, multiplicity):
+        main_children, c_out = b.build_list(raw["main"], env, c_in, path, stage, blocks, multiplicity)
         main = SeqNode(main_children, "main", path, stage, 1, blocks)
         shortcut = raw.get("shortcut", "auto")
         merge = raw.get("merge", "sum")
         if merge not in ("sum", "mul", "concat"):
             b.fail(path, f"merge must be 'sum', 'mul' or 'concat', got {merge!r}")
-        strides = _total_stride(main)
+        strides = total_stride(main)
         if isinstance(shortcut, list):
-            sc_children, c_sc = b.build_list(shortcut, env, c_in, path + ".shortcut", stage, blocks, count)
+            sc_children, c_sc = b.build_list(shortcut, env, c_in, path + ".shortcut", stage, blocks, multiplicity)
             if merge != "concat" and c_sc != c_out:
                 b.fail(path, f"shortcut gives {c_sc} channels but the main branch {c_out}")
         else:
@@ -56,19 +61,17 @@ class Residual(LayerKind):
             if shortcut == "identity" or (shortcut == "auto" and same):
                 sc_children = []
             else:
-                from . import KINDS
-
                 conv_cfg = {"c_in": c_in, "c_out": c_out, "kernel": (1, 1, 1), "stride": tuple(strides),
                             "padding": (0, 0, 0), "dilation": (1, 1, 1), "groups": 1, "bias": False}
-                bn_cfg = KINDS["batchnorm"].configure({}, lambda k, d: d, c_out)
+                bn_cfg = BATCHNORM.configure({}, lambda k, d: d, c_out)
                 sc_children = [
-                    LayerNode(KINDS["conv"], conv_cfg, "proj", path + ".proj", stage, "projection", blocks, count),
-                    LayerNode(KINDS["batchnorm"], bn_cfg, "proj_bn", path + ".proj_bn", stage, None, blocks, count),
+                    LayerNode(CONV, conv_cfg, "proj", path + ".proj", stage, "projection", blocks, multiplicity),
+                    LayerNode(BATCHNORM, bn_cfg, "proj_bn", path + ".proj_bn", stage, None, blocks, multiplicity),
                 ]
         sc = SeqNode(sc_children, "shortcut", path + ".shortcut", stage, 1, blocks)
         label = raw.get("label") or "residual"
         node = ParallelNode([sc, main], merge, path.rsplit(".", 1)[-1], path, stage, "residual", label, blocks,
-                            count, shortcut=0)
+                            multiplicity, shortcut=0, aligner=DELAY)
         c = c_out if merge != "concat" else c_in + c_out
         return node, c
 
@@ -82,34 +85,16 @@ def _equal(a, b):
         return False
 
 
-def _total_stride(seq):
-    """Product of the spatial/temporal strides of the layers in a branch."""
-    from ..graph import ParallelNode, SeqNode
-
-    t = h = w = 1
-    for ch in seq.children:
-        if isinstance(ch, SeqNode):
-            a, b_, c = _total_stride(ch)
-        elif isinstance(ch, ParallelNode):
-            a, b_, c = _total_stride(ch.branches[-1])
-        else:
-            s = ch.cfg.get("stride") if isinstance(ch.cfg, dict) else None
-            a, b_, c = s if s else (1, 1, 1)
-        t, h, w = t * a, h * b_, w * c
-    return (t, h, w)
-
-
 class SqueezeExcite(LayerKind):
     name = "se"
     summary = "squeeze-and-excitation; continual pool window by the se_pool knob"
     fields = ("ratio", "divisor", "min_width", "act")
     required = ("ratio",)
     text_fields = ("act",)
+    composite = True
 
-    def expand(self, b, raw, env, c_in, path, stage, blocks, count):
+    def expand(self, b, raw, env, c_in, path, stage, blocks, multiplicity):
         from ..expr import evaluate
-        from ..graph import LayerNode, ParallelNode, SeqNode
-        from . import KINDS
 
         ratio = evaluate(raw["ratio"], env, f"{path}: 'ratio'")
         divisor = evaluate(raw.get("divisor", 8), env, f"{path}: 'divisor'")
@@ -120,22 +105,28 @@ class SqueezeExcite(LayerKind):
         if shim.is_concrete(ratio) and not (0 < ratio <= 1):
             b.fail(path, f"se 'ratio' must be in (0, 1], got {ratio}")
         hidden = shim.round_width(c_in, ratio, min_width, divisor)
-        pool_cfg = KINDS["avgpool"].configure({"global": True, "adaptive": True}, lambda k, d: {
-            "global": True, "adaptive": True}.get(k, d), c_in)
+        pool_raw = {"global": True, "adaptive": True}
+        pool_cfg = AVGPOOL.configure(pool_raw, lambda k, d: pool_raw.get(k, d), c_in)
         pool_cfg["window"] = "se"
         fc1 = {"c_in": c_in, "c_out": hidden, "kernel": (1, 1, 1), "stride": (1, 1, 1), "padding": (0, 0, 0),
                "dilation": (1, 1, 1), "groups": 1, "bias": True}
         fc2 = dict(fc1, c_in=hidden, c_out=c_in)
-        mk = lambda kind, cfg, name, label=None: LayerNode(KINDS[kind], cfg, name, f"{path}.{name}", stage, label,
-                                                             blocks, count)
+
+        def mk(kind, cfg, name, label=None):
+            return LayerNode(kind, cfg, name, f"{path}.{name}", stage, label, blocks, multiplicity)
+
         gate = SeqNode([
-            mk("avgpool", pool_cfg, "pool", "se_pool"),
-            mk("conv", fc1, "fc1"),
-            mk(act, {"c": hidden, "inplace": False}, "act"),
-            mk("conv", fc2, "fc2"),
-            mk("sigmoid", {"c": c_in, "inplace": False}, "gate"),
+            mk(AVGPOOL, pool_cfg, "pool", "se_pool"),
+            mk(CONV, fc1, "fc1"),
+            mk(SWISH if act == "swish" else RELU, {"c": hidden, "inplace": False}, "act"),
+            mk(CONV, fc2, "fc2"),
+            mk(SIGMOID, {"c": c_in, "inplace": False}, "gate"),
         ], "gate", path + ".gate", stage, 1, blocks)
         skip = SeqNode([], "input", path + ".input", stage, 1, blocks)
         node = ParallelNode([skip, gate], "mul", path.rsplit(".", 1)[-1], path, stage, "se",
-                            raw.get("label") or "se", blocks, count, shortcut=0)
+                            raw.get("label") or "se", blocks, multiplicity, shortcut=0, aligner=DELAY)
         return node, c_in
+
+
+RESIDUAL = Residual()
+SQUEEZE_EXCITE = SqueezeExcite()

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from .. import shim
 from ..errors import ComemError
-from .base import LayerKind, Shape, conv_out
+from .base import LayerKind, Shape, conv_out, shape_symbols
 
 
 def triple(v, what):
@@ -59,7 +59,12 @@ class Conv(LayerKind):
     summary = "3D convolution: state (k_T-1) partial output frames (Eq. 5)"
     fields = ("out", "kernel", "stride", "padding", "dilation", "groups", "bias")
     required = ("kernel",)
-    state_formula = "d_T·(k_T−1)·c_O·n_H·n_W"
+    state_knob = "conv_state"
+    state_formulas = {
+        "partial-outputs": "d_T * (k_T - 1) * c_O * n_H * n_W",   # Eq. (5)
+        "library-buffer": "(k_T - 1)**2 * c_O * n_H * n_W",       # co.Conv3d.init_state
+        "input-frames": "d_T * (k_T - 1) * c_I * H * W",          # raw input frames
+    }
 
     def configure(self, raw, evaluate, c_in):
         cfg = {}
@@ -109,35 +114,20 @@ class Conv(LayerKind):
         p = cfg["c_out"] * (cfg["c_in"] // cfg["groups"]) * kt * kh * kw
         return p + (cfg["c_out"] if cfg["bias"] else 0)
 
-    def work(self, cfg, x, y, step, ctx):
+    def work(self, cfg, x, y, step, knobs):
         positions = y.h * y.w if step else y.t * y.h * y.w
         out = {"conv_mac": self.macs_per_position(cfg) * positions}
         if cfg["bias"]:
             out["conv_bias"] = cfg["c_out"] * positions
         return out
 
-    def state(self, cfg, x, y, knobs, ctx):
-        kt = cfg["kernel"][0]
-        dt = cfg["dilation"][0]
-        layout = knobs["conv_state"]
-        if layout == "library-buffer":
-            return (kt - 1) * (kt - 1) * y.frame
-        if layout == "input-frames":
-            return dt * (kt - 1) * x.frame
-        return dt * (kt - 1) * y.frame
+    def symbols(self, cfg, x, y, knobs):
+        d = shape_symbols(x, y)
+        (kt, kh, kw), (st, _, _) = cfg["kernel"], cfg["stride"]
+        d.update(k_T=kt, k_H=kh, k_W=kw, p_T=cfg["padding"][0], d_T=cfg["dilation"][0], s_T=st, g=cfg["groups"])
+        return d
 
-    def state_text(self, cfg, x, y, knobs, ctx):
-        kt = cfg["kernel"][0]
-        dt = cfg["dilation"][0]
-        layout = knobs["conv_state"]
-        dtxt = "" if dt == 1 else f"{dt}×"
-        if layout == "library-buffer":
-            return ("(k_T−1)²×c_O×n_H×n_W", f"({kt}−1)²×{y.c}×{y.h}×{y.w}")
-        if layout == "input-frames":
-            return ("d_T×(k_T−1)×c_I×H×W", f"{dtxt}({kt}−1)×{x.c}×{x.h}×{x.w}")
-        return ("d_T×(k_T−1)×c_O×n_H×n_W", f"{dtxt}({kt}−1)×{y.c}×{y.h}×{y.w}")
-
-    def temporal(self, cfg, x, ctx):
+    def temporal(self, cfg, x, knobs):
         kt, dt = cfg["kernel"][0], cfg["dilation"][0]
         return (kt + (kt - 1) * (dt - 1), cfg["padding"][0], cfg["stride"][0])
 
@@ -157,3 +147,23 @@ class Conv(LayerKind):
         if shim.is_concrete(cfg["dilation"][0]) and cfg["dilation"][0] != 1:
             return "continual-inference supports no temporal dilation (d_T > 1)"
         return None
+
+    def torch_module(self, cfg, x, kit, continual, knobs):
+        args = (cfg["c_in"], cfg["c_out"], cfg["kernel"], cfg["stride"], cfg["padding"], cfg["dilation"],
+                cfg["groups"], cfg["bias"])
+        if continual:
+            return kit.co.Conv3d(*args, temporal_fill="zeros")
+        return kit.nn.Conv3d(*args)
+
+    def torch_work(self, m, inp, out):
+        k = 1
+        for v in m.kernel_size:
+            k *= v
+        positions = out.numel() // m.out_channels
+        ops = {"conv_mac": k * (m.in_channels // m.groups) * m.out_channels * positions}
+        if m.bias is not None:
+            ops["conv_bias"] = m.out_channels * positions
+        return ops
+
+
+CONV = Conv()

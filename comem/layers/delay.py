@@ -11,7 +11,8 @@ Spec fields: ``frames``.
 from __future__ import annotations
 
 from .. import shim
-from .base import LayerKind
+from ..expr import format_number
+from .base import LayerKind, shape_symbols
 from .conv import positive
 
 
@@ -20,18 +21,25 @@ class Delay(LayerKind):
     summary = "delays its input by a number of frames (co.Delay)"
     fields = ("frames",)
     required = ("frames",)
-    state_formula = "delay·C·H·W"
+    state_formulas = "delay * C * H * W"
 
     def configure(self, raw, evaluate, c_in):
         return {"frames": positive(evaluate("frames", None), "delay 'frames'", allow_zero=True), "c": c_in}
 
-    def state(self, cfg, x, y, knobs, ctx):
-        return cfg["frames"] * x.frame
+    def symbols(self, cfg, x, y, knobs):
+        d = shape_symbols(x, y)
+        d["delay"] = cfg["frames"]
+        return d
 
-    def state_text(self, cfg, x, y, knobs, ctx):
-        return ("delay×C×H×W", f"{cfg['frames']}×{x.c}×{x.h}×{x.w}")
+    def state_text(self, cfg, x, y, knobs, formula=None, texts=None):
+        """The frame count is always shown (``1×24×56×56``); a delay that
+        aligns a parallel branch is written as its cause, the ``frames_text``
+        the walker passes (``(3−1−1)×24×112×112``)."""
+        texts = dict(texts or {})
+        texts.setdefault("delay", cfg.get("frames_text") or (format_number(cfg["frames"]), 6))
+        return super().state_text(cfg, x, y, knobs, formula, texts)
 
-    def temporal(self, cfg, x, ctx):
+    def temporal(self, cfg, x, knobs):
         return (cfg["frames"] + 1, 0, 1)
 
     def library_peak(self, cfg, x, y, knobs):
@@ -41,3 +49,9 @@ class Delay(LayerKind):
         if shim.is_concrete(f) and f == 0:
             return 0
         return x.frame
+
+    def torch_module(self, cfg, x, kit, continual, knobs):
+        return kit.co.Delay(cfg["frames"]) if continual else kit.nn.Identity()
+
+
+DELAY = Delay()

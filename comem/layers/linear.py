@@ -36,9 +36,32 @@ class Linear(LayerKind):
     def params(self, cfg, x):
         return cfg["c_in"] * cfg["c_out"] + (cfg["c_out"] if cfg["bias"] else 0)
 
-    def work(self, cfg, x, y, step, ctx):
+    def work(self, cfg, x, y, step, knobs):
         positions = x.h * x.w if step else x.t * x.h * x.w
         out = {"linear_mac": cfg["c_in"] * cfg["c_out"] * positions}
         if cfg["bias"]:
             out["linear_bias"] = cfg["c_out"] * positions
         return out
+
+    def torch_module(self, cfg, x, kit, continual, knobs):
+        if continual:
+            return kit.co.Linear(cfg["c_in"], cfg["c_out"], bias=cfg["bias"], channel_dim=1)
+        return kit.ChannelsLastLinear(cfg["c_in"], cfg["c_out"], cfg["bias"])
+
+    def torch_work(self, m, inp, out):
+        x = inp[0] if isinstance(inp, tuple) else inp
+        lin = getattr(m, "linear", m)  # ChannelsLastLinear wraps an nn.Linear
+        positions = x.numel() // lin.in_features
+        ops = {"linear_mac": lin.in_features * lin.out_features * positions}
+        if lin.bias is not None:
+            ops["linear_bias"] = lin.out_features * positions
+        return ops
+
+    def published_step_count(self, cfg, x, y, work_step):
+        """What ptflops <= 0.6.9 reported per step for ``co.Linear(channel_dim=1)``:
+        it sees a channels-first ``(1, C, H, W)`` step tensor and counts
+        ``prod(input.shape)·output.shape[-1] + bias`` (see :mod:`comem.paper`)."""
+        return x.c * x.h * x.w * x.w + (x.w if cfg["bias"] else 0)
+
+
+LINEAR = Linear()

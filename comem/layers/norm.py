@@ -19,6 +19,7 @@ class BatchNorm(LayerKind):
     name = "batchnorm"
     summary = "batch norm (frame-wise, stateless)"
     fields = ("affine",)
+    framewise = True
 
     def configure(self, raw, evaluate, c_in):
         affine = evaluate("affine", True)
@@ -29,6 +30,17 @@ class BatchNorm(LayerKind):
     def params(self, cfg, x):
         return 2 * cfg["c"] if cfg["affine"] else 0
 
-    def work(self, cfg, x, y, step, ctx):
+    def work(self, cfg, x, y, step, knobs):
         n = x.frame if step else x.numel
         return {"batchnorm" if cfg["affine"] else "batchnorm_noaffine": n}
+
+    def torch_module(self, cfg, x, kit, continual, knobs):
+        m = kit.nn.BatchNorm3d(cfg["c"], affine=cfg["affine"])
+        return kit.framewise(m) if continual else m
+
+    def torch_work(self, m, inp, out):
+        x = inp[0] if isinstance(inp, tuple) else inp
+        return {"batchnorm" if m.affine else "batchnorm_noaffine": x.numel()}
+
+
+BATCHNORM = BatchNorm()

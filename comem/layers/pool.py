@@ -24,14 +24,19 @@ from __future__ import annotations
 
 from .. import shim
 from ..errors import ComemError
-from .base import LayerKind, Shape, conv_out
+from .base import LayerKind, Shape, conv_out, shape_symbols
 from .conv import positive, triple
 
 
 class Pool(LayerKind):
     fields = ("kernel", "stride", "padding", "global", "adaptive", "window", "dilation")
-    state_formula = "(w−1)·C·n_H·n_W"
+    state_knob = "pool_state"
+    state_formulas = {
+        "k-1": "d_T * (w - 1) * C * n_H * n_W",        # the paper: pool_5 (16-1)x432
+        "k": "(d_T * (w - 1) + 1) * C * n_H * n_W",    # co.*Pool3d: _PoolNd.init_state
+    }
     output_only_ops = ("temporal_pool",)
+    counts_without_output = True
 
     def __init__(self, name, mode):
         self.name = name
@@ -61,17 +66,21 @@ class Pool(LayerKind):
         cfg["dilation"] = tuple(positive(v, f"{self.name} dilation") for v in d)
         return cfg
 
-    # the temporal window of the continual pool
+    def window_kind(self, cfg, knobs) -> str:
+        """'clip' or 'frame' (or 'clip-causal') for a global pool; an SE
+        block's pool follows the ``se_pool`` knob."""
+        return knobs["se_pool"] if cfg["window"] == "se" else cfg["window"]
+
     def window(self, cfg, x: Shape, knobs):
+        """The temporal window of the continual pool."""
         if cfg["global"]:
-            window = knobs["se_pool"] if cfg["window"] == "se" else cfg["window"]
-            return 1 if window == "frame" else x.t
+            return 1 if self.window_kind(cfg, knobs) == "frame" else x.t
         return cfg["kernel"][0]
 
     def causal(self, cfg, knobs) -> bool:
         """An SE pool over the past clip applied to the current frame: no
         alignment delay (``se_pool = clip-causal``)."""
-        return cfg["global"] and cfg["window"] == "se" and knobs["se_pool"] == "clip-causal"
+        return cfg["global"] and self.window_kind(cfg, knobs) == "clip-causal"
 
     def output(self, cfg, x):
         if cfg["global"]:
@@ -91,32 +100,21 @@ class Pool(LayerKind):
             return f"adaptive_{self.mode}_pool3d"
         return f"{self.mode}_pool3d"
 
-    def work(self, cfg, x, y, step, ctx):
+    def work(self, cfg, x, y, step, knobs):
         if not step:
             return {self.op(cfg): x.numel}
         pooled = y.c * y.h * y.w
-        return {self.op(cfg): x.frame, "temporal_pool": self.window(cfg, x, ctx.knobs) * pooled}
+        return {self.op(cfg): x.frame, "temporal_pool": self.window(cfg, x, knobs) * pooled}
 
-    def state(self, cfg, x, y, knobs, ctx):
+    def symbols(self, cfg, x, y, knobs):
+        d = shape_symbols(x, y)
+        d.update(w=self.window(cfg, x, knobs), d_T=cfg["dilation"][0], p_T=cfg["padding"][0])
+        return d
+
+    def temporal(self, cfg, x, knobs):
         w = self.window(cfg, x, knobs)
         d = cfg["dilation"][0]
-        pooled = y.c * y.h * y.w
-        if knobs["pool_state"] == "k":
-            return (d * (w - 1) + 1) * pooled
-        return d * (w - 1) * pooled
-
-    def state_text(self, cfg, x, y, knobs, ctx):
-        w = self.window(cfg, x, knobs)
-        spatial = "" if (shim.is_concrete(y.h) and y.h == 1 and y.w == 1) else f"×{y.h}×{y.w}"
-        sp_sym = "" if spatial == "" else "×n_H×n_W"
-        if knobs["pool_state"] == "k":
-            return (f"w×C{sp_sym}", f"{w}×{y.c}{spatial}")
-        return (f"(w−1)×C{sp_sym}", f"({w}−1)×{y.c}{spatial}")
-
-    def temporal(self, cfg, x, ctx):
-        w = self.window(cfg, x, ctx.knobs)
-        d = cfg["dilation"][0]
-        if self.causal(cfg, ctx.knobs):
+        if self.causal(cfg, knobs):
             return (d * w, d * w - 1, 1)  # sees w frames, delays none
         return (d * w, cfg["padding"][0], cfg["stride"][0])
 
@@ -126,6 +124,50 @@ class Pool(LayerKind):
         over time into a new pooled frame: ``2·n'`` (batch 1: the buffer's
         permute/reshape is a view)."""
         return 2 * (y.c * y.h * y.w)
+
+    def torch_module(self, cfg, x, kit, continual, knobs):
+        nn, co = kit.nn, kit.co
+        avg = self.mode == "avg"
+        if not cfg["global"]:
+            if continual:
+                if avg:
+                    return co.AvgPool3d(cfg["kernel"], cfg["stride"], cfg["padding"], dilation=cfg["dilation"])
+                return co.MaxPool3d(cfg["kernel"], cfg["stride"], cfg["padding"], cfg["dilation"])
+            if avg:
+                return nn.AvgPool3d(cfg["kernel"], cfg["stride"], cfg["padding"])
+            return nn.MaxPool3d(cfg["kernel"], cfg["stride"], cfg["padding"], dilation=cfg["dilation"])
+        if not continual:
+            if cfg["adaptive"]:
+                return nn.AdaptiveAvgPool3d(1) if avg else nn.AdaptiveMaxPool3d(1)
+            kernel = (_concrete(x.t, "T"), _concrete(x.h, "H"), _concrete(x.w, "W"))
+            return nn.AvgPool3d(kernel, stride=1) if avg else nn.MaxPool3d(kernel, stride=1)
+        if self.window_kind(cfg, knobs) == "clip-causal":
+            raise ComemError("se_pool = clip-causal has no continual-inference module (its pools always delay by "
+                             "their window); validate se_pool = frame or clip")
+        w = self.window(cfg, x, knobs)
+        if cfg["adaptive"]:
+            cls = co.AdaptiveAvgPool3d if avg else co.AdaptiveMaxPool3d
+            return cls((1, 1, 1), kernel_size=_concrete(w, "T"))
+        cls = co.AvgPool3d if avg else co.MaxPool3d
+        return cls((_concrete(w, "T"), _concrete(x.h, "H"), _concrete(x.w, "W")), stride=1)
+
+    def torch_hooked(self, module):
+        """The pool, and the 1D pool over time inside a continual pool."""
+        return [module] + [m for m in module.children()
+                           if type(m).__name__ in ("AdaptiveAvgPool1d", "AdaptiveMaxPool1d")]
+
+    def torch_work(self, m, inp, out):
+        x = inp[0] if isinstance(inp, tuple) else inp
+        name = type(m).__name__
+        if name in ("AdaptiveAvgPool1d", "AdaptiveMaxPool1d"):
+            return {"temporal_pool": x.numel()}
+        return {f"{'adaptive_' if name.startswith('Adaptive') else ''}{self.mode}_pool3d": x.numel()}
+
+
+def _concrete(v, what):
+    if not isinstance(v, int):
+        raise ComemError(f"building a PyTorch model needs concrete numbers; {what} is {v!r}")
+    return v
 
 
 AVGPOOL = Pool("avgpool", "avg")

@@ -27,3 +27,9 @@ class TemporalSubsample(LayerKind):
 
     def continual_ok(self, cfg):
         return "temporal subsampling of the input has no continual (frame-by-frame) form"
+
+    def torch_module(self, cfg, x, kit, continual, knobs):
+        return kit.TemporalSubsample(cfg["factor"])
+
+
+TEMPORAL_SUBSAMPLE = TemporalSubsample()

@@ -11,11 +11,12 @@ INSTALL_HINT = "pip install 'comem[validate]'  (torch==2.13.0, continual-inferen
 
 def require_extra():
     """Import torch and continual, or raise a one-line install hint."""
-    try:
-        import logging
+    import importlib
+    import logging
 
-        import continual  # noqa: F401  (availability check)
-        import torch  # noqa: F401  (availability check)
+    try:
+        importlib.import_module("torch")
+        importlib.import_module("continual")
 
         # continual-inference warns on every temporally strided module it builds
         logging.getLogger("continual").setLevel(logging.ERROR)

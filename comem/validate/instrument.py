@@ -39,84 +39,27 @@ class Measured:
     unmapped_state: int = 0
 
 
-def _module_ops(m, inp, out):
-    import continual as co
-    from torch import nn
-    from torch.nn.modules.conv import _ConvNd
-
-    x = inp[0] if isinstance(inp, tuple) and inp else inp
-    if isinstance(m, _ConvNd):
-        k = 1
-        for v in m.kernel_size:
-            k *= v
-        positions = out.numel() // m.out_channels
-        ops = {"conv_mac": k * (m.in_channels // m.groups) * m.out_channels * positions}
-        if m.bias is not None:
-            ops["conv_bias"] = m.out_channels * positions
-        return ops
-    if isinstance(m, nn.BatchNorm3d):
-        return {"batchnorm" if m.affine else "batchnorm_noaffine": x.numel()}
-    if isinstance(m, nn.ReLU):
-        return {"relu": out.numel()}
-    if isinstance(m, nn.Sigmoid):
-        return {"sigmoid": out.numel()}
-    if isinstance(m, nn.Softmax):
-        return {"softmax": out.numel()}
-    if type(m).__name__ == "Swish":
-        return {"swish": out.numel()}
-    if isinstance(m, (nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool1d)):
-        return {"temporal_pool": x.numel()}
-    if isinstance(m, (co.AdaptiveAvgPool3d, nn.AdaptiveAvgPool3d)):
-        return {"adaptive_avg_pool3d": x.numel()}
-    if isinstance(m, (co.AdaptiveMaxPool3d, nn.AdaptiveMaxPool3d)):
-        return {"adaptive_max_pool3d": x.numel()}
-    if isinstance(m, (co.AvgPool3d, nn.AvgPool3d)):
-        return {"avg_pool3d": x.numel()}
-    if isinstance(m, (co.MaxPool3d, nn.MaxPool3d)):
-        return {"max_pool3d": x.numel()}
-    lin = m if isinstance(m, nn.Linear) else getattr(m, "linear", None)
-    if isinstance(lin, nn.Linear):
-        positions = x.numel() // lin.in_features
-        ops = {"linear_mac": lin.in_features * lin.out_features * positions}
-        if lin.bias is not None:
-            ops["linear_bias"] = lin.out_features * positions
-        return ops
-    return {}
-
-
-def _counts_without_output(m) -> bool:
-    """A continual pool pools every incoming frame spatially even on the
-    steps where (temporal stride) it emits nothing; its count needs only the
-    input."""
-    import continual as co
-
-    return isinstance(m, (co.AvgPool3d, co.MaxPool3d, co.AdaptiveAvgPool3d, co.AdaptiveMaxPool3d))
-
-
 class _OpCounter:
-    """Forward hooks on the mapped modules; each module counted once per step."""
+    """Forward hooks on the mapped modules; each module counted once per
+    step, by the layer kind that built it (``LayerKind.torch_work``)."""
 
     def __init__(self, row_map):
-        from torch import nn
-
         self.by_row = defaultdict(lambda: defaultdict(int))
         self.seen = set()
         self.handles = []
-        for path, modules in row_map.items():
+        for path, kind, modules in row_map.items():
             for m in modules:
-                self.handles.append(m.register_forward_hook(self._hook(path)))
-                for sub in m.children():  # continual pools pool time with a 1d pooling submodule
-                    if isinstance(sub, (nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool1d)):
-                        self.handles.append(sub.register_forward_hook(self._hook(path)))
+                for hooked in kind.torch_hooked(m):
+                    self.handles.append(hooked.register_forward_hook(self._hook(path, kind)))
 
-    def _hook(self, path):
+    def _hook(self, path, kind):
         def hook(m, inp, out):
             if id(m) in self.seen:
                 return
-            if out is None and not _counts_without_output(m):
+            if out is None and not kind.counts_without_output:
                 return
             self.seen.add(id(m))
-            for op, n in _module_ops(m, inp, out).items():
+            for op, n in kind.torch_work(m, inp, out).items():
                 self.by_row[path][op] += n
         return hook
 
@@ -215,7 +158,7 @@ def measure_regular(model, row_map, in_channels, clip, size, use_ptflops=True, s
 
     torch.manual_seed(seed)
     m = Measured()
-    for path, mods in row_map.items():
+    for path, _, mods in row_map.items():
         m.params[path] = sum(p.numel() for mod in mods for p in mod.parameters(recurse=True))
     counter = _OpCounter(row_map)
     x = torch.randn(1, in_channels, clip, size, size)
@@ -242,7 +185,7 @@ def measure_continual(model, row_map, in_channels, size, stride: int = 1, seed=0
 
     torch.manual_seed(seed)
     m = Measured(stride=stride)
-    for path, mods in row_map.items():
+    for path, _, mods in row_map.items():
         m.params[path] = sum(p.numel() for mod in mods for p in mod.parameters(recurse=False))
     m.delay = int(model.delay)
     m.receptive_field = int(model.receptive_field)
@@ -252,7 +195,7 @@ def measure_continual(model, row_map, in_channels, size, stride: int = 1, seed=0
         for _ in range(warm):
             model(frame())
     mapped = set()
-    for path, mods in row_map.items():
+    for path, _, mods in row_map.items():
         total = 0
         for mod in mods:
             for sub in mod.modules():

@@ -1,0 +1,158 @@
+"""The architecture rules of comem, checked.
+
+* every layer kind owns its formulas: the walker, reports and validators
+  name no kind, and a new kind is one module plus one ``register`` line —
+  shown here by a kind written in this file and validated against the
+  instrumented library;
+* nothing counts zero in silence: an op a convention does not weigh is an
+  error, and a spec key nothing reads is rejected;
+* the state formula is written once and rendered from that one text.
+"""
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+import comem
+from comem import conventions
+from comem.errors import ComemError
+from comem.expr import parse
+from comem.layers import KINDS
+
+ROOT = Path(comem.__file__).parent
+
+
+def _kinds_named(path):
+    """Layer-kind names a module compares with or looks up (``x == "conv"``,
+    ``k in ("avgpool", "maxpool")``, ``KINDS["delay"]``)."""
+    tree = ast.parse(path.read_text())
+    found = set()
+
+    def consts(node):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return {node.value}
+        if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+            return set().union(*(consts(e) for e in node.elts)) if node.elts else set()
+        return set()
+
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Compare):
+            for side in [n.left] + n.comparators:
+                found |= consts(side)
+        elif isinstance(n, ast.Subscript) and isinstance(n.value, ast.Name) and n.value.id == "KINDS":
+            found |= consts(n.slice)
+    return found & set(KINDS)
+
+
+@pytest.mark.parametrize("module", ["walker.py", "report.py", "api.py", "nodes.py", "validate/builder.py",
+                                    "validate/instrument.py", "validate/compare.py", "paper.py", "sweep.py",
+                                    "symbolic.py"])
+def test_engine_and_validators_name_no_layer_kind(module):
+    named = _kinds_named(ROOT / module)
+    assert not named, f"{module} names layer kinds {sorted(named)}; their formulas belong in comem/layers/"
+    assert not re.search(r"kind(\.name)?\s*==", (ROOT / module).read_text())
+
+
+def test_an_op_no_convention_weighs_is_an_error_not_a_zero():
+    with pytest.raises(ComemError, match="does not weigh the op 'tanh'.*ptflops|ptflops.*'tanh'"):
+        conventions.weigh({"conv_mac": 10, "tanh": 5}, "ptflops")
+    # every op every built-in model reports is weighed by every convention (explicit zeros included)
+    for model in comem.list_models():
+        r = comem.analyze(model)
+        for conv in conventions.CONVENTIONS:
+            assert set(r.work_clip) <= set(conventions.CONVENTIONS[conv]), (model, conv)
+
+
+def test_spec_key_nothing_reads_is_rejected(tmp_path):
+    spec = tmp_path / "s.toml"
+    spec.write_text('[model]\nname = "s"\nclip = 4\nsize = 32\n[[stages]]\nname = "a"\n'
+                    'layers = [ { kind = "conv", out = 8, kernel = [1, 1, 1], stage_output = true } ]\n')
+    with pytest.raises(ComemError, match="unknown key 'stage_output'"):
+        comem.analyze(str(spec))
+
+
+def test_state_formula_is_written_once_and_rendered_from_it():
+    conv = KINDS["conv"]
+    text = conv.state_formulas["partial-outputs"]
+    # the symbolic and the numbers-in texts both come from that one formula
+    assert parse(text).render() == "d_T×(k_T−1)×c_O×n_H×n_W"
+    r = comem.analyze("x3d-m")
+    row = next(x for x in r.rows if x.path == "res3.block1.res.b")
+    assert row.state_text == ("d_T×(k_T−1)×c_O×n_H×n_W", "(3−1)×108×28×28")
+    assert row.state == (3 - 1) * 108 * 28 * 28  # Eq. (5), by hand
+    # an erratum replaces the formula; its printed text renders from the erratum's own formula
+    err = next(x for x in r.rows if x.erratum)
+    assert err.state_text[1] == "(3−1−1)×54×56×56" and err.consistent_text == "(3−1)×54×56×56"
+
+
+def test_renderer_writes_formulas_as_the_paper_prints_them():
+    e = parse("(d_T * (w - 1) + 1) * C * n_H * n_W")
+    assert e.render() == "(d_T×(w−1)+1)×C×n_H×n_W"
+    # symbols worth 1 leave a product, worth 0 leave a sum; compound factors and literals stay
+    assert e.render({"d_T": 1, "w": 16, "C": 432, "n_H": 1, "n_W": 1}) == "(16−1+1)×432"
+    assert parse("r_T - 1 - p_T").render({"r_T": 3, "p_T": 1}) == "3−1−1"
+    assert parse("r_T - 1 - p_T").render({"r_T": 16, "p_T": 0}) == "16−1"
+    assert parse("(k_T - 1)**2 * c_O").render({"k_T": 3, "c_O": 54}) == "(3−1)²×54"
+    assert parse("a - (b - c)").render() == "a−(b−c)" and parse("(a - b) - c").render() == "a−b−c"
+
+
+# ---------------------------------------------------------------------------
+# a new kind: one module (this class) + one register line
+
+def _tanh_kind():
+    from comem.layers.activation import Activation
+
+    class Tanh(Activation):
+        op_weights = {"tanh": {"ptflops": 0, "macs": 0, "flops": 0, "fvcore": 0}}
+
+    return Tanh("tanh", "tanh", "tanh, element-wise", lambda kit, cfg: kit.nn.Tanh())
+
+
+@pytest.fixture
+def tanh_kind():
+    from comem.layers import register
+
+    kind = register(_tanh_kind())
+    yield kind
+    KINDS.pop("tanh")
+    for table in conventions.CONVENTIONS.values():
+        table.pop("tanh")
+
+
+TANH_SPEC = """
+[model]
+name = "tanh-net"
+clip = 6
+size = 24
+[[stages]]
+name = "body"
+layers = [
+  { kind = "conv", out = 8, kernel = [3, 3, 3], padding = [1, 1, 1], bias = false },
+  { kind = "tanh" },
+  { kind = "conv", out = 8, kernel = [3, 1, 1], bias = true },
+  { kind = "tanh" },
+]
+"""
+
+
+def test_a_new_kind_in_one_module_and_one_registry_line(tanh_kind, tmp_path):
+    spec = tmp_path / "tanh-net.toml"
+    spec.write_text(TANH_SPEC)
+    r = comem.analyze(str(spec), profile="continual-inference")
+    # by hand: two tanh layers, one op per element per step (8 x 24 x 24 each)
+    assert r.work_step["tanh"] == 2 * 8 * 24 * 24
+    assert r.ops_per_step == r.ops("ptflops", step=True)
+
+
+@pytest.mark.validation
+def test_a_new_kind_is_validated_against_the_library(tanh_kind, tmp_path):
+    pytest.importorskip("continual")
+    from comem.validate.compare import validate
+
+    spec = tmp_path / "tanh-net.toml"
+    spec.write_text(TANH_SPEC)
+    v = validate(str(spec), 6, 24)
+    assert v.ok, [(c.group, c.quantity, c.analytic, c.measured) for c in v.failures]
+    assert any(c.group.endswith("tanh1") and c.quantity == "per-step work" and c.analytic == {"tanh": 8 * 24 * 24}
+               for c in v.checks)
