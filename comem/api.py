@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from . import conventions
+from . import conventions, shim
 from .errors import ComemError
 from .graph import build_graph
 from .profiles import get_profile
@@ -62,8 +62,28 @@ def require_continual(spec, graph):
                      "drop --profile/--knob, or pick a continual model (comem list)")
 
 
+def constraint_failures(spec, graph, clip, size, width=None) -> list:
+    """The messages of the spec's ``[[constraints]]`` that ``clip`` × ``size``
+    breaks (rules over the parameters and clip, size/height, width)."""
+    from .expr import evaluate
+
+    out = []
+    for rule, message in spec.constraints:
+        env = dict(graph.params, clip=clip, size=size, height=size, width=size if width is None else width)
+        ok = evaluate(rule, env, f"spec {spec.name}: constraint {rule!r}")
+        if not (isinstance(ok, bool) or shim.is_concrete(ok)):
+            continue  # a symbolic parameter: nothing to check here
+        if not ok:
+            out.append(message.replace("{clip}", str(clip)).replace("{size}", str(size)))
+    return out
+
+
 def check_input_fits(spec, graph, clip, size):
-    """Reject inputs smaller than the network's total stride."""
+    """Reject inputs smaller than the network's total stride, or that break
+    one of the spec's constraints."""
+    broken = constraint_failures(spec, graph, clip, size)
+    if broken:
+        raise ComemError(f"{spec.name} cannot take clip {clip} x size {size}: {broken[0]}")
     if size < graph.spatial_stride:
         raise ComemError(f"size {size} is below {spec.name}'s total spatial stride of {graph.spatial_stride}; "
                          f"use --size {graph.spatial_stride} or more")
@@ -87,6 +107,11 @@ def prepare(model, profile=None, knobs=None, params=None, convention="ptflops", 
     """Resolve the model, profile (with knob overrides) and counting
     convention, build (or reuse) the layer tree, and refuse continual
     questions about a regular-only model."""
+    for what, value, example in (("knobs", knobs, '{"conv_state": "library-buffer"}'),
+                                 ("params", params, '{"depth_factor": 5.0}')):
+        if value is not None and not isinstance(value, dict):
+            raise ComemError(f"{what} must be a dict of name -> value, e.g. {what}={example}; "
+                             f"got {type(value).__name__} {value!r}"[:300])
     spec = resolve(model)
     conv = conventions.check_convention(convention)
     prof = get_profile("paper" if profile is None else profile, **(knobs or {}))
@@ -131,36 +156,69 @@ def analyze(model="x3d-m", clip: int | None = None, size: int | None = None, pro
     dtype_name, nbytes = dtype_bytes(dtype)
     check_input_fits(s.spec, s.graph, clip, size)
     try:
-        t = evaluate_graph(s.graph, clip, size, s.profile, record=True, continual=s.continual)
+        t = evaluate_graph(s.graph, clip, size, s.profile, record=True, continual=s.continual,
+                           bytes_per_float=nbytes)
     except ComemError as exc:
         raise ComemError(f"{s.spec.name} at clip {clip}, size {size}: {exc}") from None
     return make_report(s, t, clip, size, dtype_name, nbytes, batch, params)
 
 
-def make_report(s: Setup, t, clip, size, dtype_name, nbytes, batch, params) -> Report:
-    spec, prof, conv, continual = s.spec, s.profile, s.convention, s.continual
-    knob = prof["transient"]
-    errata = []
-    transient = t.transient(knob) if continual else None
-    transient_consistent = transient
-    for e in spec.errata:
-        if not (prof.pristine and prof["errata"] == "printed" and prof.name in e.profiles):
-            continue
+#: the three accountings every continual analysis shows side by side
+ACCOUNTINGS = (
+    ("paper", "paper", {}, "Appendix A as printed (errata marked)"),
+    ("paper-consistent", "paper", {"errata": "consistent"}, "the paper's own equations"),
+    ("continual-inference", "continual-inference", {}, "what continual-inference 1.2.4 allocates"),
+)
+
+
+def accountings(s: Setup, t, clip, size, batch, nbytes) -> dict:
+    """State / transient / total of the network under the paper (as printed),
+    the paper's equations and continual-inference, with the user's model
+    knobs (``se_pool``) applied; the selected profile's totals are reused."""
+    from .profiles import MODEL_KNOBS
+
+    model_knobs = {k: v for k, v in s.profile.as_dict().items() if k in MODEL_KNOBS}
+    out = {}
+    for key, base, extra, what in ACCOUNTINGS:
+        prof = get_profile(base, **model_knobs, **extra)
+        tt = t if prof.as_dict() == s.profile.as_dict() else evaluate_graph(
+            s.graph, clip, size, prof, record=False, continual=True, clip_transient=False, bytes_per_float=nbytes)
+        state, transient = tt.state * batch, tt.transient() * batch
+        out[key] = {"profile": prof.label, "what": what, "state_floats": state, "transient_floats": transient,
+                    "total_floats": state + transient, "total_bytes": (state + transient) * nbytes}
+    return out
+
+
+def errata_items(s: Setup, t) -> list:
+    """The errata this report prints, with the printed and consistent values."""
+    knobs = s.profile.as_dict()
+    if knobs["errata"] != "printed":
+        return []
+    items = []
+    for e in t.errata:
         item = {"id": e.id, "source": e.source, "note": e.note, "quantity": e.quantity}
-        if e.quantity == "state" and any(a.id == e.id for a in t.errata_applied):
+        if e.quantity == "state":
             rows = [r for r in t.rows if r.erratum == e.id]
+            if not rows:
+                continue
             item["printed"] = sum(r.state * r.multiplicity for r in rows)
             item["consistent"] = sum(r.state_consistent * r.multiplicity for r in rows)
             if e.equation:
                 item["equation"] = e.equation
-        elif e.quantity == "transient" and continual:
-            transient_consistent = t.transient("largest-map")
-            item["printed"] = transient
-            item["consistent"] = transient_consistent
-            item["rule"] = "stage outputs (printed) vs largest output of any layer (consistent)"
-        elif e.quantity in ("state", "transient"):
-            continue
-        errata.append(item)
+        elif e.quantity == "transient":
+            if not s.continual:
+                continue
+            item["printed"] = t.transient()
+            item["consistent"] = t.transient(t.consistent_rule)
+            item["rule"] = f"{e.printed} (printed) vs {e.consistent} (consistent)"
+        items.append(item)
+    return items
+
+
+def make_report(s: Setup, t, clip, size, dtype_name, nbytes, batch, params) -> Report:
+    spec, prof, conv, continual = s.spec, s.profile, s.convention, s.continual
+    transient = t.transient() if continual else None
+    transient_consistent = t.transient(t.consistent_rule) if continual else None
     if continual:
         step = conventions.weigh(t.work_step, conv) * batch
         avg = 0
@@ -171,6 +229,10 @@ def make_report(s: Setup, t, clip, size, dtype_name, nbytes, batch, params) -> R
             avg = int(avg)
     else:
         step = avg = None
+    notes = []
+    if spec.errata and s.graph.changed_params:
+        notes.append(f"{spec.name}'s errata describe its published network; with {', '.join(s.graph.changed_params)} "
+                     "changed this is another network, so they are not applied")
     return Report(
         model=spec.name, title=spec.title, clip=clip, size=size, profile=prof.label, knobs=prof.as_dict(),
         dtype=dtype_name, bytes_per_float=nbytes, batch=batch, convention=conv, continual=continual,
@@ -178,17 +240,19 @@ def make_report(s: Setup, t, clip, size, dtype_name, nbytes, batch, params) -> R
         params=t.params,
         state_floats=t.state * batch if continual else None,
         transient_floats=transient * batch if continual else None,
-        regular_total_floats=t.regular_worst_case(knob) * batch,
-        regular_transient_floats=t.regular_transient(knob) * batch,
+        regular_total_floats=t.regular_worst_case() * batch,
+        regular_transient_floats=t.regular_transient() * batch,
         ops_per_clip=conventions.weigh(t.work_clip, conv) * batch,
         ops_per_step=step, ops_per_frame_avg=avg,
         delay=t.delay if continual else None, receptive_field=t.rf if continual else None,
         temporal_padding=t.padding if continual else None, temporal_stride=t.stride if continual else None,
         rows=t.rows, breakdown=build_breakdown(t.rows) if continual else [],
-        errata=errata,
+        errata=errata_items(s, t), notes=notes,
         state_floats_consistent=t.state_consistent * batch if continual else None,
         transient_floats_consistent=transient_consistent * batch if continual else None,
         work_clip=t.work_clip, work_step=t.work_step, references=spec.references,
         params_overrides=dict(params or {}),
-        transient_at=t.transient_at(knob) if continual else None,
+        transient_at=t.transient_at() if continual else None,
+        accountings=accountings(s, t, clip, size, batch, nbytes) if continual else {},
+        transient_rule=t.rule,
     )

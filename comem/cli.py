@@ -3,6 +3,10 @@
 ``comem MODEL [options]`` analyses a model (a built-in name or a spec file);
 the other commands are listed by ``comem --help``.  Every problem with the
 input is reported as one line on stderr with exit status 2.
+
+Options are validated by click types that call comem's own checks, so their
+choices show in ``--help`` and shell completion, and a bad value gets
+comem's message (with suggestions).
 """
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import sys
 import click
 
 from .errors import ComemError
+
 
 def _fail(msg: str, code: int = 2):
     msg = " ".join(str(msg).split())
@@ -31,20 +36,122 @@ class ModelGroup(click.Group):
         formatter.write_usage("comem", "MODEL [OPTIONS]  |  comem COMMAND [ARGS]...")
 
 
+# -- option types ----------------------------------------------------------------
+
+class Checked(click.Choice):
+    """A choice whose conversion is one of comem's checks (aliases, suggestions)."""
+
+    def __init__(self, choices, check):
+        super().__init__(list(choices), case_sensitive=False)
+        self.check = check
+
+    def convert(self, value, param, ctx):
+        try:
+            return self.check(value)
+        except ComemError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class WholeNumber(click.ParamType):
+    """A whole number in ``[lo, hi]`` (comem's check and messages)."""
+
+    name = "integer"
+
+    def __init__(self, what, lo=1, hi=None):
+        self.what, self.lo, self.hi = what, lo, hi
+
+    def convert(self, value, param, ctx):
+        from .units import check_int
+
+        try:
+            return check_int(value, self.what, self.lo, self.hi)
+        except ComemError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class NameValue(click.ParamType):
+    """``NAME=VALUE`` (repeatable options such as ``--knob`` and ``--set``)."""
+
+    name = "NAME=VALUE"
+
+    def __init__(self, example, completions=()):
+        self.example = example
+        self.completions = completions
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        text = str(value)
+        if "=" not in text or not text.split("=", 1)[0].strip():
+            opt = param.opts[0] if param is not None else "option"
+            self.fail(f"{opt} expects NAME=VALUE (e.g. {opt} {self.example}), got {text!r}", param, ctx)
+        name, v = text.split("=", 1)
+        return name.strip(), v.strip()
+
+    def shell_complete(self, ctx, param, incomplete):
+        from click.shell_completion import CompletionItem
+
+        items = self.completions() if callable(self.completions) else self.completions
+        return [CompletionItem(c) for c in items if c.startswith(incomplete)]
+
+
+def _knob_completions():
+    from .profiles import KNOBS
+
+    return [f"{k}={v}" for k, values in KNOBS.items() for v in values]
+
+
+def _format_type():
+    from .formats import FORMATS, check_format
+
+    return Checked(FORMATS, check_format)
+
+
+def _profile_type():
+    from .profiles import PROFILES, get_profile
+
+    return Checked(PROFILES, lambda v: get_profile(v).name)
+
+
+def _dtype_type():
+    from .units import dtype_bytes
+
+    return Checked(("fp32", "fp16", "bf16", "int8", "fp64"), lambda v: dtype_bytes(v)[0])
+
+
+def _view_type():
+    from .report import VIEWS, check_view
+
+    return Checked(VIEWS, check_view)
+
+
+def _convention_type():
+    from .conventions import CONVENTIONS, check_convention
+
+    return Checked(CONVENTIONS, check_convention)
+
+
 # -- shared options ----------------------------------------------------------
 
 def model_options(f):
+    from .units import MAX_BATCH, MAX_CLIP, MAX_SIZE
+
     opts = [
-        click.option("--clip", "-T", default=None, help="Frames per clip (the continual pool window). Default: the spec's."),
-        click.option("--size", "-S", default=None, help="Input resolution (square). Default: the spec's."),
-        click.option("--profile", "-p", default=None,
-                     help="Accounting profile: paper (default) | continual-inference."),
-        click.option("--knob", "-k", "knobs", multiple=True, metavar="NAME=VALUE",
+        click.option("--clip", "-T", type=WholeNumber("clip (frames)", 1, MAX_CLIP), default=None,
+                     help="Frames per clip (the continual pool window). Default: the spec's."),
+        click.option("--size", "-S", type=WholeNumber("size (pixels)", 1, MAX_SIZE), default=None,
+                     help="Input resolution (square). Default: the spec's."),
+        click.option("--profile", "-p", type=_profile_type(), default=None,
+                     help="Accounting profile (default: paper)."),
+        click.option("--knob", "-k", "knobs", multiple=True, type=NameValue("conv_state=library-buffer",
+                                                                            _knob_completions),
                      help="Change one profile knob (what-if), e.g. conv_state=library-buffer. Repeatable."),
-        click.option("--set", "params", multiple=True, metavar="PARAM=VALUE",
+        click.option("--set", "params", multiple=True, type=NameValue("depth_factor=5.0"),
                      help="Override a spec parameter, e.g. depth_factor=5.0. Repeatable."),
-        click.option("--dtype", default="fp32", show_default=True, help="fp32 | fp16 | bf16 | int8 | fp64."),
-        click.option("--batch", "-b", default="1", show_default=True, help="Batch size / number of streams."),
+        click.option("--dtype", type=_dtype_type(), default="fp32", show_default=True,
+                     help="Bytes per value of state, maps and weights."),
+        click.option("--batch", "-b", type=WholeNumber("batch (streams)", 1, MAX_BATCH), default=1,
+                     show_default=True, help="Batch size / number of streams."),
         convention_option(),
     ]
     for o in reversed(opts):
@@ -53,30 +160,53 @@ def model_options(f):
 
 
 def convention_option():
-    return click.option("--convention", "--count", "-c", "convention", default="ptflops", show_default=True,
-                        help="FLOP-counting convention: ptflops | macs | flops | fvcore (--count: its 0.1 name).")
+    return click.option("--convention", "--count", "-c", "convention", type=_convention_type(), default="ptflops",
+                        show_default=True, help="FLOP-counting convention (--count: its 0.1 name).")
 
 
 def format_option(default="table"):
-    return click.option("--format", "-f", "fmt", default=default, show_default=True,
-                        help="table | json | csv | markdown | latex.")
-
-
-def parse_params(items) -> dict:
-    from .units import parse_assignments
-
-    return parse_assignments(items, "--set", "depth_factor=5.0")
+    return click.option("--format", "-f", "fmt", type=_format_type(), default=default, show_default=True,
+                        help="Output format.")
 
 
 def common_kwargs(clip, size, profile, knobs, params, dtype, batch, convention) -> dict:
-    from .profiles import parse_knob_options
-
-    return dict(clip=clip, size=size, profile=profile, knobs=parse_knob_options(knobs),
-                params=parse_params(params), dtype=dtype, batch=batch, convention=convention)
+    return dict(clip=clip, size=size, profile=profile, knobs=dict(knobs) or None, params=dict(params) or None,
+                dtype=dtype, batch=batch, convention=convention)
 
 
-def emit(text: str):
-    click.echo(text)
+def color_enabled() -> bool | None:
+    """False under NO_COLOR; otherwise click decides (colour on a terminal only)."""
+    return False if os.environ.get("NO_COLOR") else None
+
+
+_MARKS = {"✓": "green", "✗": "red", "⚠": "yellow", "FAIL": "red", "PASS": "green"}
+
+
+def emit(text: str, fmt: str = "table"):
+    """Print a command's output; ✓ ✗ ⚠ in colour on a terminal (not under
+    NO_COLOR, never in machine formats)."""
+    if fmt == "table" and color_enabled() is not False:
+        for mark, colour in _MARKS.items():
+            text = text.replace(mark, click.style(mark, fg=colour, bold=mark != "⚠"))
+    click.echo(text, color=color_enabled())
+
+
+def progress(length: int, label: str):
+    """A progress bar on stderr when it is a terminal; silent otherwise."""
+    if not sys.stderr.isatty():
+        return _NoProgress()
+    return click.progressbar(length=length, label=label, file=sys.stderr)
+
+
+class _NoProgress:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, n, current_item=None):
+        return None
 
 
 # -- commands ------------------------------------------------------------------
@@ -97,18 +227,19 @@ def main():
 @click.argument("model")
 @model_options
 @format_option()
-@click.option("--view", default="breakdown", show_default=True, help="breakdown | layers | stages | summary.")
-@click.option("--top", default=None, type=int, help="Show only the N heaviest layers.")
-def analyze_cmd(model, clip, size, profile, knobs, params, dtype, batch, convention, fmt, view, top):
+@click.option("--view", type=_view_type(), default="breakdown", show_default=True,
+              help="What the table (and JSON/CSV) shows.")
+@click.option("--top", type=click.IntRange(min=1), default=None, help="Only the N heaviest layers.")
+@click.option("--depth", type=click.IntRange(min=1), default=None,
+              help="Layers summed to N levels of their path (1: stages, 2: blocks...), as torchinfo's depth.")
+def analyze_cmd(model, clip, size, profile, knobs, params, dtype, batch, convention, fmt, view, top, depth):
     """Analyse MODEL (a built-in name or a spec file)."""
     from .api import analyze
-    from .formats import check_format
 
-    fmt = check_format(fmt)
-    if top is not None and top < 1:
-        raise ComemError(f"--top must be at least 1, got {top}")
     r = analyze(model, **common_kwargs(clip, size, profile, knobs, params, dtype, batch, convention))
-    emit(r.render(fmt, view, top))
+    if depth and view == "breakdown" and not top:
+        view = "layers"
+    emit(r.render(fmt, view, top, depth), fmt)
 
 
 @main.command("list")
@@ -121,9 +252,9 @@ def list_cmd(fmt):
     rows = []
     for name in builtin_names():
         s = resolve(name)
-        rows.append([s.name, s.title, s.clip, s.size, "yes" if s.continual else "no", ", ".join(s.aliases)])
+        rows.append([s.name, s.title, s.clip, s.size, s.continual, list(s.aliases)])
     emit(render_tables([Table("Known models", ["model", "title", "clip", "size", "continual", "aliases"], rows,
-                              numeric=(2, 3))], fmt))
+                              numeric=(2, 3))], fmt), fmt)
 
 
 @main.command("profiles")
@@ -133,9 +264,9 @@ def profiles_cmd(fmt):
     from .formats import Table, render_tables
     from .profiles import KNOBS, PROFILE_DOC, PROFILES
 
-    rows = [[k, " | ".join(v)] + [PROFILES[p][k] for p in PROFILES] for k, v in KNOBS.items()]
+    rows = [[k, list(v)] + [PROFILES[p][k] for p in PROFILES] for k, v in KNOBS.items()]
     notes = [f"{p}: {d}" for p, d in PROFILE_DOC.items()]
-    emit(render_tables([Table("Profiles and knobs", ["knob", "values"] + list(PROFILES), rows, notes)], fmt))
+    emit(render_tables([Table("Profiles and knobs", ["knob", "values"] + list(PROFILES), rows, notes)], fmt), fmt)
 
 
 @main.command("kinds")
@@ -152,16 +283,18 @@ def kinds_cmd(fmt):
             return "; ".join(f"{kind.state_knob}={k}: {parse(v).render()}" for k, v in f.items())
         return "" if f == "0" else parse(f).render()
 
-    rows = [[k.name, ", ".join(k.fields), state(k), type(k).__module__, k.summary] for k in KINDS.values()]
+    rows = [[k.name, list(k.fields), state(k), type(k).__module__, k.summary] for k in KINDS.values()]
     emit(render_tables([Table("Layer kinds", ["kind", "fields", "state (floats)", "formulas in", "summary"], rows,
-                              ["every kind's delay: r_T−1−p_T (receptive field and temporal padding)"])], fmt))
+                              ["every kind's delay: r_T−1−p_T (receptive field and temporal padding)"],
+                              wrap={1: 30, 2: 40, 4: 40})], fmt), fmt)
 
 
 @main.command("validate")
 @click.argument("model")
-@click.option("--clip", "-T", default=None, help="Frames per clip. Default: the spec's.")
-@click.option("--size", "-S", default=None, help="Input resolution. Default: the spec's.")
-@click.option("--knob", "-k", "knobs", multiple=True, metavar="NAME=VALUE", help="Change a knob of the profile.")
+@click.option("--clip", "-T", type=WholeNumber("clip (frames)"), default=None, help="Frames per clip.")
+@click.option("--size", "-S", type=WholeNumber("size (pixels)"), default=None, help="Input resolution.")
+@click.option("--knob", "-k", "knobs", multiple=True, type=NameValue("conv_state=library-buffer", _knob_completions),
+              help="Change a knob of the continual-inference profile.")
 @click.option("--layers", is_flag=True, help="Show every per-layer check, not only the layer groups.")
 @click.option("--no-ptflops", is_flag=True, help="Skip ptflops' own count of the regular model.")
 @format_option()
@@ -174,24 +307,26 @@ def validate_cmd(model, clip, size, knobs, layers, no_ptflops, fmt):
     transient peak of one step; exits 1 on any mismatch.  Needs
     pip install 'comem[validate]'.
     """
-    from .formats import check_format, render_tables
-    from .profiles import parse_knob_options
+    from .formats import render_tables
     from .validate import require_extra
 
-    fmt = check_format(fmt)
     require_extra()
-    from .validate.compare import validate, validation_tables
+    from .validate.compare import STEPS, validate, validation_tables
 
-    v = validate(model, clip, size, "continual-inference", parse_knob_options(knobs), use_ptflops=not no_ptflops)
+    with progress(len(STEPS), f"validating {model}") as bar:
+        v = validate(model, clip, size, "continual-inference", dict(knobs), use_ptflops=not no_ptflops,
+                     progress=lambda step: bar.update(1, step))
     if fmt == "json":
         import json
+
+        from .formats import json_default
 
         emit(json.dumps({"model": v.model, "clip": v.clip, "size": v.size, "profile": v.profile, "ok": v.ok,
                          "checks": [{"group": c.group, "quantity": c.quantity, "comem": c.analytic,
                                      "measured": c.measured, "ok": c.ok} for c in v.checks]},
-                        indent=2, default=str))
+                        indent=2, default=json_default), fmt)
     else:
-        emit(render_tables(validation_tables(v, layers), fmt))
+        emit(render_tables(validation_tables(v, layers), fmt), fmt)
     if not v.ok:
         sys.exit(1)
 
@@ -211,40 +346,42 @@ def paper_cmd(tables, fmt):
       + co.Linear(channel_dim=1) counted as in_features + 1
       - temporal pooling at the default window (inferred)
     """
-    from .formats import check_format, render_tables
+    from .formats import render_tables
     from .paper import paper_tables
 
-    fmt = check_format(fmt)
-    emit(render_tables(paper_tables(tables or ("1", "3", "7")), fmt))
+    emit(render_tables(paper_tables(tables or ("1", "3", "7")), fmt), fmt)
 
 
 @main.command("formula")
 @click.argument("model")
 @click.option("--symbol", "-s", "symbols", multiple=True, metavar="PARAM",
               help="Keep a spec parameter symbolic too (e.g. width_factor, depth_factor). Repeatable.")
-@click.option("--profile", "-p", default=None, help="paper (default) | continual-inference.")
-@click.option("--knob", "-k", "knobs", multiple=True, metavar="NAME=VALUE", help="Change a profile knob.")
-@click.option("--set", "params", multiple=True, metavar="PARAM=VALUE", help="Override a spec parameter.")
-@click.option("--dtype", default="fp32", show_default=True, help="Bytes per float for the *_bytes forms.")
+@click.option("--profile", "-p", type=_profile_type(), default=None, help="Accounting profile (default: paper).")
+@click.option("--knob", "-k", "knobs", multiple=True, type=NameValue("conv_state=library-buffer", _knob_completions),
+              help="Change a profile knob.")
+@click.option("--set", "params", multiple=True, type=NameValue("depth_factor=5.0"), help="Override a spec parameter.")
+@click.option("--dtype", type=_dtype_type(), default="fp32", show_default=True,
+              help="Bytes per value for the *_bytes forms.")
 @convention_option()
 @format_option("table")
 def formula_cmd(model, symbols, profile, knobs, params, dtype, convention, fmt):
-    """Closed forms (sympy) of state, transient, totals and MACs in clip and size.
+    """Closed forms (sympy) of state, transient, totals and operations in clip and size.
 
     JSON gives each expression as a string sympy can parse; LaTeX as math.
     """
-    from .formats import check_format, render_tables
-    from .profiles import parse_knob_options
+    from .formats import render_tables
     from .symbolic import closed_forms, forms_latex, forms_tables
 
-    fmt = check_format(fmt)
-    forms = closed_forms(model, profile, parse_knob_options(knobs), parse_params(params), symbols, dtype, 1,
-                         convention)
+    forms = closed_forms(model, profile, dict(knobs), dict(params), symbols, dtype, 1, convention)
     if fmt == "latex":
-        emit(forms_latex(forms))
+        emit(forms_latex(forms), fmt)
         return
     tables, data = forms_tables(forms, fmt)
-    emit(render_tables(tables, fmt, data if fmt == "json" else None))
+    emit(render_tables(tables, fmt, data if fmt == "json" else None), fmt)
+
+
+#: grids larger than this are streamed: only CSV and JSON
+HUMAN_SWEEP_LIMIT = 20_000
 
 
 @main.command("sweep")
@@ -253,28 +390,38 @@ def formula_cmd(model, symbols, profile, knobs, params, dtype, convention, fmt):
 @click.option("--size", "-S", "sizes", default=None, help="Sizes, same syntax. Default: the spec's.")
 @click.option("--batch", "-b", "batches", default="1", show_default=True, help="Batches / streams, same syntax.")
 @click.option("--dtype", "dtypes", default="fp32", show_default=True, help="One or more dtypes: fp32,fp16.")
-@click.option("--profile", "-p", default=None, help="paper (default) | continual-inference.")
-@click.option("--knob", "-k", "knobs", multiple=True, metavar="NAME=VALUE", help="Change a profile knob.")
-@click.option("--set", "params", multiple=True, metavar="PARAM=VALUE", help="Override a spec parameter.")
+@click.option("--profile", "-p", type=_profile_type(), default=None, help="Accounting profile (default: paper).")
+@click.option("--knob", "-k", "knobs", multiple=True, type=NameValue("conv_state=library-buffer", _knob_completions),
+              help="Change a profile knob.")
+@click.option("--set", "params", multiple=True, type=NameValue("depth_factor=5.0"), help="Override a spec parameter.")
 @convention_option()
 @format_option("table")
 def sweep_cmd(model, clips, sizes, batches, dtypes, profile, knobs, params, convention, fmt):
-    """Evaluate a grid of clip x size x batch x dtype at once (numpy, vectorised)."""
-    from .formats import Table, check_format, render_tables
-    from .profiles import parse_knob_options
-    from .spec import resolve
-    from .sweep import sweep
-    from .units import MAX_BATCH, MAX_CLIP, MAX_SIZE, MAX_POINTS, parse_range
+    """Evaluate a grid of clip x size x batch x dtype (numpy, vectorised).
 
-    fmt = check_format(fmt)
+    Large grids stream in blocks (-f csv or -f json): memory stays bounded
+    whatever the number of points.
+    """
+    from .formats import Table, render_tables
+    from .spec import resolve
+    from .sweep import iter_sweep, sweep
+    from .units import MAX_BATCH, MAX_CLIP, MAX_POINTS, MAX_SIZE, parse_range
+
     spec = resolve(model)
     c = parse_range(clips, "clip", 1, MAX_CLIP) if clips else [spec.clip]
     s = parse_range(sizes, "size", 1, MAX_SIZE) if sizes else [spec.size]
     b = parse_range(batches, "batch", 1, MAX_BATCH)
     d = [x.strip() for x in dtypes.split(",") if x.strip()] or ["fp32"]
-    if len(c) * len(s) * len(b) * len(d) > MAX_POINTS:
-        raise ComemError(f"the grid has {len(c) * len(s) * len(b) * len(d):,} points; the limit is {MAX_POINTS:,}")
-    r = sweep(spec, c, s, b, d, profile, parse_knob_options(knobs), convention, parse_params(params))
+    points = len(c) * len(s) * len(b) * len(d)
+    if points > MAX_POINTS:
+        raise ComemError(f"the grid has {points:,} points; the limit is {MAX_POINTS:,}")
+    if points > HUMAN_SWEEP_LIMIT and fmt not in ("csv", "json"):
+        raise ComemError(f"the grid has {points:,} points: use -f csv or -f json (streamed) for more than "
+                         f"{HUMAN_SWEEP_LIMIT:,}")
+    if fmt in ("csv", "json"):
+        _stream_sweep(iter_sweep(spec, c, s, b, d, profile, dict(knobs), convention, dict(params)), fmt, len(c))
+        return
+    r = sweep(spec, c, s, b, d, profile, dict(knobs), convention, dict(params))
     notes = []
     if r.reasons:
         notes.append(f"{int((~r.valid).sum())} of {r.valid.size} clip/size pairs are invalid: "
@@ -282,7 +429,39 @@ def sweep_cmd(model, clips, sizes, batches, dtypes, profile, knobs, params, conv
     if r.exact_python_ints:
         notes.append("values exceed int64: evaluated with exact Python integers")
     title = f"Sweep — {r.model}, profile {r.profile}, counts {r.convention}, {r.points:,} points"
-    emit(render_tables([Table(title, r.headers(), r.rows(), notes, numeric=tuple(range(5, len(r.headers()))))], fmt))
+    emit(render_tables([Table(title, r.headers(), r.rows(), notes, numeric=tuple(range(5, len(r.headers()))))],
+                       fmt), fmt)
+
+
+def _stream_sweep(blocks, fmt, n_clips):
+    """Write CSV lines or one JSON document block by block."""
+    import json
+
+    out = click.get_text_stream("stdout")
+    first = True
+    reasons: list = []
+    with progress(n_clips, "sweeping") as bar:
+        for r in blocks:
+            if first:
+                if fmt == "csv":
+                    out.write(",".join(r.headers()) + "\n")
+                else:
+                    head = {"model": r.model, "profile": r.profile, "convention": r.convention,
+                            "columns": r.headers()}
+                    out.write(json.dumps(head)[:-1] + ', "rows": [\n')
+            text = r.text_rows(fmt)
+            if text:
+                if fmt == "json" and not first:
+                    out.write(",\n")
+                out.write(text)
+                if fmt == "csv":
+                    out.write("\n")
+            first = False
+            reasons.extend(x for x in r.reasons if x not in reasons)
+            bar.update(len(r.clips))
+    if fmt == "json":
+        out.write("\n], " + json.dumps({"invalid_reasons": reasons})[1:] + "\n")
+    out.flush()
 
 
 @main.command("solve")
@@ -293,19 +472,19 @@ def sweep_cmd(model, clips, sizes, batches, dtypes, profile, knobs, params, conv
 @click.option("--ops-budget", "--macs-budget", "ops_budget", default=None,
               help="Operations per frame (continual) / per clip under --convention: 1G, 325M, 5000000 "
                    "(--macs-budget: its 0.1 name).")
+@click.option("--include-weights", is_flag=True, help="The memory budget also holds the weights.")
 @model_options
 @format_option("table")
-def solve_cmd(model, for_, budget, ops_budget, clip, size, profile, knobs, params, dtype, batch, convention, fmt):
-    """The largest size, clip or batch that fits a memory or MAC budget."""
-    from .formats import Table, check_format, render_tables
-    from .profiles import parse_knob_options
+def solve_cmd(model, for_, budget, ops_budget, include_weights, clip, size, profile, knobs, params, dtype, batch,
+              convention, fmt):
+    """The largest size, clip or batch that fits a memory or operations budget."""
+    from .formats import Table, render_tables
     from .solve import solve
     from .units import parse_bytes, parse_count
 
-    fmt = check_format(fmt)
     r = solve(model, for_, parse_bytes(budget) if budget is not None else None,
               parse_count(ops_budget) if ops_budget is not None else None, clip, size, batch, dtype, profile,
-              parse_knob_options(knobs), convention, parse_params(params))
+              dict(knobs), convention, dict(params), include_weights=include_weights)
     rows = [["largest " + for_, r["value"]], [f"cost at {r['value']} ({r['cost_unit']})", r["cost"]],
             ["budget", r["budget"]]]
     if r.get("cost_next") is not None:
@@ -314,7 +493,7 @@ def solve_cmd(model, for_, budget, ops_budget, clip, size, profile, knobs, param
     if r.get("note"):
         notes.append(r["note"])
     emit(render_tables([Table(f"Solve — {r['model']}", ["", "value"], rows, notes, numeric=(1,))], fmt,
-                       r if fmt == "json" else None))
+                       r if fmt == "json" else None), fmt)
 
 
 @main.command("compare")
@@ -330,19 +509,17 @@ def compare_cmd(items, clip, size, profile, knobs, params, dtype, batch, convent
     comem compare x3d-m:knob.se_pool=frame x3d-m:knob.se_pool=clip-causal
     """
     from .compare import compare, compare_table
-    from .formats import check_format, render_tables
-    from .profiles import parse_knob_options
+    from .formats import render_tables
 
-    fmt = check_format(fmt)
-    defaults = dict(clip=clip, size=size, profile=profile, knobs=parse_knob_options(knobs),
-                    params=parse_params(params), dtype=dtype, batch=batch, convention=convention)
-    reports = compare(items, defaults)
+    reports = compare(items, common_kwargs(clip, size, profile, knobs, params, dtype, batch, convention))
     if fmt == "json":
         import json
 
-        emit(json.dumps({label: r.summary() for label, r in reports}, indent=2, default=str))
+        from .formats import json_default
+
+        emit(json.dumps({label: r.summary() for label, r in reports}, indent=2, default=json_default), fmt)
     else:
-        emit(render_tables([compare_table(reports)], fmt))
+        emit(render_tables([compare_table(reports)], fmt), fmt)
 
 
 @main.command("plot")
@@ -353,16 +530,14 @@ def compare_cmd(items, clip, size, profile, knobs, params, dtype, batch, convent
                                                       "clip 1..128, size 32..448:8).")
 @model_options
 def plot_cmd(kind, models, out, values, clip, size, profile, knobs, params, dtype, batch, convention):
-    """Save a plot: stages (memory by stage), clip / size (memory and MACs as
-    they vary, continual vs regular), models (continual vs regular per model).
+    """Save a plot: stages (memory by stage), clip / size (memory and operations
+    as they vary, continual vs regular), models (continual vs regular per model).
 
     \b
     comem plot stages x3d-m -o x3d-m-stages.png
     comem plot clip x3d-m --range 4..128 -o clip.svg
     comem plot models x3d-s x3d-m x3d-l i3d-r50 slow-8x8-r50 -o models.png
     """
-    import os
-
     from . import plot
     from .units import MAX_CLIP, MAX_SIZE, parse_range
 
@@ -392,8 +567,13 @@ def plot_cmd(kind, models, out, values, clip, size, profile, knobs, params, dtyp
 
 def run(argv=None):
     """Entry point: run the CLI, turning every input problem into one line."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    if not args:  # bare `comem`: its help, as people expect
+        with click.Context(main, info_name="comem") as ctx:
+            click.echo(main.get_help(ctx))
+        sys.exit(0)
     try:
-        main.main(args=argv, prog_name="comem", standalone_mode=False)
+        main.main(args=args, prog_name="comem", standalone_mode=False)
     except ComemError as exc:
         _fail(str(exc), exc.exit_code)
     except click.exceptions.NoSuchOption as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from .errors import ComemError, suggest
-from .formats import Table
+from .formats import Ratio, Table
 
 ITEM_KEYS = ("clip", "size", "batch", "dtype", "profile", "convention")
 
@@ -46,7 +46,8 @@ ROWS = [
     ("params", "params"), ("state (floats)", "state_floats"), ("transient (floats)", "transient_floats"),
     ("total (floats)", "total_floats"), ("total (bytes)", "total_bytes"),
     ("regular worst case (floats)", "regular_total_floats"), ("per step (ops)", "ops_per_step"),
-    ("per clip (ops)", "ops_per_clip"), ("delay (frames)", "delay"), ("receptive field", "receptive_field"),
+    ("per clip (ops)", "ops_per_clip"), ("weights (bytes)", "weights_bytes"), ("delay (frames)", "delay"),
+    ("receptive field", "receptive_field"),
 ]
 
 
@@ -73,15 +74,15 @@ def compare_table(reports) -> Table:
         ratios = []
         for v in vals[1:]:
             base = vals[0]
-            ratios.append(f"{float(Fraction(v) / Fraction(base)):.3f}×" if v is not None and base else None)
+            ratios.append(Ratio(Fraction(v) / Fraction(base)) if v is not None and base else None)
         rows.append([name] + vals + ratios)
     for label, r in reports:
         if r.continual and r.ops_per_step:
             rows.append([f"{label}: regular clip / continual step (ops)"] + [None] * len(reports) +
                         [None] * (len(reports) - 1))
-            rows[-1][1 + labels.index(label)] = f"{r.ops_per_clip / r.ops_per_step:.2f}×"
+            rows[-1][1 + labels.index(label)] = Ratio(Fraction(r.ops_per_clip, r.ops_per_step))
             rows.append([f"{label}: regular / continual memory"] + [None] * (2 * len(reports) - 1))
-            rows[-1][1 + labels.index(label)] = f"{r.regular_total_floats / r.total_floats:.2f}×"
+            rows[-1][1 + labels.index(label)] = Ratio(Fraction(r.regular_total_floats, r.total_floats))
     notes = [f"{label}: {r.title}, clip {r.clip}, size {r.size}, profile {r.profile}, {r.dtype}, batch {r.batch}, "
              f"counts {r.convention}" for label, r in reports]
     return Table("Comparison", headers, rows, notes, numeric=tuple(range(1, len(headers))))

@@ -35,6 +35,11 @@ class Graph:
     symbols: dict = field(default_factory=dict)
     spatial_stride: int = 1
     temporal_stride: int = 1
+    #: parameters whose value differs from the spec's (or that are symbols):
+    #: the graph is another network than the one the spec's errata describe
+    changed_params: tuple = ()
+    #: some [[constraints]] rule depends on the frame size
+    constraints_use_size: bool = False
 
 
 MAX_BLOCKS = 10_000
@@ -203,7 +208,9 @@ def build_graph(spec: Spec, overrides: dict | None = None, symbols: dict | None 
             raise ComemError(f"model {spec.name} has no parameter {k!r}{suggest(k, spec.params)}; "
                              f"its parameters: {', '.join(spec.params) or 'none'}")
     env: dict[str, Any] = {}
+    default: dict[str, Any] = {}
     for k, v in spec.params.items():
+        default[k] = eval_value(v, default, f"spec {spec.name}: parameter {k!r}")
         if k in symbols:
             env[k] = symbols[k]
         elif k in overrides:
@@ -212,10 +219,15 @@ def build_graph(spec: Spec, overrides: dict | None = None, symbols: dict | None 
             env[k] = eval_value(v, env, f"spec {spec.name}: parameter {k!r}")
     b = _Builder(spec, env)
     try:
-        return _build(spec, b, env, symbols)
+        g = _build(spec, b, env, symbols)
     except ComemError as exc:
         msg = str(exc)
         raise ComemError(msg if msg.startswith("spec ") else f"spec {spec.name}: {msg}") from None
+    g.changed_params = tuple(k for k in spec.params if k in symbols or (k in overrides and env[k] != default[k]))
+    from .expr import parse
+
+    g.constraints_use_size = any(parse(rule).names & {"size", "height", "width"} for rule, _ in spec.constraints)
+    return g
 
 
 def _build(spec, b, env, symbols):

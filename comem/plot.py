@@ -31,26 +31,33 @@ def _mib(x, nbytes):
 
 
 def memory_by_stage(report):
-    """Bars per stage: continual state and the largest map one step holds there."""
+    """Bars per stage: continual state and the largest map one step holds
+    there; a regular-only model shows the largest map of its clip per stage."""
     plt = _plt()
     stages, state, peak = [], [], []
     for s in report.stages:
         rows = [r for r in report.rows if r.stage == s["stage"]]
         stages.append(s["stage"])
         state.append(_mib(s["state_floats"] or 0, report.bytes_per_float))
-        peak.append(_mib(max((r.y.c * r.y.h * r.y.w for r in rows), default=0) * report.batch,
-                         report.bytes_per_float))
+        per = (lambda r: r.y.c * r.y.h * r.y.w) if report.continual else (lambda r: r.y.numel)
+        peak.append(_mib(max((per(r) for r in rows), default=0) * report.batch, report.bytes_per_float))
     fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(stages) + 2), 4))
     xs = range(len(stages))
-    ax.bar([x - 0.2 for x in xs], state, width=0.4, label="state (kept between frames)")
-    ax.bar([x + 0.2 for x in xs], peak, width=0.4, label="largest map of one step")
+    if report.continual:
+        ax.bar([x - 0.2 for x in xs], state, width=0.4, label="state (kept between frames)")
+        ax.bar([x + 0.2 for x in xs], peak, width=0.4, label="largest map of one step")
+        foot = (f"total: state {_mib(report.state_floats, report.bytes_per_float):.2f} MiB + transient "
+                f"{_mib(report.transient_floats, report.bytes_per_float):.2f} MiB")
+    else:
+        ax.bar(list(xs), peak, width=0.6, label="largest map of the clip (regular model)")
+        foot = (f"{report.title} has no continual form; regular worst case "
+                f"{_mib(report.regular_total_floats, report.bytes_per_float):.2f} MiB")
     ax.set_xticks(list(xs))
     ax.set_xticklabels(stages, rotation=30, ha="right")
     ax.set_ylabel(f"MiB ({report.dtype}, batch {report.batch})")
     ax.set_title(f"{report.title}: memory by stage (clip {report.clip}, {report.size}², {report.profile})")
     ax.legend()
-    fig.text(0.01, 0.01, f"total: state {_mib(report.state_floats, report.bytes_per_float):.2f} MiB + transient "
-                         f"{_mib(report.transient_floats, report.bytes_per_float):.2f} MiB", fontsize=8)
+    fig.text(0.01, 0.01, foot, fontsize=8)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
 
@@ -100,28 +107,31 @@ def against(model, axis: str, values, **kw):
 
 
 def continual_vs_regular(models, **kw):
-    """Per model: continual per-frame vs regular per-clip MACs, and memory."""
+    """Per model: continual per-frame vs regular per-clip operations, and
+    memory; a model without a continual form shows its regular bars only
+    (and says so under its name)."""
     plt = _plt()
     from .api import analyze
 
     reps = [analyze(m, **kw) for m in models]
-    reps = [r for r in reps if r.continual]
-    names = [r.title for r in reps]
+    names = [r.title if r.continual else f"{r.title}\n(regular only)" for r in reps]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
-    xs = range(len(reps))
+    xs = list(range(len(reps)))
+    cont = [x for x, r in zip(xs, reps) if r.continual]
     a1.bar([x - 0.2 for x in xs], [r.ops_per_clip / 1e9 for r in reps], width=0.4, label="regular, per clip")
-    a1.bar([x + 0.2 for x in xs], [r.ops_per_step / 1e9 for r in reps], width=0.4, label="continual, per frame")
+    a1.bar([x + 0.2 for x in cont], [reps[x].ops_per_step / 1e9 for x in cont], width=0.4,
+           label="continual, per frame")
     a1.set_yscale("log")
     a1.set_ylabel(f"G ({reps[0].convention})" if reps else "G")
     a1.set_title("compute")
     a2.bar([x - 0.2 for x in xs], [_mib(r.regular_total_floats, r.bytes_per_float) for r in reps], width=0.4,
            label="regular worst case")
-    a2.bar([x + 0.2 for x in xs], [_mib(r.total_floats, r.bytes_per_float) for r in reps], width=0.4,
-           label="continual state + transient")
+    a2.bar([x + 0.2 for x in cont], [_mib(reps[x].total_floats, reps[x].bytes_per_float) for x in cont],
+           width=0.4, label="continual state + transient")
     a2.set_ylabel("MiB")
     a2.set_title("worst-case memory")
     for a in (a1, a2):
-        a.set_xticks(list(xs))
+        a.set_xticks(xs)
         a.set_xticklabels(names, rotation=20, ha="right")
         a.legend(fontsize=8)
     fig.suptitle("Continual vs regular, at each model's own clip and size")

@@ -42,9 +42,9 @@ errata             printed                consistent
     residual/SE branches), ``library`` (liveness plus the temporaries
     continual-inference allocates inside its layers).
 ``errata``
-    ``printed``: where a spec records an erratum for this profile, report the
-    published value (and the equation-consistent one beside it);
-    ``consistent``: use the equations.
+    ``printed``: where a spec records an erratum for this network and
+    accounting (:mod:`comem.errata`), report the published value (and the
+    equation-consistent one beside it); ``consistent``: use the equations.
 """
 from __future__ import annotations
 
@@ -61,6 +61,10 @@ KNOBS: dict[str, tuple[str, ...]] = {
     "transient": ("stage-output", "largest-map", "liveness", "library"),
     "errata": ("printed", "consistent"),
 }
+
+#: knobs that change the model rather than how it is accounted for: every
+#: accounting shown side by side applies them
+MODEL_KNOBS = ("se_pool",)
 
 PROFILES: dict[str, dict[str, str]] = {
     "paper": {
@@ -107,11 +111,6 @@ class Profile:
             return self.name
         return self.name + "+" + ",".join(f"{k}={v}" for k, v in self.changed)
 
-    @property
-    def pristine(self) -> bool:
-        """True when no knob of the base profile was changed (errata apply)."""
-        return all(k == "errata" for k, _ in self.changed)
-
 
 def get_profile(name: str = "paper", **overrides) -> Profile:
     key = ("paper" if name is None else str(name)).strip().lower()
@@ -134,10 +133,3 @@ def get_profile(name: str = "paper", **overrides) -> Profile:
             changed.append((k2, v2))
         knobs[k2] = v2
     return Profile(key, tuple(sorted(knobs.items())), tuple(changed))
-
-
-def parse_knob_options(items) -> dict:
-    """``["conv_state=library-buffer", ...]`` -> dict, with clear errors."""
-    from .units import parse_assignments
-
-    return parse_assignments(items, "--knob", "conv_state=library-buffer")

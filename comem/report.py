@@ -12,7 +12,7 @@ from typing import Any
 
 from . import conventions
 from .errors import ComemError, suggest
-from .formats import Table, cell, check_format, render_tables
+from .formats import Percent, Table, cell, check_format, json_default, json_value, render_tables
 from .units import grouped, human_bytes, human_count
 
 #: JSON keys renamed in 0.2; the old names stay beside the new ones for one release
@@ -133,6 +133,12 @@ class Report:
     references: list = field(default_factory=list)
     params_overrides: dict = field(default_factory=dict)
     transient_at: str | None = None
+    #: state / transient / total under the paper (printed), the paper's
+    #: equations and continual-inference (continual models)
+    accountings: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
+    #: the transient rule in force (the knob's, or an erratum's correction)
+    transient_rule: str = "stage-output"
 
     # ---- derived totals ---------------------------------------------------
     @property
@@ -149,6 +155,36 @@ class Report:
 
     def bytes(self, floats):
         return None if floats is None else floats * self.bytes_per_float
+
+    @property
+    def state_bytes(self):
+        return self.bytes(self.state_floats)
+
+    @property
+    def transient_bytes(self):
+        return self.bytes(self.transient_floats)
+
+    @property
+    def total_bytes(self):
+        return self.bytes(self.total_floats)
+
+    @property
+    def regular_total_bytes(self):
+        return self.bytes(self.regular_total_floats)
+
+    @property
+    def weights_bytes(self):
+        """What the device holds for the parameters (shared by every stream):
+        params × bytes per value of the dtype."""
+        return self.params * self.bytes_per_float
+
+    @property
+    def total_bytes_incl_weights(self):
+        return None if self.total_bytes is None else self.total_bytes + self.weights_bytes
+
+    @property
+    def regular_total_bytes_incl_weights(self):
+        return self.regular_total_bytes + self.weights_bytes
 
     def ops(self, convention: str, step: bool = False):
         """The per-clip (regular) or per-step (continual) count under any
@@ -258,10 +294,12 @@ class Report:
             "state_floats": self.state_floats, "transient_floats": self.transient_floats,
             "total_floats": self.total_floats, "regular_total_floats": self.regular_total_floats,
             "regular_transient_floats": self.regular_transient_floats,
-            "state_bytes": self.bytes(self.state_floats), "transient_bytes": self.bytes(self.transient_floats),
-            "total_bytes": self.bytes(self.total_floats), "regular_total_bytes": self.bytes(self.regular_total_floats),
+            "state_bytes": self.state_bytes, "transient_bytes": self.transient_bytes,
+            "total_bytes": self.total_bytes, "regular_total_bytes": self.regular_total_bytes,
+            "weights_bytes": self.weights_bytes, "total_bytes_incl_weights": self.total_bytes_incl_weights,
+            "regular_total_bytes_incl_weights": self.regular_total_bytes_incl_weights,
             "ops_per_step": self.ops_per_step, "ops_per_clip": self.ops_per_clip,
-            "ops_per_frame_avg": _jsonable(self.ops_per_frame_avg),
+            "ops_per_frame_avg": json_value(self.ops_per_frame_avg),
             "params": self.params, "delay": self.delay, "receptive_field": self.receptive_field,
             "temporal_padding": self.temporal_padding, "transient_at": self.transient_at,
         }
@@ -271,6 +309,10 @@ class Report:
             d["state_floats_consistent"] = self.state_floats_consistent
             d["transient_floats_consistent"] = self.transient_floats_consistent
             d["total_floats_consistent"] = self.total_floats_consistent
+        if self.continual:
+            d["accountings"] = self.accountings
+        if self.notes:
+            d["notes"] = self.notes
         for old, new in LEGACY_KEYS.items():
             d[old] = d[new]
         return d
@@ -283,18 +325,19 @@ class Report:
         d["layers"] = self.layer_dicts()
         d["references"] = self.references
         if self.params_overrides:
-            d["params_overrides"] = {k: _jsonable(v) for k, v in self.params_overrides.items()}
+            d["params_overrides"] = {k: json_value(v) for k, v in self.params_overrides.items()}
         return d
 
     def to_json(self, indent: int | None = 2) -> str:
         import json
 
-        return json.dumps(self.to_dict(), indent=indent, default=_jsonable)
+        return json.dumps(self.to_dict(), indent=indent, default=json_default)
 
-    def render(self, fmt: str = "table", view: str = "breakdown", top: int | None = None) -> str:
-        return render_report(self, fmt, view, top)
+    def render(self, fmt: str = "table", view: str = "breakdown", top: int | None = None,
+               depth: int | None = None) -> str:
+        return render_report(self, fmt, view, top, depth)
 
-    def to_csv(self, view: str = "layers") -> str:
+    def to_csv(self, view: str = "breakdown") -> str:
         return self.render("csv", view)
 
     def to_markdown(self, view: str = "breakdown") -> str:
@@ -312,41 +355,62 @@ class Report:
     def __str__(self):
         return self.render("table")
 
+    def __repr__(self):
+        if self.continual:
+            what = (f"state_floats={self.state_floats}, transient_floats={self.transient_floats}, "
+                    f"ops_per_step={self.ops_per_step}")
+        else:
+            what = f"regular_total_floats={self.regular_total_floats}"
+        return (f"<Report {self.model} clip={self.clip} size={self.size} profile={self.profile!r} {self.dtype} "
+                f"batch={self.batch}: {what}, ops_per_clip={self.ops_per_clip}, params={self.params} "
+                f"({self.convention}); print() it or .to_dict() for the rest>")
 
-def _jsonable(v):
-    if isinstance(v, Fraction):
-        return int(v) if v.denominator == 1 else float(v)
-    if hasattr(v, "item"):
-        return v.item()
-    return str(v) if not isinstance(v, (int, float, str, bool, type(None), list, dict)) else v
+
+def _ordinal(n) -> str:
+    n = int(n)
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+_RULE_TEXT = {"stage-output": "largest stage output", "largest-map": "largest map of any layer",
+              "liveness": "peak of live maps", "library": "peak of live maps and library temporaries"}
 
 
 def headline_lines(r: Report) -> list[tuple[str, str, str]]:
     """(what, exact value, human) lines of the totals block."""
     b = r.bytes_per_float
     lines = []
-    if r.continual:
-        def mem(label, floats, note=""):
-            lines.append((label, f"{grouped(floats)} floats", f"{human_bytes(floats * b)} ({r.dtype}){note}"))
 
+    def mem(label, floats, note=""):
+        lines.append((label, f"{grouped(floats)} floats", f"{human_bytes(floats * b)} ({r.dtype}){note}"))
+
+    if r.continual:
         mem("state", r.state_floats)
-        mem("worst-case transient", r.transient_floats, f"  at {r.transient_at}" if r.transient_at else "")
+        where = f"  at {r.transient_at}" if r.transient_at else ""
+        if r.transient_rule == "library":
+            where += f"; an int64 max-pool index counts {8 // b} values"
+        mem("worst-case transient", r.transient_floats, where)
         mem("total (state + transient)", r.total_floats)
         if r.errata and r.state_floats_consistent is not None and r.total_floats_consistent != r.total_floats:
             mem("total, equation-consistent", r.total_floats_consistent, "  [errata applied above]")
-    what = {"stage-output": "largest stage output of the clip", "largest-map": "largest map of the clip"}.get(
-        r.knobs.get("transient"), "peak of the clip forward")
-    lines.append(("regular model worst case", f"{grouped(r.regular_total_floats)} floats",
-                  f"{human_bytes(r.regular_total_floats * b)} ({r.clip - 1} stored input frames + {what})"))
+        lines.append(("weights", f"{grouped(r.params)} values", f"{human_bytes(r.weights_bytes)} ({r.dtype})"))
+        lines.append(("total incl. weights", f"{grouped(r.total_bytes_incl_weights)} bytes",
+                      f"{human_bytes(r.total_bytes_incl_weights)}"))
+    what = _RULE_TEXT.get(r.transient_rule, r.transient_rule)
+    mem("regular model worst case", r.regular_total_floats, f"  ({r.clip - 1} stored input frames + {what} "
+                                                            "of the clip)")
+    lines.append(("regular incl. weights", f"{grouped(r.regular_total_bytes_incl_weights)} bytes",
+                  f"{human_bytes(r.regular_total_bytes_incl_weights)}"))
     if r.continual:
         lines.append((f"per frame, continual ({r.convention})", grouped(r.ops_per_step), human_count(r.ops_per_step)))
         if r.temporal_stride != 1:
             lines.append((f"per input frame, average ({r.convention})", grouped(r.ops_per_frame_avg),
-                          f"layers behind a temporal stride of {r.temporal_stride} run every {r.temporal_stride}th frame"))
+                          f"layers behind a temporal stride of {r.temporal_stride} run every "
+                          f"{_ordinal(r.temporal_stride)} frame"))
     lines.append((f"per clip, regular ({r.convention})", grouped(r.ops_per_clip), human_count(r.ops_per_clip)))
     if r.continual and r.ops_per_step:
         ratio = Fraction(r.ops_per_clip) / Fraction(r.ops_per_step)
-        lines.append(("clip / frame cost", f"{float(ratio):.2f}x", "regular clip vs one continual step"))
+        lines.append(("clip / frame cost", f"{float(ratio):.2f}×", "regular clip vs one continual step"))
     lines.append(("params", grouped(r.params), human_count(r.params)))
     if r.continual:
         lines.append(("delay", f"{r.delay} frames", f"receptive field {r.receptive_field}, temporal padding "
@@ -354,55 +418,105 @@ def headline_lines(r: Report) -> list[tuple[str, str, str]]:
     return lines
 
 
-# ---------------------------------------------------------------------------
-# views of a report as tables
+def accountings_table(r: Report) -> Table:
+    """The three accountings side by side."""
+    rows = []
+    for key, a in r.accountings.items():
+        rows.append([key, a["state_floats"], a["transient_floats"], a["total_floats"],
+                     human_bytes(a["total_bytes"]), a["what"]])
+    return Table(f"Accountings ({r.dtype}{f', batch {r.batch}' if r.batch != 1 else ''}; floats)",
+                 ["accounting", "state", "transient", "total", "total bytes", "what"], rows, numeric=(1, 2, 3))
 
-def report_tables(r, view: str = "breakdown", top: int | None = None) -> list[Table]:
-    views = ("breakdown", "layers", "stages", "summary")
-    if view not in views:
-        raise ComemError(f"unknown view {view!r}{suggest(view, views)}; choose one of: {', '.join(views)}")
-    title = (f"{r.title} ({r.model}), clip {r.clip} x {r.size}x{r.size}, profile {r.profile}, {r.dtype}"
-             + (f", batch {r.batch}" if r.batch != 1 else "") + f", counts: {r.convention}")
+
+def _title(r) -> str:
+    return (f"{r.title} ({r.model}), clip {r.clip} x {r.size}x{r.size}, profile {r.profile}, {r.dtype}"
+            + (f", batch {r.batch}" if r.batch != 1 else "") + f", counts: {r.convention}")
+
+
+VIEWS = ("breakdown", "layers", "stages", "summary")
+
+
+def check_view(view: str) -> str:
+    if view not in VIEWS:
+        raise ComemError(f"unknown view {view!r}{suggest(view, VIEWS)}; choose one of: {', '.join(VIEWS)}")
+    return view
+
+
+def _share(part, total):
+    if total is None or part is None or not total:
+        return None
+    return Percent(Fraction(part) * 100 / Fraction(total))
+
+
+def layer_rows(r: Report, depth: int | None = None) -> list[dict]:
+    """Per-layer numbers (totals over ``multiplicity`` copies), or with
+    ``depth`` summed per path prefix of that many parts (``res2.block1`` at
+    depth 2), in order of first appearance."""
+    groups: dict = {}
+    for row in r.rows:
+        key = ".".join(row.path.split(".")[:depth]) if depth else row.path
+        g = groups.get(key)
+        if g is None:
+            single = not depth or key == row.path
+            g = groups[key] = {"layer": key, "kind": row.kind.name if single else "group",
+                               "multiplicity": row.multiplicity if single else None,
+                               "output": [row.y.c, row.y.t, row.y.h, row.y.w],
+                               "params": 0, "state_floats": 0 if r.continual else None,
+                               "ops_per_step": 0 if r.continual else None, "ops_per_clip": 0}
+        g["output"] = [row.y.c, row.y.t, row.y.h, row.y.w]
+        g["params"] += row.params * row.multiplicity
+        g["ops_per_clip"] += r.ops_clip_of(row)
+        if r.continual:
+            g["state_floats"] += (row.state or 0) * row.multiplicity * r.batch
+            g["ops_per_step"] += r.ops_step_of(row)
+    for g in groups.values():
+        g["state_share"] = _share(g["state_floats"], r.state_floats)
+        g["ops_share"] = _share(g["ops_per_step"] if r.continual else g["ops_per_clip"],
+                                r.ops_per_step if r.continual else r.ops_per_clip)
+    return list(groups.values())
+
+
+def report_tables(r, view: str = "breakdown", top: int | None = None, depth: int | None = None) -> list[Table]:
+    check_view(view)
+    title = _title(r)
+    conv = r.convention
     tables = []
-    if top:
-        rows = []
-        by = "state" if r.continual else "ops"
-        for row in r.top_layers(top, by):
-            rows.append([row.path, row.kind.name, row.multiplicity,
-                         (row.state or 0) * row.multiplicity * r.batch if r.continual else None,
-                         r.ops_step_of(row) if r.continual else None, r.ops_clip_of(row)])
-        tables.append(Table(f"Top {top} layers by {'state' if r.continual else 'MACs'} — {title}",
-                            ["layer", "kind", "count", "state (floats)", f"per step ({r.convention})",
-                             f"per clip ({r.convention})"], rows, numeric=(2, 3, 4, 5)))
+    if top or view == "layers":
+        rows = layer_rows(r, depth)
+        if top:
+            key = "state_floats" if r.continual else "ops_per_clip"
+            rows = sorted(rows, key=lambda g: g[key] or 0, reverse=True)[:top]
+        ops_share = "% step" if r.continual else "% clip"
+        cells = [[g["layer"], g["kind"], g["multiplicity"], "x".join(map(str, g["output"])), g["params"],
+                  g["state_floats"], g["state_share"], g["ops_per_step"], g["ops_per_clip"], g["ops_share"]]
+                 for g in rows]
+        what = (f"Top {top} layers by {'state' if r.continual else 'operations per clip'}" if top else "Layers")
+        if depth:
+            what += f" (depth {depth})"
+        tables.append(Table(f"{what} — {title}", ["layer", "kind", "count", "output CxTxHxW", "params",
+                                                 "state (floats)", "% state", f"per step ({conv})",
+                                                 f"per clip ({conv})", ops_share], cells,
+                            numeric=(2, 4, 5, 6, 7, 8, 9)))
     elif view == "breakdown" and r.continual:
         rows = []
-        notes = []
+        suffix = f"×{r.batch}" if r.batch != 1 else ""
         for b in r.breakdown:
             mark = ""
             if b.erratum:
                 mark = f"⚠ {b.erratum}: Eq. (5) gives {b.consistent_formula} = {grouped(b.consistent)}"
-            rows.append([b.stage, b.group, b.formula + " =", b.value * r.batch, mark])
-        rows.append(["Total", "", "", r.state_floats, ""])
-        tables.append(Table(f"State memory by layer — {title}", ["Stage", "Layer", "Mem. (floats)", "", "note"],
-                            rows, notes, numeric=(3,)))
-    elif view == "layers":
-        rows = []
-        for row in r.rows:
-            rows.append([row.path, row.kind.name, row.multiplicity,
-                         "x".join(map(str, (row.y.c, row.y.t, row.y.h, row.y.w))), row.params * row.multiplicity,
-                         (row.state or 0) * row.multiplicity * r.batch if r.continual else None,
-                         r.ops_step_of(row) if r.continual else None, r.ops_clip_of(row)])
-        tables.append(Table(f"Layers — {title}", ["layer", "kind", "count", "output CxTxHxW", "params",
-                                                 "state (floats)", f"per step ({r.convention})",
-                                                 f"per clip ({r.convention})"],
-                            rows, numeric=(2, 4, 5, 6, 7)))
+            formula = (f"[{b.formula}]{suffix}" if suffix and b.multiplicity == 1 else b.formula + suffix)
+            rows.append([b.stage, b.group, formula + " =", b.value * r.batch, _share(b.value * r.batch,
+                                                                                      r.state_floats), mark])
+        rows.append(["Total", "", "", r.state_floats, None, ""])
+        tables.append(Table(f"State memory by layer — {title}", ["Stage", "Layer", "Mem. (floats)", "", "%",
+                                                                "note"],
+                            rows, numeric=(3, 4), wrap={2: 44, 5: 60}))
     elif view == "stages" or (view == "breakdown" and not r.continual):
-        rows = [[s["stage"], "x".join(map(str, s["output"])), s["params"], s["state_floats"], s["ops_per_step"],
-                 s["ops_per_clip"]] for s in r.stages]
-        tables.append(Table(f"Stages — {title}", ["stage", "output CxTxHxW", "params", "state (floats)",
-                                                 f"per step ({r.convention})", f"per clip ({r.convention})"], rows,
-                            numeric=(2, 3, 4, 5)))
-    lines = headline_lines(r)
+        rows = [[s["stage"], "x".join(map(str, s["output"])), s["params"], s["state_floats"],
+                 _share(s["state_floats"], r.state_floats), s["ops_per_step"], s["ops_per_clip"]] for s in r.stages]
+        tables.append(Table(f"Stages — {title}", ["stage", "output CxTxHxW", "params", "state (floats)", "% state",
+                                                 f"per step ({conv})", f"per clip ({conv})"], rows,
+                            numeric=(2, 3, 4, 5, 6)))
     notes = []
     for e in r.errata:
         if "printed" in e:
@@ -410,52 +524,73 @@ def report_tables(r, view: str = "breakdown", top: int | None = None) -> list[Ta
                          f"consistent {grouped(e['consistent'])}.")
         else:
             notes.append(f"⚠ {e['id']} ({e['source']}): {e['note']}")
+    notes.extend(f"⚠ {n}" for n in r.notes)
     if not r.continual:
         notes.append(f"no continual form: {r.continual_note}")
-    tables.append(Table("Totals", ["quantity", "exact", "human"], [list(x) for x in lines], notes, numeric=(1,)))
+    tables.append(Table("Totals", ["quantity", "exact", "human"], [list(x) for x in headline_lines(r)], notes,
+                        numeric=(1,), wrap={2: 70}))
+    if r.continual and r.accountings:
+        tables.append(accountings_table(r))
     return tables
 
 
-def render_report(r, fmt: str, view: str = "breakdown", top: int | None = None) -> str:
+def report_data(r, view: str = "breakdown", top: int | None = None, depth: int | None = None) -> dict:
+    """The JSON of one view: the whole report for the default view, else the
+    headline numbers plus the rows the view shows."""
+    check_view(view)
+    if view == "breakdown" and not top and not depth:
+        return r.to_dict()
+    d = r.summary()
+    if top or view == "layers":
+        rows = layer_rows(r, depth)
+        if top:
+            key = "state_floats" if r.continual else "ops_per_clip"
+            rows = sorted(rows, key=lambda g: g[key] or 0, reverse=True)[:top]
+        d["top_layers" if top else "layers"] = [{k: json_value(v) for k, v in g.items()} for g in rows]
+    elif view == "stages":
+        d["stages"] = r.stages
+    elif view == "breakdown":
+        d["breakdown"] = [dict(b.__dict__) for b in r.breakdown]
+    return d
+
+
+def render_report(r, fmt: str, view: str = "breakdown", top: int | None = None, depth: int | None = None) -> str:
+    """One report in one format; every format shows the same view."""
     fmt = check_format(fmt)
     if fmt == "json":
-        return r.to_json()
-    if fmt == "csv" and view == "breakdown" and not top:
+        import json
+
+        return json.dumps(report_data(r, view, top, depth), indent=2, default=json_default)
+    if fmt == "csv" and view == "breakdown" and not top and r.continual:
         import csv
         import io
 
-        # one flat table: breakdown rows, then totals, machine-readable
+        # one flat table: breakdown rows, then the totals, machine-readable
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(["section", "stage", "layer", "formula", "value", "note"])
+        suffix = f"×{r.batch}" if r.batch != 1 else ""
         for b in r.breakdown:
-            w.writerow(["state", b.stage, b.group, b.formula, b.value * r.batch, b.erratum or ""])
+            formula = f"[{b.formula}]{suffix}" if suffix and b.multiplicity == 1 else b.formula + suffix
+            w.writerow(["state", b.stage, b.group, formula, b.value * r.batch, b.erratum or ""])
         for k, v in r.summary().items():
             if isinstance(v, dict):
                 continue
-            w.writerow(["total", "", k, "", "" if v is None else v, ""])
+            w.writerow(["total", "", k, "", cell(v, False), ""])
+        for key, a in r.accountings.items():
+            for q in ("state_floats", "transient_floats", "total_floats", "total_bytes"):
+                w.writerow(["accounting", "", f"{key}.{q}", "", a[q], ""])
         return buf.getvalue().rstrip("\n")
-    tables = report_tables(r, view, top)
+    tables = report_tables(r, view, top, depth)
     if fmt == "csv":
-        tables = tables[:1]  # one flat, machine-readable table; totals are in the breakdown CSV and JSON
+        tables = tables[:1]  # the view's rows; the totals are in the breakdown CSV and the JSON
     return render_tables(tables, fmt)
 
 
 def render_html(r) -> str:
-    """Jupyter display: the breakdown and totals as HTML tables."""
+    """Jupyter display: the breakdown, totals and accountings as HTML tables."""
     import html
 
-    parts = [f"<div><b>{html.escape(r.title)}</b> — clip {r.clip}, {r.size}×{r.size}, profile "
-             f"<code>{html.escape(r.profile)}</code>, {r.dtype}, counts: {r.convention}</div>"]
-    for t in report_tables(r, "breakdown"):
-        parts.append(f"<p><b>{html.escape(t.title)}</b></p><table><thead><tr>"
-                     + "".join(f"<th>{html.escape(str(h))}</th>" for h in t.headers) + "</tr></thead><tbody>")
-        for row in t.rows:
-            parts.append("<tr>" + "".join(
-                f"<td style='text-align:{'right' if i in t.numeric else 'left'}'>{html.escape(cell(c, True))}</td>"
-                for i, c in enumerate(row)) + "</tr>")
-        parts.append("</tbody></table>")
-        for n in t.notes:
-            parts.append(f"<p style='font-size:smaller'>{html.escape(n)}</p>")
-    return "".join(parts)
-
+    head = (f"<div><b>{html.escape(r.title)}</b> — clip {r.clip}, {r.size}×{r.size}, profile "
+            f"<code>{html.escape(r.profile)}</code>, {r.dtype}, counts: {r.convention}</div>")
+    return head + render_tables(report_tables(r, "breakdown"), "html")

@@ -18,14 +18,19 @@ import math
 from fractions import Fraction
 
 
+_FAMILIES: dict = {}
+
+
 def _family(x) -> str:
-    """'sympy', 'numpy' or 'python' for one value."""
-    mod = type(x).__module__
-    if mod.startswith("sympy"):
-        return "sympy"
-    if mod.startswith("numpy"):
-        return "numpy"
-    return "python"
+    """'sympy', 'numpy' or 'python' for one value (cached by type: formulas
+    ask this of every operand)."""
+    t = type(x)
+    fam = _FAMILIES.get(t)
+    if fam is None:
+        mod = t.__module__
+        fam = "sympy" if mod.startswith("sympy") else ("numpy" if mod.startswith("numpy") else "python")
+        _FAMILIES[t] = fam
+    return fam
 
 
 def _family_of(values) -> str:
@@ -186,7 +191,8 @@ def less(a, b):
 
 def is_concrete(x) -> bool:
     """True for a plain Python number (not a symbol, not an array)."""
-    return _family(x) == "python"
+    fam = _FAMILIES.get(type(x))
+    return (fam or _family(x)) == "python"
 
 
 def as_int(x):

@@ -14,7 +14,7 @@ from .errors import ComemError
 from .units import MAX_BATCH, MAX_CLIP, MAX_SIZE
 
 
-def _cost(model, var, value, fixed, what, kw):
+def _cost(model, var, value, fixed, what, kw, include_weights=False):
     from .api import analyze
 
     args = dict(fixed)
@@ -22,15 +22,16 @@ def _cost(model, var, value, fixed, what, kw):
     r = analyze(model, **args, **kw)
     if what == "memory":
         floats = r.total_floats if r.continual else r.regular_total_floats
-        return r.bytes(floats), r
+        return r.bytes(floats) + (r.weights_bytes if include_weights else 0), r
     return (r.ops_per_step if r.continual else r.ops_per_clip), r
 
 
 def solve(model, for_: str, budget_bytes: int | None = None, ops_budget: int | None = None, clip=None,
           size=None, batch=1, dtype="fp32", profile=None, knobs=None, convention="ptflops", params=None,
-          macs_budget: int | None = None) -> dict:
+          macs_budget: int | None = None, include_weights: bool = False) -> dict:
     """``ops_budget`` counts operations under ``convention`` (``macs_budget``
-    is its 0.1 name)."""
+    is its 0.1 name); ``include_weights``: the memory budget also holds the
+    weights (params × bytes per value, shared by every stream)."""
     from .api import analyze
 
     if ops_budget is None:
@@ -55,7 +56,7 @@ def solve(model, for_: str, budget_bytes: int | None = None, ops_budget: int | N
     fixed[for_] = None
 
     def cost(v):
-        return _cost(model, for_, v, fixed, what, kw)
+        return _cost(model, for_, v, fixed, what, kw, include_weights)
 
     def valid_cost(v):
         """Cost at v, or at the nearest smaller valid value (pathways may need multiples)."""
@@ -73,7 +74,9 @@ def solve(model, for_: str, budget_bytes: int | None = None, ops_budget: int | N
         raise ComemError(f"nothing fits: at the smallest {for_} ({v0}) {spec.name} needs {c0:,} {unit}, over the "
                          f"budget of {budget:,}; raise the budget or lower the other settings")
     if for_ == "batch":
-        best = min(hi, budget // c0)  # exact: every total is linear in the batch
+        # exact: every total is linear in the batch; the weights are held once
+        shared = base.weights_bytes if (include_weights and what == "memory") else 0
+        best = min(hi, (budget - shared) // (c0 - shared))
     else:
         # fits(v): the largest valid value <= v is within budget.  Costs grow
         # with v over valid values, so fits is true up to the answer, then false.

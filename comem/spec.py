@@ -18,6 +18,10 @@ A spec has five parts (see ``README.md`` → *Writing a spec*):
     (``first``) and cycling arguments (``cycle``).
 ``[[errata]]``
     published numbers that disagree with the equations, with a citation.
+``[[constraints]]``
+    inputs the network cannot take, as a ``rule`` over its parameters and
+    ``clip``, ``height``, ``width`` (``size``: the height) with the
+    ``message`` a user sees (SlowFast: the clip is a multiple of alpha).
 
 Loading validates every key and type and reports the first problem as a
 one-line :class:`~comem.errors.ComemError` naming the file and the place.
@@ -81,14 +85,24 @@ class Stage:
 
 @dataclass
 class Erratum:
+    """A published number that disagrees with the equations.
+
+    ``quantity = "state"``: ``printed`` is the formula the publication used
+    for the matching layers (``stage``, ``layer``), over the layer kind's
+    symbols; it replaces the kind's formula under ``errata = printed``.
+    ``quantity = "transient"``: ``printed`` and ``consistent`` are rules of
+    the ``transient`` knob.  ``quantity = "label"``: a note only.
+    ``when``: knob values under which the publication's number was made
+    (e.g. ``conv_state = "partial-outputs"``); elsewhere it does not apply."""
     id: str
     source: str
     note: str
-    profiles: list[str]
+    when: dict = field(default_factory=dict)
     stage: str | None = None
     layer: str | None = None
     quantity: str = "state"
     printed: str | None = None
+    consistent: str | None = None
     equation: str | None = None
 
 
@@ -110,6 +124,8 @@ class Spec:
     stages: list[Stage]
     errata: list[Erratum]
     family: str = ""
+    #: [(rule expression, message)]: inputs the network cannot take
+    constraints: list = field(default_factory=list)
     #: phase-1 layer trees built from this spec, by parameter overrides (see comem.api.get_graph)
     graphs: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -119,11 +135,13 @@ class Spec:
 
 _MODEL_KEYS = {"name", "title", "aliases", "description", "references", "clip", "size",
                "in_channels", "continual", "continual_note", "family"}
-_TOP_KEYS = {"model", "params", "blocks", "stages", "errata", "extends"}
+_TOP_KEYS = {"model", "params", "blocks", "stages", "errata", "constraints", "extends"}
+#: names a constraint may use besides the spec's parameters
+INPUT_NAMES = ("clip", "size", "height", "width")
 _BLOCK_KEYS = {"type", "args", "layers", "main", "shortcut", "merge", "label"}
 _STAGE_KEYS = {"name", "layers", "block", "repeat", "args", "first", "cycle", "label",
                "stream", "source", "merge", "merge_into"}
-_ERRATUM_KEYS = {"id", "source", "note", "profiles", "stage", "layer", "quantity", "printed",
+_ERRATUM_KEYS = {"id", "source", "note", "when", "stage", "layer", "quantity", "printed", "consistent",
                  "equation"}
 _PARAM_NAME_RESERVED = {"c_in", "index", "True", "False"}
 
@@ -406,27 +424,59 @@ def _build(data: dict, ctx: _Ctx, base: Spec | None) -> Spec:
 
     _check_block_refs(ctx, blocks, stages)
 
-    errata = list(base.errata) if (base and "errata" not in data and base.name == name) else []
+    # errata belong to a network: a spec that extends another without changing
+    # its parameters (X3D-XS/S of X3D-M) is the same network and inherits them
+    errata = list(base.errata) if (base and "errata" not in data and params == base.params) else []
     for i, e in enumerate(data.get("errata", []) or []):
-        w = f"[[errata]][{i}]"
-        ctx.check_keys(e, _ERRATUM_KEYS, w)
-        eid = ctx.want(e, "id", str, w)
-        src = ctx.want(e, "source", str, w)
-        note = ctx.want(e, "note", str, w)
-        profiles = ctx.want(e, "profiles", list, w, required=False, default=["paper"])
-        quantity = ctx.want(e, "quantity", str, w, required=False, default="state")
-        if quantity not in ("state", "transient", "label"):
-            ctx.fail(w, f"quantity must be 'state', 'transient' or 'label', got {quantity!r}")
-        printed = ctx.want(e, "printed", str, w, required=False)
-        if printed is not None:
-            _check_value(ctx, printed, w + ".printed")
-        errata.append(Erratum(eid, src, note, profiles, e.get("stage"), e.get("layer"), quantity, printed,
-                              e.get("equation")))
+        errata.append(_build_erratum(ctx, e, f"[[errata]][{i}]"))
+
+    constraints = list(base.constraints) if base else []
+    raw_constraints = data.get("constraints", [])
+    if not isinstance(raw_constraints, list):
+        ctx.fail("[[constraints]]", "expected an array of [[constraints]] tables")
+    for i, c in enumerate(raw_constraints):
+        w = f"[[constraints]][{i}]"
+        ctx.check_keys(c, {"rule", "message"}, w)
+        rule = ctx.want(c, "rule", str, w)
+        message = ctx.want(c, "message", str, w)
+        _check_value(ctx, rule, w + ".rule")
+        unknown = Expression(rule).names - set(params) - set(INPUT_NAMES)
+        if unknown:
+            ctx.fail(w, f"rule {rule!r} uses unknown names {', '.join(sorted(unknown))}; it may use the "
+                        f"parameters and {', '.join(INPUT_NAMES)}")
+        constraints.append((rule, message))
 
     return Spec(name=name, title=title, path=ctx.path, aliases=list(aliases), description=desc,
                 references=list(refs), clip=clip, size=size, in_channels=in_ch, continual=continual,
                 continual_note=note, params=params, blocks=blocks, stages=stages, errata=errata,
-                family=family)
+                family=family, constraints=constraints)
+
+
+def _build_erratum(ctx, e, w) -> Erratum:
+    from .profiles import KNOBS
+
+    ctx.check_keys(e, _ERRATUM_KEYS, w)
+    eid = ctx.want(e, "id", str, w)
+    src = ctx.want(e, "source", str, w)
+    note = ctx.want(e, "note", str, w)
+    when = ctx.want(e, "when", dict, w, required=False, default={})
+    for k, v in when.items():
+        if k not in KNOBS or v not in KNOBS[k]:
+            ctx.fail(w + ".when", f"{k} = {v!r} is not a knob value; knobs: {', '.join(KNOBS)}")
+    quantity = ctx.want(e, "quantity", str, w, required=False, default="state")
+    if quantity not in ("state", "transient", "label"):
+        ctx.fail(w, f"quantity must be 'state', 'transient' or 'label', got {quantity!r}")
+    printed = ctx.want(e, "printed", str, w, required=False)
+    consistent = ctx.want(e, "consistent", str, w, required=False)
+    if quantity == "state" and printed is not None:
+        _check_value(ctx, printed, w + ".printed")
+    if quantity == "transient":
+        for key, rule in (("printed", printed), ("consistent", consistent)):
+            if rule not in KNOBS["transient"]:
+                ctx.fail(w, f"a transient erratum's {key!r} must be a transient rule "
+                            f"({', '.join(KNOBS['transient'])}), got {rule!r}")
+    return Erratum(eid, src, note, dict(when), e.get("stage"), e.get("layer"), quantity, printed, consistent,
+                   e.get("equation"))
 
 
 def _build_stage(ctx, s, i, blocks) -> Stage:

@@ -7,7 +7,11 @@ largest point exactly (all totals grow with clip, size and batch) and, if
 anything could exceed int64, evaluates with arrays of Python integers
 instead — slower, never wrong.  Points a network cannot run at (clip or size
 below its stride, windows larger than their input, pathways that do not line
-up) are marked invalid with the reason.
+up, a spec's own constraints) are marked invalid with the reason.
+
+Large grids are evaluated and written in blocks of clips
+(:func:`iter_sweep`, :meth:`SweepResult.text_rows`), so memory stays bounded
+whatever the number of points.
 """
 from __future__ import annotations
 
@@ -19,6 +23,8 @@ from .units import MAX_BATCH, MAX_CLIP, MAX_SIZE, check_int, dtype_bytes
 INT64_SAFE = 2 ** 62
 COLUMNS = ("state_floats", "transient_floats", "total_floats", "total_bytes", "regular_total_floats",
            "regular_total_bytes", "ops_per_step", "ops_per_clip")
+#: (clip, size) points evaluated at once by the streaming sweep
+BLOCK_POINTS = 100000
 
 
 @dataclass
@@ -40,9 +46,15 @@ class SweepResult:
     def points(self) -> int:
         return len(self.clips) * len(self.sizes) * len(self.batches) * len(self.dtypes)
 
+    def names(self):
+        return [c for c in COLUMNS if c in self.columns]
+
+    def headers(self):
+        return ["clip", "size", "batch", "dtype", "valid"] + self.names()
+
     def rows(self, limit: int | None = None):
-        """Flattened rows: clip, size, batch, dtype, then the columns."""
-        names = [c for c in COLUMNS if c in self.columns]
+        """Flattened rows: clip, size, batch, dtype, valid, then the columns."""
+        names = self.names()
         out = []
         for i, c in enumerate(self.clips):
             for j, s in enumerate(self.sizes):
@@ -51,127 +63,216 @@ class SweepResult:
                     for d, dt in enumerate(self.dtypes):
                         row = [c, s, b, dt, ok]
                         for n in names:
-                            v = self.columns[n]
-                            row.append(_py(v[i, j, k, d]) if ok else None)
+                            row.append(_py(self.columns[n][i, j, k, d]) if ok else None)
                         out.append(row)
                         if limit is not None and len(out) >= limit:
                             return out
         return out
 
-    def headers(self):
-        return ["clip", "size", "batch", "dtype", "valid"] + [c for c in COLUMNS if c in self.columns]
+    def text_rows(self, fmt: str) -> str:
+        """All rows as CSV lines, or JSON arrays separated by ``,\n``: the
+        numbers go through one ``tolist`` and a format string per row, the
+        fastest way Python has to print millions of integers."""
+        import numpy as np
+
+        shape = (len(self.clips), len(self.sizes), len(self.batches), len(self.dtypes))
+        axes = [np.broadcast_to(np.asarray(self.clips)[:, None, None, None], shape),
+                np.broadcast_to(np.asarray(self.sizes)[None, :, None, None], shape),
+                np.broadcast_to(np.asarray(self.batches)[None, None, :, None], shape)]
+        names = self.names()
+        exact = any(self.columns[n].dtype == object for n in names)
+        table = np.stack([a.astype(object if exact else np.int64) for a in axes]
+                         + [self.columns[n] for n in names], axis=-1).reshape(-1, 3 + len(names)).tolist()
+        valid = np.broadcast_to(self.valid[:, :, None, None], shape).ravel().tolist()
+        q = '"' if fmt == "json" else ""
+        dts = [f"{q}{d}{q}" for d in self.dtypes]
+        k, nd = len(names), len(dts)
+        if fmt == "json":
+            ok_fmt = "[%d,%d,%d,%s,true," + ",".join(["%d"] * k) + "]"
+            bad_fmt = "[%d,%d,%d,%s,false," + ",".join(["null"] * k) + "]"
+        else:
+            ok_fmt = "%d,%d,%d,%s,true," + ",".join(["%d"] * k)
+            bad_fmt = "%d,%d,%d,%s,false" + "," * k
+        lines = [(ok_fmt % (r[0], r[1], r[2], dts[i % nd], *r[3:])) if ok else
+                 (bad_fmt % (r[0], r[1], r[2], dts[i % nd])) for i, (r, ok) in enumerate(zip(table, valid))]
+        return (",\n" if fmt == "json" else "\n").join(lines)
 
 
 def _py(v):
     return int(v) if hasattr(v, "__int__") else v
 
 
-def _grid_args(clips, sizes):
-    import numpy as np
+class _Sweeper:
+    """What every block of one sweep shares: the model, the grid's axes, the
+    transient rule, and whether exact Python integers are needed."""
 
-    c = np.asarray(clips, dtype=np.int64)[:, None]
-    s = np.asarray(sizes, dtype=np.int64)[None, :]
-    return c, s
+    def __init__(self, model, clips, sizes, batches, dtypes, profile, knobs, convention, params):
+        from . import errata
+        from .api import prepare
 
+        self.setup = prepare(model, profile, knobs, params, convention)
+        s = self.setup
+        self.clips = [check_int(c, "clip (frames)", 1, MAX_CLIP) for c in clips]
+        self.sizes = [check_int(v, "size (pixels)", 1, MAX_SIZE) for v in sizes]
+        self.batches = [check_int(b, "batch (streams)", 1, MAX_BATCH) for b in batches]
+        self.dt = [dtype_bytes(d) for d in dtypes]
+        if not self.clips or not self.sizes or not self.batches or not self.dt:
+            raise ComemError("the sweep grid is empty; give at least one clip, size, batch and dtype")
+        knob_values = s.profile.as_dict()
+        self.rule = errata.transient_rule(errata.matching(s.spec, s.graph, knob_values), knob_values)
+        self.need_clip_transient = self.rule != "stage-output"
+        #: the library transient counts int64 indices in values of the dtype
+        self.per_dtype = self.rule == "library" and len({d[1] for d in self.dt}) > 1
 
-def _upper_bound(graph, clips, sizes, prof, continual, need_clip_transient, totals) -> int:
-    """Largest total on the grid: exact at the largest point (totals grow
-    with clip and size); if that point is invalid, a float64 pass over the
-    grid bounds it instead."""
-    import numpy as np
+    def totals(self, t):
+        from .conventions import weigh
 
-    from .walker import evaluate_graph
+        conv, cols = self.setup.convention, {}
+        if self.setup.continual:
+            cols["state_floats"] = t.state
+            cols["transient_floats"] = t.transient()
+            cols["total_floats"] = t.state + cols["transient_floats"]
+            cols["ops_per_step"] = weigh(t.work_step, conv)
+        cols["regular_total_floats"] = t.regular_worst_case()
+        cols["ops_per_clip"] = weigh(t.work_clip, conv)
+        return cols
 
-    try:
-        t = evaluate_graph(graph, max(clips), max(sizes), prof, record=False, continual=continual,
-                           clip_transient=need_clip_transient)
-        return max(int(v) for v in totals(t).values())
-    except ComemError:
-        c = np.asarray(clips, dtype=np.float64)[:, None]
-        s = np.asarray(sizes, dtype=np.float64)[None, :]
-        t = evaluate_graph(graph, c, s, prof, record=False, continual=continual, clip_transient=need_clip_transient)
-        return int(max(float(np.max(v)) for v in totals(t).values()) * 1.01) + 1
+    def evaluate(self, c, s, nbytes=4, record=False):
+        from .walker import evaluate_graph
+
+        return evaluate_graph(self.setup.graph, c, s, self.setup.profile, record=record,
+                              continual=self.setup.continual, clip_transient=self.need_clip_transient,
+                              bytes_per_float=nbytes)
+
+    def exact_needed(self) -> bool:
+        """Could any total exceed int64?  Exact at the largest point (totals
+        grow with clip and size); a float64 pass bounds it when that point is
+        invalid."""
+        import numpy as np
+
+        try:
+            t = self.evaluate(max(self.clips), max(self.sizes))
+            bound = max(int(v) for v in self.totals(t).values())
+        except ComemError:
+            c = np.asarray(self.clips, dtype=np.float64)[:, None]
+            s = np.asarray(self.sizes, dtype=np.float64)[None, :]
+            t = self.evaluate(c, s)
+            bound = int(max(float(np.max(v)) for v in self.totals(t).values()) * 1.01) + 1
+        return bound * max(self.batches) * max(d[1] for d in self.dt) >= INT64_SAFE
+
+    def constraint_mask(self, clips, sizes):
+        """The spec's own constraints (e.g. SlowFast: clip a multiple of
+        alpha) over a block: (mask of points that break one, reasons)."""
+        import numpy as np
+
+        from .api import constraint_failures
+
+        mask = np.zeros((len(clips), len(sizes)), dtype=bool)
+        reasons = []
+        graph = self.setup.graph
+        for i, c in enumerate(clips):
+            for j, s in enumerate(sizes):
+                for why in constraint_failures(self.setup.spec, graph, c, s):
+                    mask[i, j] = True
+                    reasons.append(why)
+            if not graph.constraints_use_size:
+                mask[i, :] = mask[i, 0]
+        return mask, list(dict.fromkeys(reasons))
+
+    def block(self, clips, exact, vectorised=True) -> SweepResult:
+        import numpy as np
+
+        s_ = self.setup
+        res = SweepResult(s_.spec.name, s_.profile.label, s_.convention, clips, self.sizes, self.batches,
+                          [d[0] for d in self.dt], continual=s_.continual, exact_python_ints=exact)
+        graph = s_.graph
+        c_arr, s_arr = np.asarray(clips), np.asarray(self.sizes)
+        valid = (c_arr[:, None] >= graph.temporal_stride) & (s_arr[None, :] >= graph.spatial_stride)
+        if not valid.all():
+            res.reasons.append(f"clip < {graph.temporal_stride} or size < {graph.spatial_stride} "
+                               "(the network's total strides)")
+        if s_.spec.constraints:
+            broken, why = self.constraint_mask(clips, self.sizes) if len(clips) * len(self.sizes) <= 10 ** 6 \
+                else self._constraint_mask_by_axis(clips)
+            if broken.any():
+                valid &= ~broken
+                res.reasons.extend(why)
+        sizes_by_dtype = sorted({d[1] for d in self.dt}) if self.per_dtype else [4]
+        per_bytes = {}
+        if vectorised:
+            c = np.asarray(clips, dtype=object if exact else np.int64)[:, None]
+            s = np.asarray(self.sizes, dtype=object if exact else np.int64)[None, :]
+            for nb in sizes_by_dtype:
+                t = self.evaluate(c, s, nb)
+                per_bytes[nb] = self.totals(t)
+                for mask, reason in t.invalid:
+                    m = np.broadcast_to(mask, valid.shape)
+                    if m.any():
+                        valid = valid & ~m
+                        res.reasons.append(reason)
+        else:
+            for nb in sizes_by_dtype:
+                cols = per_bytes.setdefault(nb, {})
+                for i, cv in enumerate(clips):
+                    for j, sv in enumerate(self.sizes):
+                        if not valid[i, j]:
+                            continue
+                        try:
+                            t = self.evaluate(cv, sv, nb)
+                        except ComemError as exc:
+                            valid[i, j] = False
+                            res.reasons.append(str(exc))
+                            continue
+                        for k, v in self.totals(t).items():
+                            cols.setdefault(k, np.zeros((len(clips), len(self.sizes)), dtype=object))[i, j] = v
+        res.valid = valid
+        bdt = object if exact else np.int64
+        b = np.asarray(self.batches, dtype=bdt)[None, None, :, None]
+        nbytes = np.asarray([d[1] for d in self.dt], dtype=bdt)[None, None, None, :]
+        shape = (len(clips), len(self.sizes), len(self.batches), len(self.dt))
+        for k in per_bytes[sizes_by_dtype[0]]:
+            grids = []
+            for _, size_d in self.dt:
+                v = per_bytes[size_d if self.per_dtype else 4][k]
+                grids.append(np.broadcast_to(np.asarray(v)[..., None] if np.ndim(v) else v,
+                                             (len(clips), len(self.sizes), 1)))
+            grid = np.stack(grids, axis=-1) if self.per_dtype else grids[0][..., None]
+            res.columns[k] = np.broadcast_to(grid * b, shape)
+        for k in ("total", "regular_total"):
+            if f"{k}_floats" in res.columns:
+                res.columns[f"{k}_bytes"] = res.columns[f"{k}_floats"] * nbytes
+        return res
+
+    def _constraint_mask_by_axis(self, clips):
+        """Constraints over a large block, evaluated per clip when they do not
+        involve the size."""
+        import numpy as np
+
+        if self.setup.graph.constraints_use_size:
+            raise ComemError("this spec's constraints depend on the size; sweep at most 1,000,000 clip/size pairs "
+                             "at a time")
+        col, why = self.constraint_mask(clips, self.sizes[:1])
+        return np.broadcast_to(col, (len(clips), len(self.sizes))).copy(), why
 
 
 def sweep(model, clips, sizes, batches=(1,), dtypes=("fp32",), profile=None, knobs=None, convention="ptflops",
           params=None, vectorised: bool = True) -> SweepResult:
-    """Evaluate ``model`` on the grid ``clips × sizes × batches × dtypes``."""
-    import numpy as np
-
-    from .api import prepare
-    from .conventions import weigh
-    from .walker import evaluate_graph
-
-    setup = prepare(model, profile, knobs, params, convention)
-    spec, graph, prof, conv, continual = setup.spec, setup.graph, setup.profile, setup.convention, setup.continual
-    clips = [check_int(c, "clip (frames)", 1, MAX_CLIP) for c in clips]
-    sizes = [check_int(s, "size (pixels)", 1, MAX_SIZE) for s in sizes]
-    batches = [check_int(b, "batch (streams)", 1, MAX_BATCH) for b in batches]
-    dt = [dtype_bytes(d) for d in dtypes]
-    if not clips or not sizes or not batches or not dt:
-        raise ComemError("the sweep grid is empty; give at least one clip, size, batch and dtype")
-    knob = prof["transient"]
-    need_clip_transient = knob != "stage-output"
-    res = SweepResult(spec.name, prof.label, conv, clips, sizes, batches, [d[0] for d in dt], continual=continual)
-
-    def totals(t):
-        cols = {}
-        if continual:
-            cols["state_floats"] = t.state
-            cols["transient_floats"] = t.transient(knob)
-            cols["total_floats"] = t.state + cols["transient_floats"]
-            cols["ops_per_step"] = weigh(t.work_step, conv)
-        cols["regular_total_floats"] = t.regular_worst_case(knob)
-        cols["ops_per_clip"] = weigh(t.work_clip, conv)
-        return cols
-
-    # validity along each axis (shapes depend on clip or on size only)
-    c_arr = np.asarray(clips)
-    s_arr = np.asarray(sizes)
-    valid = (c_arr[:, None] >= graph.temporal_stride) & (s_arr[None, :] >= graph.spatial_stride)
-    if not valid.all():
-        res.reasons.append(f"clip < {graph.temporal_stride} or size < {graph.spatial_stride} "
-                           "(the network's total strides)")
-    if vectorised:
-        bound = _upper_bound(graph, clips, sizes, prof, continual, need_clip_transient, totals)
-        exact = bound * max(batches) * max(d[1] for d in dt) >= INT64_SAFE
-        c, s = _grid_args(clips, sizes)
-        if exact:
-            c, s = c.astype(object), s.astype(object)
-        t = evaluate_graph(graph, c, s, prof, record=False, continual=continual, clip_transient=need_clip_transient)
-        cols = totals(t)
-        for mask, reason in t.invalid:
-            m = np.broadcast_to(mask, valid.shape)
-            if m.any():
-                valid = valid & ~m
-                res.reasons.append(reason)
-        res.exact_python_ints = exact
-    else:
-        cols = {}
-        for i, cv in enumerate(clips):
-            for j, sv in enumerate(sizes):
-                if not valid[i, j]:
-                    continue
-                try:
-                    t = evaluate_graph(graph, cv, sv, prof, record=False, continual=continual,
-                                       clip_transient=need_clip_transient)
-                except ComemError as exc:
-                    valid[i, j] = False
-                    res.reasons.append(str(exc))
-                    continue
-                for k, v in totals(t).items():
-                    cols.setdefault(k, np.zeros((len(clips), len(sizes)), dtype=object))[i, j] = v
-    res.valid = valid
-    if not valid.any():
-        raise ComemError(f"no point of the grid is valid for {spec.name}: "
+    """Evaluate ``model`` on the grid ``clips × sizes × batches × dtypes`` at
+    once (for grids that fit in memory; :func:`iter_sweep` streams)."""
+    sw = _Sweeper(model, clips, sizes, batches, dtypes, profile, knobs, convention, params)
+    res = sw.block(sw.clips, sw.exact_needed() if vectorised else False, vectorised)
+    if not res.valid.any():
+        raise ComemError(f"no point of the grid is valid for {sw.setup.spec.name}: "
                          + "; ".join(dict.fromkeys(res.reasons)) + "; widen the ranges")
-    b = np.asarray(batches, dtype=object if res.exact_python_ints else np.int64)[None, None, :, None]
-    nb = np.asarray([d[1] for d in dt], dtype=object if res.exact_python_ints else np.int64)[None, None, None, :]
-    shape = (len(clips), len(sizes), len(batches), len(dt))
-    for k, v in cols.items():
-        grid = np.broadcast_to(np.asarray(v)[..., None, None] if np.ndim(v) else v, (len(clips), len(sizes), 1, 1))
-        res.columns[k] = np.broadcast_to(grid * b, shape)
-    for k in ("total", "regular_total"):
-        if f"{k}_floats" in res.columns:
-            res.columns[f"{k}_bytes"] = res.columns[f"{k}_floats"] * nb
     return res
+
+
+def iter_sweep(model, clips, sizes, batches=(1,), dtypes=("fp32",), profile=None, knobs=None,
+               convention="ptflops", params=None, block_points: int = BLOCK_POINTS):
+    """The sweep as a sequence of :class:`SweepResult` blocks of whole clips,
+    each of about ``block_points`` (clip, size) pairs, in row order."""
+    sw = _Sweeper(model, clips, sizes, batches, dtypes, profile, knobs, convention, params)
+    exact = sw.exact_needed()
+    per = max(1, block_points // max(1, len(sw.sizes)))
+    for i in range(0, len(sw.clips), per):
+        yield sw.block(sw.clips[i:i + per], exact)

@@ -28,7 +28,9 @@ def closed_forms(model, profile=None, knobs=None, params=None, symbols=(), dtype
     """``{quantity: sympy expression}`` plus ``"_symbols"`` (name -> Symbol).
 
     ``symbols``: spec parameters to keep symbolic (e.g. ``["width_factor"]``);
-    ``clip`` and ``size`` always are.  Quantities in floats (or MACs); the
+    ``clip`` and ``size`` always are.  With a symbolic parameter the
+    expressions describe a family of networks, so a spec's errata (which
+    belong to one network, :mod:`comem.errata`) are not applied.  Quantities in floats (or MACs); the
     byte forms multiply by the dtype size and ``batch``.
     """
     sympy = _sympy()
@@ -53,17 +55,16 @@ def closed_forms(model, profile=None, knobs=None, params=None, symbols=(), dtype
     graph = build_graph(spec, {k: v for k, v in (params or {}).items() if k not in spec_syms}, spec_syms)
     setup = prepare(spec, profile, knobs, None, convention, graph=graph)
     prof, conv, continual = setup.profile, setup.convention, setup.continual
-    t = evaluate_graph(graph, clip, size, prof, record=False, continual=continual)
-    knob = prof["transient"]
+    t = evaluate_graph(graph, clip, size, prof, record=False, continual=continual, bytes_per_float=nbytes)
     out = {}
     if continual:
         out["state_floats"] = t.state * batch
-        out["transient_floats"] = t.transient(knob) * batch
+        out["transient_floats"] = t.transient() * batch
         out["total_floats"] = out["state_floats"] + out["transient_floats"]
         out["ops_per_step"] = weigh(t.work_step, conv) * batch
         out["delay"] = t.delay
         out["receptive_field"] = t.rf
-    out["regular_total_floats"] = t.regular_worst_case(knob) * batch
+    out["regular_total_floats"] = t.regular_worst_case() * batch
     out["ops_per_clip"] = weigh(t.work_clip, conv) * batch
     out["params"] = t.params
     for k in list(out):

@@ -127,17 +127,6 @@ def parse_count(text) -> int:
     return v
 
 
-def parse_assignments(items, option: str, example: str) -> dict:
-    """``["a=1", "b=x"]`` from a repeatable ``--option NAME=VALUE`` -> dict."""
-    out = {}
-    for item in items or ():
-        if "=" not in item:
-            raise ComemError(f"{option} expects NAME=VALUE (e.g. {example}), got {item!r}")
-        k, v = item.split("=", 1)
-        out[k.strip()] = v.strip()
-    return out
-
-
 MAX_POINTS = 50_000_000
 
 

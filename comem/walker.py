@@ -22,11 +22,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import shim
+from . import errata, shim
 from .errors import ComemError
 from .expr import format_number
 from .graph import Graph
-from .layers.base import Shape
+from .layers.base import Env, Shape
 from .nodes import LayerNode, ParallelNode, SeqNode, walk_streams
 
 
@@ -97,6 +97,12 @@ class Totals:
     clip: Any = 0
     rows: list | None = None
     errata_applied: list = field(default_factory=list)
+    #: the spec's errata that describe this network and accounting
+    errata: list = field(default_factory=list)
+    #: the transient rule in force (the knob's, corrected by an erratum under
+    #: errata = consistent) and the one errata = consistent would use
+    rule: str = "stage-output"
+    consistent_rule: str = "stage-output"
     #: numpy grids only: [(mask of invalid points, reason)]
     invalid: list = field(default_factory=list)
 
@@ -105,24 +111,28 @@ class Totals:
         return self.rf - 1 - self.padding
 
     # -- the ``transient`` knob's rules ----------------------------------------
-    def transient(self, rule: str):
+    def transient(self, rule: str | None = None):
         """The step transient under one rule of the ``transient`` knob (the
-        largest-map rule counts the input frame too)."""
+        one in force by default; the largest-map rule counts the input frame
+        too)."""
+        rule = rule or self.rule
         v = getattr(self, _TRANSIENT_RULES[rule][0])
         return shim.maximum(v, self.input_frame) if rule == "largest-map" else v
 
-    def transient_at(self, rule: str):
+    def transient_at(self, rule: str | None = None):
         """Where the step transient peaks (numeric evaluation), for reports."""
+        rule = rule or self.rule
         if rule == "largest-map" and self.largest_step < self.input_frame:
             return "input frame"
         return getattr(self, _TRANSIENT_RULES[rule][1])
 
-    def regular_transient(self, rule: str):
+    def regular_transient(self, rule: str | None = None):
         """The regular model's transient for one clip under the same rule."""
+        rule = rule or self.rule
         v = getattr(self, _TRANSIENT_RULES[rule][2])
         return shim.maximum(v, self.input_clip) if rule == "largest-map" else v
 
-    def regular_worst_case(self, rule: str):
+    def regular_worst_case(self, rule: str | None = None):
         """Sec. 3.7: the regular model on a stream keeps the clip's ``T−1``
         earlier input frames, plus the transient of one clip forward."""
         return (self.clip - 1) * self.input_frame + self.regular_transient(rule)
@@ -222,26 +232,23 @@ def _guard(multiplicity, value):
     return shim.minimum(multiplicity, 1) * value
 
 
-def applicable_errata(spec, profile) -> list:
-    """The spec's state errata this evaluation reports as printed."""
-    knobs = profile.as_dict()
-    if knobs["errata"] != "printed" or not profile.pristine:
-        return []
-    return [e for e in spec.errata if profile.name in e.profiles and e.quantity == "state" and e.printed]
-
-
 class _Ctx:
-    def __init__(self, graph: Graph, profile, record: bool, continual: bool, clip_transient: bool = True):
+    def __init__(self, graph: Graph, profile, record: bool, continual: bool, clip_transient: bool = True,
+                 model_input: Shape | None = None, bytes_per_float: int = 4):
         self.graph = graph
         #: compute the regular model's per-layer clip-level transient candidates
         #: (largest map, liveness) — skipped by sweeps that do not report them
         self.clip_transient = clip_transient
         self.profile = profile
-        self.knobs = profile.as_dict()
+        self.knobs = Env(profile.as_dict(), model_input, bytes_per_float)
         self.t = Totals(rows=[] if record else None)
         self.continual = continual
         self.rate = 1  # cumulative temporal stride before the current layer
-        self.errata = applicable_errata(graph.spec, profile)
+        matching = errata.matching(graph.spec, graph, self.knobs)
+        self.t.errata = matching
+        self.t.rule = errata.transient_rule(matching, self.knobs)
+        self.t.consistent_rule = errata.consistent_transient_rule(matching, self.knobs)
+        self.errata = errata.printed_state(matching, self.knobs)
 
 
 def _erratum_for(ctx, node):
@@ -296,7 +303,7 @@ def _check_grid(t, node, y):
 
 def _walk_layer(node: LayerNode, x: Shape, ctx: _Ctx, mult, x_held):
     kind, cfg, knobs = node.kind, node.cfg, ctx.knobs
-    y = kind.output(cfg, x)
+    y = kind.output(cfg, x, knobs)
     kind.check(cfg, x, y, node.path)
     n = node.multiplicity
     m = mult * n
@@ -543,18 +550,21 @@ def _walk_parallel(node: ParallelNode, x, ctx, mult, x_held):
 
 
 def evaluate_graph(graph: Graph, clip, size, profile, record: bool = True, continual: bool | None = None,
-                   width=None, clip_transient: bool = True) -> Totals:
+                   width=None, clip_transient: bool = True, bytes_per_float: int = 4) -> Totals:
     """Evaluate a layer tree for one clip and frame size (ints, symbols or
     arrays); ``width`` defaults to ``size`` (square frames).
 
     ``clip_transient=False`` skips the regular model's largest-map and
-    liveness candidates (its stage-output transient is always computed)."""
+    liveness candidates (its stage-output transient is always computed).
+    ``bytes_per_float`` (the dtype) only matters to the ``library``
+    transient, which counts each int64 max-pool index as ``8 / bytes``
+    values of the dtype."""
     if continual is None:
         continual = graph.spec.continual and graph.continual_problem is None
-    ctx = _Ctx(graph, profile, record, continual, clip_transient)
-    t = ctx.t
     width = size if width is None else width
     x0 = Shape(graph.in_channels, clip, size, width)
+    ctx = _Ctx(graph, profile, record, continual, clip_transient, x0, bytes_per_float)
+    t = ctx.t
     t.input_frame = x0.frame
     t.input_clip = x0.numel
     t.clip = clip

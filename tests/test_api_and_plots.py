@@ -1,6 +1,7 @@
 """The Python API, report formats, plots and notebooks."""
 import json
 import os
+import re
 
 import pytest
 
@@ -15,11 +16,13 @@ def test_api_report_object():
     assert d["total_floats"] == 5_093_424 and d["layers"] and d["stages"] and d["breakdown"]
     assert sum(s["state_floats"] for s in d["stages"]) == r.state_floats
     assert sum(row["state_floats"] for row in d["layers"]) == r.state_floats
-    assert "| res2 | conv_1-3 |" in r._repr_markdown_()
+    assert re.search(r"\| res2 +\| conv_1-3 +\|", r._repr_markdown_())
     html = r._repr_html_()
     assert "<table>" in html and "1,204,224" in html
     assert r.to_latex().startswith(r"\begin{table}")
-    assert r.to_csv().splitlines()[0].startswith("layer,kind,count")
+    # to_csv and `comem -f csv` show the same view (breakdown by default)
+    assert r.to_csv().splitlines()[0] == "section,stage,layer,formula,value,note"
+    assert r.to_csv("layers").splitlines()[0].startswith("layer,kind,count")
     assert r.macs("macs", step=True) < r.macs("ptflops", step=True)
 
 

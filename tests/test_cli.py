@@ -2,6 +2,7 @@
 import csv
 import io
 import json
+import re
 
 import pytest
 
@@ -42,7 +43,7 @@ def test_csv_markdown_latex(cli):
     assert rows[0] == ["section", "stage", "layer", "formula", "value", "note"]
     assert ["total", "", "state_floats", "", "4771632", ""] in rows
     rc, out, _ = cli("x3d-m", "-f", "markdown")
-    assert rc == 0 and "| conv_1 | conv_T |" in out
+    assert rc == 0 and re.search(r"\| conv_1 +\| conv_T +\|", out)
     rc, out, _ = cli("x3d-m", "-f", "latex")
     assert rc == 0 and r"\begin{tabular}" in out and r"\bottomrule" in out
 

@@ -8,6 +8,7 @@ kind                   module
 ``relu`` ``swish`` …   :mod:`comem.layers.activation`
 ``avgpool`` ``maxpool``:mod:`comem.layers.pool`
 ``linear``             :mod:`comem.layers.linear`
+``mean``               :mod:`comem.layers.mean`
 ``delay``              :mod:`comem.layers.delay`
 ``residual`` ``se``    :mod:`comem.layers.composite`
 ``temporal_subsample`` :mod:`comem.layers.subsample`
@@ -27,6 +28,7 @@ from .composite import RESIDUAL, SQUEEZE_EXCITE
 from .conv import CONV
 from .delay import DELAY
 from .linear import LINEAR
+from .mean import MEAN
 from .norm import BATCHNORM
 from .pool import AVGPOOL, MAXPOOL
 from .subsample import TEMPORAL_SUBSAMPLE
@@ -46,5 +48,5 @@ def register(kind):
 
 
 for _kind in (CONV, BATCHNORM, RELU, SWISH, SIGMOID, SOFTMAX, DROPOUT, IDENTITY, AVGPOOL, MAXPOOL, LINEAR, DELAY,
-              RESIDUAL, SQUEEZE_EXCITE, TEMPORAL_SUBSAMPLE):
+              RESIDUAL, SQUEEZE_EXCITE, TEMPORAL_SUBSAMPLE, MEAN):
     register(_kind)

@@ -11,9 +11,11 @@ its step tensors have the same ``c, h, w`` and one frame.
 
 Quantities a kind provides (all per single instance of the layer):
 
-``output(cfg, x)``            output shape of the regular model
+``output(cfg, x, env)``       output shape of the regular model
 ``params(cfg, x)``            learnable parameters
 ``work(cfg, x, y, step, knobs)``
+                              (``knobs``: an :class:`Env`, the knob values and
+                              the model's input shape)
                               the elementary operations it performs, as
                               ``{op: count}`` for one clip (``step=False``)
                               or one continual step (``step=True``);
@@ -74,6 +76,20 @@ class Shape:
         return Shape(**d)
 
 
+class Env(dict):
+    """What a kind's formulas may read besides its own input: the knob values
+    (it is a dict of them); ``model_input``, the model's input shape
+    (SlowFast's ResNet head sizes its pool from the crop, ``crop // 32``);
+    and ``index_floats``, how many values of the analysed dtype one int64
+    index occupies (``8 / bytes per value``: 2 at fp32, 4 at fp16), for the
+    transients that hold max-pool indices."""
+
+    def __init__(self, knobs, model_input: "Shape | None" = None, bytes_per_float: int = 4):
+        super().__init__(knobs)
+        self.model_input = model_input
+        self.index_floats = 8 // bytes_per_float
+
+
 def conv_out(n, k, s, p, d=1):
     """Output length of a convolution / pooling window along one axis:
     ``floor((n + 2p - d(k-1) - 1) / s) + 1``."""
@@ -127,7 +143,7 @@ class LayerKind:
         return c_in
 
     # -- phase 2: quantities ----------------------------------------------------
-    def output(self, cfg, x: Shape) -> Shape:
+    def output(self, cfg, x: Shape, env: Env | None = None) -> Shape:
         return x
 
     def params(self, cfg, x: Shape):

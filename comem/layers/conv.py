@@ -92,7 +92,7 @@ class Conv(LayerKind):
     def out_channels(self, cfg, c_in):
         return cfg["c_out"]
 
-    def output(self, cfg, x: Shape) -> Shape:
+    def output(self, cfg, x: Shape, env=None) -> Shape:
         (kt, kh, kw), (st, sh, sw) = cfg["kernel"], cfg["stride"]
         (pt, ph, pw), (dt, dh, dw) = cfg["padding"], cfg["dilation"]
         return Shape(cfg["c_out"], conv_out(x.t, kt, st, pt, dt), conv_out(x.h, kh, sh, ph, dh),

@@ -30,7 +30,7 @@ class Linear(LayerKind):
     def out_channels(self, cfg, c_in):
         return cfg["c_out"]
 
-    def output(self, cfg, x):
+    def output(self, cfg, x, env=None):
         return x.with_(c=cfg["c_out"])
 
     def params(self, cfg, x):

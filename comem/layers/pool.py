@@ -5,7 +5,12 @@
 Spec fields: ``kernel``, ``stride`` (default = kernel), ``padding``,
 ``global`` (pool the whole input to 1×1×1), ``adaptive`` (module choice only),
 ``window`` (temporal window of the continual pool for a global pool:
-``"clip"`` = all frames of the clip at this layer, ``"frame"`` = one frame).
+``"clip"`` = all frames of the clip at this layer, ``"frame"`` = one frame),
+``input_divisor`` ``[d_T, d_H, d_W]``: the window is the *model input's*
+frames, height and width floor-divided by these, stride 1 — the head of the
+SlowFast ResNets (``ResNetBasicHead``: ``[T // pool1_t, crop // 32, crop //
+32]``), which is global only when the crop is a multiple of 32 (at 200² it
+leaves a 2×2 map: a 4× larger buffer and 4 positions for the projection).
 
 A continual pool pools each incoming frame spatially, keeps the pooled
 frames in a buffer and pools the buffer over time.  With ``w`` the temporal
@@ -29,7 +34,7 @@ from .conv import positive, triple
 
 
 class Pool(LayerKind):
-    fields = ("kernel", "stride", "padding", "global", "adaptive", "window", "dilation")
+    fields = ("kernel", "stride", "padding", "global", "adaptive", "window", "dilation", "input_divisor")
     state_knob = "pool_state"
     state_formulas = {
         "k-1": "d_T * (w - 1) * C * n_H * n_W",        # the paper: pool_5 (16-1)x432
@@ -49,6 +54,13 @@ class Pool(LayerKind):
         if window not in ("clip", "frame"):
             raise ComemError(f"{self.name} 'window' must be 'clip' or 'frame', got {window!r}")
         cfg["window"] = window
+        if "input_divisor" in raw:
+            if cfg["global"] or "kernel" in raw or "stride" in raw or "padding" in raw:
+                raise ComemError(f"a {self.name} with 'input_divisor' takes no global/kernel/stride/padding")
+            div = triple(evaluate("input_divisor", None), f"{self.name} 'input_divisor'")
+            cfg.update(kernel=None, stride=(1, 1, 1), padding=(0, 0, 0), dilation=(1, 1, 1),
+                       input_divisor=tuple(positive(v, f"{self.name} input divisor") for v in div))
+            return cfg
         if cfg["global"]:
             if "kernel" in raw or "stride" in raw or "padding" in raw:
                 raise ComemError(f"a global {self.name} takes no kernel/stride/padding")
@@ -71,21 +83,31 @@ class Pool(LayerKind):
         block's pool follows the ``se_pool`` knob."""
         return knobs["se_pool"] if cfg["window"] == "se" else cfg["window"]
 
+    def kernel(self, cfg, env):
+        """The (T, H, W) window of a non-global pool."""
+        div = cfg.get("input_divisor")
+        if div is None:
+            return cfg["kernel"]
+        if env is None or env.model_input is None:
+            raise ComemError(f"a {self.name} with 'input_divisor' needs the model's input shape")
+        x0 = env.model_input
+        return (shim.fdiv(x0.t, div[0]), shim.fdiv(x0.h, div[1]), shim.fdiv(x0.w, div[2]))
+
     def window(self, cfg, x: Shape, knobs):
         """The temporal window of the continual pool."""
         if cfg["global"]:
             return 1 if self.window_kind(cfg, knobs) == "frame" else x.t
-        return cfg["kernel"][0]
+        return self.kernel(cfg, knobs)[0]
 
     def causal(self, cfg, knobs) -> bool:
         """An SE pool over the past clip applied to the current frame: no
         alignment delay (``se_pool = clip-causal``)."""
         return cfg["global"] and self.window_kind(cfg, knobs) == "clip-causal"
 
-    def output(self, cfg, x):
+    def output(self, cfg, x, env=None):
         if cfg["global"]:
             return Shape(x.c, 1, 1, 1)
-        (kt, kh, kw), (st, sh, sw), (pt, ph, pw) = cfg["kernel"], cfg["stride"], cfg["padding"]
+        (kt, kh, kw), (st, sh, sw), (pt, ph, pw) = self.kernel(cfg, env), cfg["stride"], cfg["padding"]
         dt, dh, dw = cfg["dilation"]
         return Shape(x.c, conv_out(x.t, kt, st, pt, dt), conv_out(x.h, kh, sh, ph, dh), conv_out(x.w, kw, sw, pw, dw))
 
@@ -122,20 +144,27 @@ class Pool(LayerKind):
         """continual-inference pools the frame spatially (one pooled frame
         ``n' = C·n_H·n_W``), writes it into the buffer, then pools the buffer
         over time into a new pooled frame: ``2·n'`` (batch 1: the buffer's
-        permute/reshape is a view)."""
-        return 2 * (y.c * y.h * y.w)
+        permute/reshape is a view).  A max pool computes both poolings with
+        indices (``max_pool2d_with_indices``, ``adaptive_max_pool``): ``n'``
+        int64 indices live until the temporal pool returns, each worth
+        ``knobs.index_floats`` values of the dtype (8 bytes)."""
+        pooled = y.c * y.h * y.w
+        if self.mode == "max":
+            return 2 * pooled + pooled * knobs.index_floats
+        return 2 * pooled
 
     def torch_module(self, cfg, x, kit, continual, knobs):
         nn, co = kit.nn, kit.co
         avg = self.mode == "avg"
         if not cfg["global"]:
+            kernel = tuple(_concrete(k, "the window") for k in self.kernel(cfg, knobs))
             if continual:
                 if avg:
-                    return co.AvgPool3d(cfg["kernel"], cfg["stride"], cfg["padding"], dilation=cfg["dilation"])
-                return co.MaxPool3d(cfg["kernel"], cfg["stride"], cfg["padding"], cfg["dilation"])
+                    return co.AvgPool3d(kernel, cfg["stride"], cfg["padding"], dilation=cfg["dilation"])
+                return co.MaxPool3d(kernel, cfg["stride"], cfg["padding"], cfg["dilation"])
             if avg:
-                return nn.AvgPool3d(cfg["kernel"], cfg["stride"], cfg["padding"])
-            return nn.MaxPool3d(cfg["kernel"], cfg["stride"], cfg["padding"], dilation=cfg["dilation"])
+                return nn.AvgPool3d(kernel, cfg["stride"], cfg["padding"])
+            return nn.MaxPool3d(kernel, cfg["stride"], cfg["padding"], dilation=cfg["dilation"])
         if not continual:
             if cfg["adaptive"]:
                 return nn.AdaptiveAvgPool3d(1) if avg else nn.AdaptiveMaxPool3d(1)

@@ -18,7 +18,7 @@ class TemporalSubsample(LayerKind):
     def configure(self, raw, evaluate, c_in):
         return {"factor": positive(evaluate("factor", None), "temporal_subsample 'factor'")}
 
-    def output(self, cfg, x):
+    def output(self, cfg, x, env=None):
         return x.with_(t=shim.fdiv(x.t, cfg["factor"]))
 
     def check(self, cfg, x, y, where):

@@ -6,7 +6,8 @@ the plain analysis path.
 """
 from ..errors import MissingExtraError
 
-INSTALL_HINT = "pip install 'comem[validate]'  (torch==2.13.0, continual-inference==1.2.4, ptflops)"
+INSTALL_HINT = ("pip install 'comem[validate]'  (torch==2.13.0, continual-inference==1.2.4, ptflops, "
+                "fvcore)")
 
 
 def require_extra():

@@ -23,7 +23,7 @@ from collections import OrderedDict, defaultdict
 
 from ..errors import ComemError
 from ..graph import Graph
-from ..layers.base import Shape
+from ..layers.base import Env, Shape
 from ..nodes import LayerNode, ParallelNode, SeqNode, walk_streams
 from ..walker import merged_shape
 from .kit import kit
@@ -75,9 +75,9 @@ def _combine_shapes(shapes, merge, st, where):
 class _Builder:
     """Walk the layer tree once, creating one module per node."""
 
-    def __init__(self, knobs, continual):
+    def __init__(self, knobs, continual, model_input):
         self.k = kit()
-        self.knobs = knobs
+        self.knobs = Env(knobs, model_input)
         self.continual = continual
         self.rows = RowMap()
 
@@ -85,7 +85,7 @@ class _Builder:
         kind = node.kind
         m = kind.torch_module(node.cfg, x, self.k, self.continual, self.knobs)
         self.rows.add(node.path, kind, m)
-        return m, kind.output(node.cfg, x)
+        return m, kind.output(node.cfg, x, self.knobs)
 
     def seq(self, node: SeqNode, x):
         mods = []
@@ -138,7 +138,8 @@ class _Builder:
 
 def build_regular(graph: Graph, clip: int, size: int, knobs: dict, width=None):
     """The regular model and its row map."""
-    b = _Builder(knobs, continual=False)
+    x0 = _stage_input(graph, clip, size, width)
+    b = _Builder(knobs, False, x0)
     stages = []
 
     def stage(st, x):
@@ -146,7 +147,7 @@ def build_regular(graph: Graph, clip: int, size: int, knobs: dict, width=None):
         stages.append(m)
         return y
 
-    walk_streams(graph.stages, _stage_input(graph, clip, size, width), stage, _combine_shapes)
+    walk_streams(graph.stages, x0, stage, _combine_shapes)
     return b.k.Streams(stages, graph.stages).eval(), b.rows
 
 
@@ -157,7 +158,8 @@ def build_continual(graph: Graph, clip: int, size: int, knobs: dict, width=None)
                          f"{graph.spec.continual_note or graph.continual_problem}")
     if any(isinstance(s.source, list) or s.merge_into for s in graph.stages):
         raise ComemError(f"{graph.spec.name}: multi-stream models have no continual builder")
-    b = _Builder(knobs, continual=True)
+    x0 = _stage_input(graph, clip, size, width)
+    b = _Builder(knobs, True, x0)
     stages = OrderedDict()
 
     def stage(st, x):
@@ -166,7 +168,7 @@ def build_continual(graph: Graph, clip: int, size: int, knobs: dict, width=None)
             stages[st.name] = m
         return y
 
-    walk_streams(graph.stages, _stage_input(graph, clip, size, width), stage, _combine_shapes)
+    walk_streams(graph.stages, x0, stage, _combine_shapes)
     return b.k.co.Sequential(stages).eval(), b.rows
 
 

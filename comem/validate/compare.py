@@ -69,11 +69,18 @@ def total_work(works) -> dict:
     return acc
 
 
+#: the phases of one validation (``progress`` is called after each)
+STEPS = ("build", "measure regular", "measure continual", "compare")
+
+
 def validate(model, clip=None, size=None, profile="continual-inference", knobs=None, use_ptflops=True,
-             per_layer=True) -> Validation:
+             per_layer=True, progress=None) -> Validation:
     """Build the spec's regular and continual PyTorch models at ``clip`` x
-    ``size``, instrument them and compare with comem's numbers."""
+    ``size``, instrument them and compare with comem's numbers;
+    ``progress(step)`` is called after each of :data:`STEPS`."""
     import time
+
+    progress = progress or (lambda step: None)
 
     require_extra()
     from .. import api
@@ -88,7 +95,9 @@ def validate(model, clip=None, size=None, profile="continual-inference", knobs=N
     api.check_input_fits(spec, graph, clip, size)
     t = evaluate_graph(graph, clip, size, prof, record=True, continual=continual)
     reg, reg_map, com, co_map = build_models(graph, clip, size, prof.as_dict(), continual=continual)
+    progress("build")
     mr = measure_regular(reg, reg_map, graph.in_channels, clip, size, use_ptflops=use_ptflops)
+    progress("measure regular")
     v = Validation(spec.name, clip, size, prof.label)
     add = v.checks.append
     empty = lambda: {"clip_a": {}, "clip_m": {}, "step_a": {}, "step_m": {}, "state_a": 0, "state_m": 0,  # noqa: E731
@@ -112,11 +121,14 @@ def validate(model, clip=None, size=None, profile="continual-inference", knobs=N
         for name, g in by_stage.items():
             add(Check(name, "params", g["params_a"], g["params_m"]))
             add(Check(name, "per-clip ptflops", weigh(g["clip_a"], "ptflops"), weigh(g["clip_m"], "ptflops")))
+        progress("measure continual")
+        progress("compare")
         v.seconds = time.perf_counter() - t0
         return v
 
     # ---- continual model (per step) ----
     mc = measure_continual(com, co_map, graph.in_channels, size, stride=t.stride)
+    progress("measure continual")
     for r in t.rows:
         g = by_stage[r.stage]
         g["state_a"] += r.state * r.multiplicity
@@ -146,7 +158,9 @@ def validate(model, clip=None, size=None, profile="continual-inference", knobs=N
     avg_m = total_work(mc.work_avg.values())
     add(Check("model", "ptflops per input frame (average)", avg_a, Fraction(weigh(avg_m, "ptflops"), t.stride)))
     if prof["transient"] == "library":
-        add(Check("model", "transient peak of one step (floats)", t.library_step, mc.transient_peak))
+        # fp32: 4 bytes a float; an int64 max-pool index counts 2 floats (8 bytes)
+        add(Check("model", "transient peak of one step (bytes, fp32)", 4 * t.library_step, mc.transient_peak_bytes))
+    progress("compare")
     v.seconds = time.perf_counter() - t0
     return v
 

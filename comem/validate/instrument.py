@@ -11,8 +11,9 @@ delay, receptive field and the transient peak of one step.
   counted by ptflops itself (module hooks only);
 * **delay / receptive field** — the library's own properties;
 * **transient** — a ``TorchDispatchMode`` that records every tensor storage
-  created during one step and when it is freed; the peak of live floats
-  (state buffers, parameters and the input frame excluded).
+  created during one step and when it is freed; the peak of live bytes
+  (floating tensors and max-pool indices; state buffers, parameters and the
+  input frame excluded).
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ class Measured:
     ptflops_params: int | None = None
     delay: int | None = None
     receptive_field: int | None = None
-    transient_peak: int | None = None
+    transient_peak_bytes: int | None = None
     stride: int = 1
     unmapped_state: int = 0
 
@@ -86,8 +87,15 @@ def _state_floats(module):
     return sum(t.numel() for t in flat if isinstance(t, torch.Tensor) and t.is_floating_point())
 
 
+#: ops whose integer outputs are the indices of a max pool (held until it returns)
+_INDEX_OPS = ("max_pool", "adaptive_max_pool")
+
+
 class LiveTensorTracker:
-    """Peak of floats in tensor storages created while active and still alive."""
+    """Peak of the bytes in tensor storages created while active and still
+    alive: floating tensors, and the int64 indices max pools compute.  The
+    0-dim and ``k_T``-element integer tensors that index state buffers are
+    bookkeeping, not counted."""
 
     def __init__(self, known_storages=()):
         from torch.utils._python_dispatch import TorchDispatchMode
@@ -97,7 +105,7 @@ class LiveTensorTracker:
         class _Mode(TorchDispatchMode):
             def __torch_dispatch__(self, func, types, args=(), kwargs=None):
                 out = func(*args, **(kwargs or {}))
-                tracker._record(out)
+                tracker._record(out, str(func))
                 return out
 
         self._mode = _Mode()
@@ -109,21 +117,22 @@ class LiveTensorTracker:
     def _free(self, key):
         self.current -= self.live.pop(key, 0)
 
-    def _record(self, out):
+    def _record(self, out, func):
         import torch
         from torch.utils._pytree import tree_flatten
 
         flat, _ = tree_flatten(out)
         for t in flat:
-            if not isinstance(t, torch.Tensor) or not t.is_floating_point():
+            if not isinstance(t, torch.Tensor):
+                continue
+            if not t.is_floating_point() and not (t.dtype == torch.int64 and any(o in func for o in _INDEX_OPS)):
                 continue
             st = t.untyped_storage()
             key = st.data_ptr()
             if key in self.known or key in self.live or st.nbytes() == 0:
                 continue
-            n = st.nbytes() // t.element_size()
-            self.live[key] = n
-            self.current += n
+            self.live[key] = st.nbytes()
+            self.current += st.nbytes()
             weakref.finalize(st, self._free, key)
             self.peak = max(self.peak, self.current)
 
@@ -223,7 +232,7 @@ def measure_continual(model, row_map, in_channels, size, stride: int = 1, seed=0
 
     full = max(steps, key=lambda s: total(s[0]))
     m.work_step = full[0]
-    m.transient_peak = full[1]
+    m.transient_peak_bytes = full[1]
     avg = defaultdict(lambda: defaultdict(int))
     for w, _ in steps:
         for path, ops in w.items():

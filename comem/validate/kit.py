@@ -49,6 +49,12 @@ def kit():
             idx = torch.linspace(0, t - 1, t // self.factor).long()
             return torch.index_select(x, 2, idx)
 
+    class SpatialMean(nn.Module):
+        """The mean over height and width, keeping the dimensions."""
+
+        def forward(self, x):
+            return x.mean(dim=(-2, -1), keepdim=True)
+
     class Merge(nn.Module):
         """Branches on one input, summed, multiplied or concatenated."""
 
@@ -84,5 +90,5 @@ def kit():
             return walk_streams(self.meta, x, lambda st, v: mods[st.name](v), combine)
 
     return SimpleNamespace(torch=torch, nn=nn, co=co, Swish=Swish, ChannelsLastLinear=ChannelsLastLinear,
-                           TemporalSubsample=TemporalSubsample, Merge=Merge, Streams=Streams,
+                           TemporalSubsample=TemporalSubsample, SpatialMean=SpatialMean, Merge=Merge, Streams=Streams,
                            framewise=co.forward_stepping)

@@ -1,0 +1,39 @@
+"""``mean`` — the average over height and width of each frame (the ResNet
+head's ``x.mean([1, 2, 3])`` after its projection; after the head's pool the
+regular model has one frame, so it is the head's whole mean).
+
+No spec fields.
+
+* output ``C × T × 1 × 1``; no parameters, no state, no delay
+* work: one ``mean`` op per input element — weighed 0 by every convention
+  (ptflops counts no functional op, fvcore has no handle for ``aten::mean``)
+"""
+from __future__ import annotations
+
+from .base import LayerKind
+
+
+class Mean(LayerKind):
+    name = "mean"
+    summary = "average over height and width (the ResNet head's final mean)"
+    framewise = True
+    #: ptflops counts no functional op, fvcore has no handle for aten::mean,
+    #: and an average is neither a multiply-accumulate nor a bias
+    op_weights = {"mean": {"ptflops": 0, "macs": 0, "flops": 0, "fvcore": 0}}
+
+    def output(self, cfg, x, env=None):
+        return x.with_(h=1, w=1)
+
+    def work(self, cfg, x, y, step, knobs):
+        return {"mean": x.frame if step else x.numel}
+
+    def torch_module(self, cfg, x, kit, continual, knobs):
+        m = kit.SpatialMean()
+        return kit.framewise(m) if continual else m
+
+    def torch_work(self, m, inp, out):
+        x = inp[0] if isinstance(inp, tuple) else inp
+        return {"mean": x.numel()}
+
+
+MEAN = Mean()

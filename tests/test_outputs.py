@@ -1,0 +1,220 @@
+"""Outputs people and programs read: machine formats carry plain values,
+every format shows the same view, tables are drawn by tabulate, sweeps
+stream, and the bugs a new user hit stay fixed."""
+import ast
+import csv
+import io
+import json
+import operator
+import re
+import subprocess
+import sys
+
+import pytest
+
+import comem
+from comem.errors import ComemError
+
+
+def _formula_value(text):
+    """Evaluate a printed formula such as ``[(3−1)×54×56×56]×3×4`` (a tiny
+    arithmetic reader written here: no eval)."""
+    t = text.rstrip(" =").replace("×", "*").replace("−", "-").replace("[", "(").replace("]", ")")
+    t = t.replace("²", "**2").replace("³", "**3")
+    ops = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Pow: operator.pow}
+
+    def ev(n):
+        if isinstance(n, ast.Constant):
+            return n.value
+        if isinstance(n, ast.BinOp):
+            return ops[type(n.op)](ev(n.left), ev(n.right))
+        raise ValueError(ast.dump(n))
+
+    return ev(ast.parse(t, mode="eval").body)
+
+
+@pytest.mark.parametrize("model,batch", [("x3d-m", 1), ("x3d-m", 4), ("i3d-r50", 3)])
+def test_breakdown_formulas_equal_their_values(cli, model, batch):
+    r = comem.analyze(model, batch=batch)
+    rc, out, err = cli(model, "--batch", str(batch), "-f", "csv")
+    rows = [row for row in csv.reader(io.StringIO(out)) if row[0] == "state"]
+    assert rows and all(_formula_value(row[3]) == int(row[4]) for row in rows), rows[:3]
+    assert sum(int(row[4]) for row in rows) == r.state_floats
+
+
+def test_machine_formats_carry_plain_values(cli):
+    rc, out, _ = cli("x3d-m", "-f", "csv")
+    for row in csv.reader(io.StringIO(out)):
+        if row[0] in ("total", "accounting") and row[4]:
+            assert "floats" not in row[4] and "×" not in row[4] and "," not in row[4], row
+    rc, out, _ = cli("compare", "x3d-s", "x3d-m", "-f", "csv")
+    ratios = [row[3] for row in csv.reader(io.StringIO(out))][1:]
+    assert all(x == "" or float(x) > 0 for x in ratios) and not any("×" in x for x in ratios)
+    rc, out, _ = cli("list", "-f", "json")
+    models = json.loads(out)["Known models"]
+    assert all(isinstance(m["continual"], bool) and isinstance(m["aliases"], list) for m in models)
+    assert {m["model"]: m["continual"] for m in models}["r2plus1d-18"] is False
+
+
+@pytest.mark.parametrize("args,key", [(["--view", "layers"], "layers"), (["--view", "stages"], "stages"),
+                                      (["--top", "3"], "top_layers"), (["--view", "summary"], None)])
+def test_json_honours_view_and_top(cli, args, key):
+    rc, out, err = cli("x3d-m", *args, "-f", "json")
+    assert rc == 0, err
+    d = json.loads(out)
+    assert d["state_floats"] == 4_771_632
+    if key == "top_layers":
+        assert len(d[key]) == 3 and d[key][0]["layer"] == "conv_1.conv_t"
+        assert "layers" not in d and "breakdown" not in d
+    elif key:
+        assert d[key] and "breakdown" not in d
+    else:
+        assert "layers" not in d and "stages" not in d
+
+
+def test_to_csv_and_cli_csv_give_the_same_view(cli):
+    r = comem.analyze("x3d-m")
+    for view in ("breakdown", "layers", "stages"):
+        rc, out, _ = cli("x3d-m", "--view", view, "-f", "csv")
+        assert out.rstrip("\n") == r.to_csv(view), view
+
+
+def test_layer_rows_share_and_depth(cli):
+    rc, out, _ = cli("x3d-m", "--view", "layers", "-f", "json")
+    layers = json.loads(out)["layers"]
+    assert abs(sum(x["state_share"] or 0 for x in layers) - 100) < 1e-6
+    rc, out, _ = cli("x3d-m", "--depth", "1", "-f", "json")
+    by_stage = {x["layer"]: x for x in json.loads(out)["layers"]}
+    for s in comem.analyze("x3d-m").stages:
+        assert by_stage[s["stage"]]["state_floats"] == s["state_floats"]
+        assert by_stage[s["stage"]]["ops_per_clip"] == s["ops_per_clip"]
+
+
+def test_tables_are_drawn_by_tabulate():
+    from tabulate import tabulate
+
+    from comem.formats import Table, render_tables
+
+    t = Table("t", ["a", "b"], [["x", 1234567]], numeric=(1,))
+    assert render_tables([t], "markdown").endswith(tabulate([["x", "1,234,567"]], ["a", "b"], tablefmt="pipe",
+                                                           colalign=["left", "right"], disable_numparse=True))
+    assert "<table>" in render_tables([t], "html")
+    latex = render_tables([t], "latex")
+    assert r"\toprule" in latex and r"1{,}234{,}567" in latex
+
+
+# ---------------------------------------------------------------------------
+# the bugs a new user hit
+
+def test_plot_stages_of_a_regular_only_model(cli, tmp_path):
+    pytest.importorskip("matplotlib")
+    rc, out, err = cli("plot", "stages", "r2plus1d-18", "-o", str(tmp_path / "s.png"))
+    assert rc == 0 and (tmp_path / "s.png").stat().st_size > 0, err
+
+
+def test_plot_models_keeps_regular_only_models():
+    pytest.importorskip("matplotlib")
+    from comem import plot
+
+    fig = plot.continual_vs_regular(["x3d-m", "r2plus1d-18"])
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert len(labels) == 2 and "regular only" in labels[1]
+    fig = plot.continual_vs_regular(["r2plus1d-18", "slowfast-8x8-r50"])
+    assert len(fig.axes[0].patches) == 2  # two regular bars, not an empty figure
+
+
+def test_bare_comem_prints_its_help():
+    p = subprocess.run([sys.executable, "-m", "comem"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and p.stderr == ""
+    assert len(p.stdout.splitlines()) > 10 and "Commands:" in p.stdout
+
+
+@pytest.mark.parametrize("kwargs,needle", [({"knobs": "a=b"}, "knobs must be a dict"),
+                                           ({"params": ["depth_factor", 2]}, "params must be a dict")])
+def test_api_type_errors_are_comem_errors(kwargs, needle):
+    with pytest.raises(ComemError, match=needle):
+        comem.analyze("x3d-m", **kwargs)
+
+
+def test_top_layers_by_an_unknown_key():
+    with pytest.raises(ComemError, match="choose state, ops or params"):
+        comem.analyze("x3d-m").top_layers(3, by="flops")
+
+
+def test_repr_is_short():
+    assert len(repr(comem.analyze("x3d-m"))) < 400
+
+
+def test_no_syntax_warning_leaks(tmp_path):
+    spec = tmp_path / "w.toml"
+    spec.write_text('[model]\nname = "w"\nclip = 4\nsize = 32\n[params]\nc = "2 if 1else 3"\n[[stages]]\n'
+                    'name = "a"\nlayers = [ { kind = "conv", out = "8 * c", kernel = [1, 1, 1] } ]\n')
+    p = subprocess.run([sys.executable, "-W", "default", "-m", "comem", str(spec), "-f", "json"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and p.stderr == "", p.stderr
+
+
+def test_slowfast_clip_rule_is_named(cli):
+    rc, out, err = cli("slowfast-8x8-r50", "--clip", "30")
+    assert rc == 2 and "multiple of alpha" in err and "concatenate" not in err
+
+
+def test_knob_without_equals_gets_a_name_value_hint(cli):
+    rc, out, err = cli("x3d-m", "--knob", "conv_state", "library-buffer")
+    assert rc == 2 and "NAME=VALUE" in err and "conv_state=library-buffer" in err
+
+
+def test_validate_install_hint_names_fvcore():
+    from comem.validate import INSTALL_HINT
+
+    assert "fvcore" in INSTALL_HINT
+
+
+def test_ordinals_in_the_totals(cli):
+    rc, out, _ = cli("i3d-r50")
+    assert "every 2nd frame" in out and "2th" not in out
+
+
+def test_readme_ptflops_wording():
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert 'backend_specific_config={"count_functional": False}' in readme
+    assert "`count_functional=False`" not in readme
+
+
+# ---------------------------------------------------------------------------
+# sweeps stream in blocks
+
+def test_streamed_blocks_equal_the_whole_sweep():
+    from comem.sweep import iter_sweep, sweep
+
+    whole = sweep("x3d-m", [4, 5, 16, 31], [31, 64, 225], [1, 2], ["fp32", "fp16"])
+    rows = []
+    for block in iter_sweep("x3d-m", [4, 5, 16, 31], [31, 64, 225], [1, 2], ["fp32", "fp16"], block_points=4):
+        assert len(block.clips) == 1
+        rows.extend(block.rows())
+    assert rows == whole.rows()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_streamed_text_equals_the_rows(cli, fmt):
+    from comem.sweep import sweep
+
+    rc, out, err = cli("sweep", "slowfast-8x8-r50", "--clip", "28..33", "--size", "64,97", "-f", fmt)
+    assert rc == 0, err
+    r = sweep("slowfast-8x8-r50", list(range(28, 34)), [64, 97])
+    if fmt == "csv":
+        got = list(csv.reader(io.StringIO(out)))
+        assert got[0] == r.headers()
+        assert got[1:] == [[("" if v is None else (str(v).lower() if isinstance(v, bool) else str(v))) for v in row]
+                           for row in r.rows()]
+    else:
+        d = json.loads(out)
+        assert d["columns"] == r.headers() and d["rows"] == r.rows()
+        assert any("multiple of alpha" in x for x in d["invalid_reasons"])
+
+
+def test_huge_grids_need_a_machine_format(cli):
+    rc, out, err = cli("sweep", "x3d-m", "--clip", "1..1000", "--size", "32..100")
+    assert rc == 2 and "-f csv" in err and re.search(r"69,000 points", err)
