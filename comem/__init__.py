@@ -5,6 +5,8 @@
     >>> print(r)                       # Appendix-A-style breakdown + totals
     >>> r.to_dict()["state_floats"]
     4792368
+    >>> spec = comem.from_module(my_model, (3, 16, 224, 224))   # any PyTorch model
+    >>> comem.analyze(spec, clip=64, size=(224, 398))
 
 Everything heavy (numpy, sympy, torch) is imported lazily by the functions
 that need it.
@@ -12,7 +14,7 @@ that need it.
 __version__ = "0.2.0"
 
 __all__ = ["analyze", "Report", "ComemError", "load_spec", "list_models", "profiles", "get_profile",
-           "__version__"]
+           "from_module", "Spec", "__version__"]
 
 
 def __getattr__(name):
@@ -28,6 +30,10 @@ def __getattr__(name):
         from .errors import ComemError
 
         return ComemError
+    if name == "Spec":
+        from .spec import Spec
+
+        return Spec
     if name == "load_spec":
         from .spec import load_spec
 
@@ -40,6 +46,10 @@ def __getattr__(name):
         from .profiles import get_profile
 
         return get_profile
+    if name == "from_module":
+        from .importer import from_module
+
+        return from_module
     if name == "profiles":
         from . import profiles
 

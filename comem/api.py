@@ -20,7 +20,7 @@ from .graph import build_graph
 from .profiles import get_profile
 from .report import Report, build_breakdown
 from .spec import Spec, resolve
-from .units import MAX_BATCH, MAX_CLIP, MAX_SIZE, check_int, dtype_bytes
+from .units import MAX_BATCH, MAX_CLIP, MAX_SIZE, check_int, dtype_bytes, frame_text
 from .walker import evaluate_graph
 
 
@@ -48,11 +48,37 @@ def get_graph(spec: Spec, params: dict | None = None):
     return graph
 
 
+def frame_size(spec: Spec, size) -> tuple:
+    """``(height, width)`` of one input frame: the spec's, or ``size`` — one
+    number (square), ``"HxW"`` or ``(H, W)`` for video; the joints ``V`` of
+    a 2D model (width 1); nothing for a 1D model (1 x 1)."""
+    if size is None:
+        return spec.size, spec.width or spec.size
+    if isinstance(size, str) and "x" in size.lower():
+        parts = size.lower().replace(" ", "").split("x")
+        if len(parts) != 2:
+            raise ComemError(f"size {size!r} is not HEIGHTxWIDTH; write e.g. 224x398")
+        size = tuple(parts)
+    if isinstance(size, (tuple, list)):
+        if len(size) != 2:
+            raise ComemError(f"size must be one number or (height, width), got {len(size)} values")
+        h = check_int(size[0], "height (pixels)", 1, MAX_SIZE)
+        w = check_int(size[1], "width (pixels)", 1, MAX_SIZE)
+        if spec.dims != 3 and (h, w) != (h, 1):
+            raise ComemError(f"{spec.name} takes {'one axis (V)' if spec.dims == 2 else 'no frame'} per frame, "
+                             f"not {h}x{w}; give --size as one number")
+        return h, w
+    if spec.dims == 1:
+        raise ComemError(f"{spec.name} is a 1D model (input C x T): it has no frame size; drop --size")
+    s = check_int(size, "size (pixels)" if spec.dims == 3 else "size (joints)", 1, MAX_SIZE)
+    return (s, s) if spec.dims == 3 else (s, 1)
+
+
 def check_clip_size(spec: Spec, clip, size):
-    """The spec's defaults, or user values checked to be sane whole numbers."""
+    """The spec's defaults, or user values checked to be sane whole numbers:
+    ``(clip, height, width)``."""
     clip = spec.clip if clip is None else check_int(clip, "clip (frames)", 1, MAX_CLIP)
-    size = spec.size if size is None else check_int(size, "size (pixels)", 1, MAX_SIZE)
-    return clip, size
+    return (clip,) + frame_size(spec, size)
 
 
 def require_continual(spec, graph):
@@ -65,6 +91,8 @@ def require_continual(spec, graph):
 def constraint_failures(spec, graph, clip, size, width=None) -> list:
     """The messages of the spec's ``[[constraints]]`` that ``clip`` × ``size``
     breaks (rules over the parameters and clip, size/height, width)."""
+    if not spec.constraints:
+        return []
     from .expr import evaluate
 
     out = []
@@ -78,15 +106,20 @@ def constraint_failures(spec, graph, clip, size, width=None) -> list:
     return out
 
 
-def check_input_fits(spec, graph, clip, size):
+def check_input_fits(spec, graph, clip, size, width=None):
     """Reject inputs smaller than the network's total stride, or that break
     one of the spec's constraints."""
-    broken = constraint_failures(spec, graph, clip, size)
+    width = size if width is None else width
+    broken = constraint_failures(spec, graph, clip, size, width)
     if broken:
-        raise ComemError(f"{spec.name} cannot take clip {clip} x size {size}: {broken[0]}")
+        raise ComemError(f"{spec.name} cannot take clip {clip} x {frame_text(spec, size, width)}: {broken[0]}")
     if size < graph.spatial_stride:
-        raise ComemError(f"size {size} is below {spec.name}'s total spatial stride of {graph.spatial_stride}; "
+        raise ComemError(f"{'height' if spec.dims == 3 and width != size else 'size'} {size} is below "
+                         f"{spec.name}'s total spatial stride of {graph.spatial_stride}; "
                          f"use --size {graph.spatial_stride} or more")
+    if width < graph.width_stride:
+        raise ComemError(f"width {width} is below {spec.name}'s total spatial stride of {graph.width_stride}; "
+                         f"use a width of {graph.width_stride} or more")
     if clip < graph.temporal_stride:
         raise ComemError(f"clip {clip} is below {spec.name}'s total temporal stride of {graph.temporal_stride}; "
                          f"use --clip {graph.temporal_stride} or more")
@@ -122,7 +155,7 @@ def prepare(model, profile=None, knobs=None, params=None, convention="ptflops", 
     return Setup(spec, graph, prof, conv, continual)
 
 
-def analyze(model="x3d-m", clip: int | None = None, size: int | None = None, profile: str | None = None,
+def analyze(model="x3d-m", clip: int | None = None, size=None, profile: str | None = None,
             dtype: str = "fp32", batch: int = 1, convention: str = "ptflops", knobs: dict | None = None,
             params: dict | None = None, count: str | None = None) -> Report:
     """Analyse ``model`` (a built-in name/alias, a spec path or a Spec).
@@ -131,8 +164,9 @@ def analyze(model="x3d-m", clip: int | None = None, size: int | None = None, pro
     ----------
     clip, size
         frames per clip (the size of the final global pool's window for the
-        continual model) and the square input resolution; default: the
-        spec's.
+        continual model) and the frame: one number (square), ``(224, 398)``
+        or ``"224x398"`` (the joints of a 2D model; none for 1D); default:
+        the spec's.
     profile
         ``"paper"`` (default) or ``"continual-inference"`` (see
         :mod:`comem.profiles`).  Asking for a profile or knobs of a model with
@@ -151,16 +185,16 @@ def analyze(model="x3d-m", clip: int | None = None, size: int | None = None, pro
         spec parameter overrides, e.g. ``{"depth_factor": 5.0}``.
     """
     s = prepare(model, profile, knobs, params, count if count is not None else convention)
-    clip, size = check_clip_size(s.spec, clip, size)
+    clip, height, width = check_clip_size(s.spec, clip, size)
     batch = check_int(batch, "batch (streams)", 1, MAX_BATCH)
     dtype_name, nbytes = dtype_bytes(dtype)
-    check_input_fits(s.spec, s.graph, clip, size)
+    check_input_fits(s.spec, s.graph, clip, height, width)
     try:
-        t = evaluate_graph(s.graph, clip, size, s.profile, record=True, continual=s.continual,
+        t = evaluate_graph(s.graph, clip, height, s.profile, record=True, continual=s.continual, width=width,
                            bytes_per_float=nbytes)
     except ComemError as exc:
-        raise ComemError(f"{s.spec.name} at clip {clip}, size {size}: {exc}") from None
-    return make_report(s, t, clip, size, dtype_name, nbytes, batch, params)
+        raise ComemError(f"{s.spec.name} at clip {clip}, {frame_text(s.spec, height, width)}: {exc}") from None
+    return make_report(s, t, clip, (height, width), dtype_name, nbytes, batch, params)
 
 
 #: the three accountings every continual analysis shows side by side
@@ -171,7 +205,7 @@ ACCOUNTINGS = (
 )
 
 
-def accountings(s: Setup, t, clip, size, batch, nbytes) -> dict:
+def accountings(s: Setup, t, clip, frame, batch, nbytes) -> dict:
     """State / transient / total of the network under the paper (as printed),
     the paper's equations and continual-inference, with the user's model
     knobs (``se_pool``) applied; the selected profile's totals are reused."""
@@ -182,7 +216,8 @@ def accountings(s: Setup, t, clip, size, batch, nbytes) -> dict:
     for key, base, extra, what in ACCOUNTINGS:
         prof = get_profile(base, **model_knobs, **extra)
         tt = t if prof.as_dict() == s.profile.as_dict() else evaluate_graph(
-            s.graph, clip, size, prof, record=False, continual=True, clip_transient=False, bytes_per_float=nbytes)
+            s.graph, clip, frame[0], prof, record=False, continual=True, width=frame[1], clip_transient=False,
+            bytes_per_float=nbytes)
         state, transient = tt.state * batch, tt.transient() * batch
         out[key] = {"profile": prof.label, "what": what, "state_floats": state, "transient_floats": transient,
                     "total_floats": state + transient, "total_bytes": (state + transient) * nbytes}
@@ -215,7 +250,7 @@ def errata_items(s: Setup, t) -> list:
     return items
 
 
-def make_report(s: Setup, t, clip, size, dtype_name, nbytes, batch, params) -> Report:
+def make_report(s: Setup, t, clip, frame, dtype_name, nbytes, batch, params) -> Report:
     spec, prof, conv, continual = s.spec, s.profile, s.convention, s.continual
     transient = t.transient() if continual else None
     transient_consistent = t.transient(t.consistent_rule) if continual else None
@@ -234,7 +269,8 @@ def make_report(s: Setup, t, clip, size, dtype_name, nbytes, batch, params) -> R
         notes.append(f"{spec.name}'s errata describe its published network; with {', '.join(s.graph.changed_params)} "
                      "changed this is another network, so they are not applied")
     return Report(
-        model=spec.name, title=spec.title, clip=clip, size=size, profile=prof.label, knobs=prof.as_dict(),
+        model=spec.name, title=spec.title, clip=clip, size=frame[0], width=frame[1], dims=spec.dims,
+        profile=prof.label, knobs=prof.as_dict(),
         dtype=dtype_name, bytes_per_float=nbytes, batch=batch, convention=conv, continual=continual,
         continual_note=(spec.continual_note or s.graph.continual_problem or "") if not continual else "",
         params=t.params,
@@ -253,6 +289,7 @@ def make_report(s: Setup, t, clip, size, dtype_name, nbytes, batch, params) -> R
         work_clip=t.work_clip, work_step=t.work_step, references=spec.references,
         params_overrides=dict(params or {}),
         transient_at=t.transient_at() if continual else None,
-        accountings=accountings(s, t, clip, size, batch, nbytes) if continual else {},
+        accountings=accountings(s, t, clip, frame, batch, nbytes) if continual else {},
         transient_rule=t.rule,
+        transient_notes=list(t.library_notes) if t.rule == "library" else [],
     )

@@ -69,6 +69,29 @@ class WholeNumber(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
+class FrameSize(click.ParamType):
+    """``224`` (square; the joints of a 2D model) or ``224x398`` (height x width)."""
+
+    name = "SIZE"
+
+    def convert(self, value, param, ctx):
+        from .units import MAX_SIZE, check_int
+
+        try:
+            if isinstance(value, (int, tuple)):
+                return value
+            text = str(value).strip().lower().replace(" ", "")
+            if "x" in text:
+                parts = text.split("x")
+                if len(parts) != 2:
+                    raise ComemError(f"size {value!r} is not HEIGHTxWIDTH; write e.g. 224x398")
+                return (check_int(parts[0], "height (pixels)", 1, MAX_SIZE),
+                        check_int(parts[1], "width (pixels)", 1, MAX_SIZE))
+            return check_int(text, "size (pixels)", 1, MAX_SIZE)
+        except ComemError as exc:
+            self.fail(str(exc), param, ctx)
+
+
 class NameValue(click.ParamType):
     """``NAME=VALUE`` (repeatable options such as ``--knob`` and ``--set``)."""
 
@@ -134,13 +157,14 @@ def _convention_type():
 # -- shared options ----------------------------------------------------------
 
 def model_options(f):
-    from .units import MAX_BATCH, MAX_CLIP, MAX_SIZE
+    from .units import MAX_BATCH, MAX_CLIP
 
     opts = [
         click.option("--clip", "-T", type=WholeNumber("clip (frames)", 1, MAX_CLIP), default=None,
                      help="Frames per clip (the continual pool window). Default: the spec's."),
-        click.option("--size", "-S", type=WholeNumber("size (pixels)", 1, MAX_SIZE), default=None,
-                     help="Input resolution (square). Default: the spec's."),
+        click.option("--size", "-S", type=FrameSize(), default=None,
+                     help="Frame size: 224 (square) or 224x398 (height x width); the joints of a 2D model. "
+                          "Default: the spec's."),
         click.option("--profile", "-p", type=_profile_type(), default=None,
                      help="Accounting profile (default: paper)."),
         click.option("--knob", "-k", "knobs", multiple=True, type=NameValue("conv_state=library-buffer",
@@ -242,6 +266,84 @@ def analyze_cmd(model, clip, size, profile, knobs, params, dtype, batch, convent
     emit(r.render(fmt, view, top, depth), fmt)
 
 
+def _arg_value(text: str):
+    """A --arg value as Python would spell it, read (never evaluated): whole
+    numbers, decimals, true/false/none, else the text itself."""
+    import re
+
+    t = text.strip()
+    low = t.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low == "none":
+        return None
+    if re.fullmatch(r"[+-]?\d+", t):
+        return int(t)
+    if re.fullmatch(r"[+-]?(\d+\.\d*|\.\d+)([eE][+-]?\d+)?", t):
+        return float(t)
+    return t
+
+
+@main.command("import")
+@click.argument("target", metavar="FILE.py:CALLABLE")
+@click.option("--input", "input_shape", required=True, metavar="CxTxHxW",
+              help="Input shape without the batch: 3x16x224x224 (video), 3x300x25 (C x T x V), 64x100 (C x T).")
+@click.option("--arg", "args", multiple=True, type=NameValue("num_classes=400"),
+              help="A keyword argument for the callable (numbers, true/false, text). Repeatable.")
+@click.option("--name", default=None, help="The spec's model name. Default: the module's class.")
+@click.option("--out", "-o", default=None, help="Write the spec as TOML (re-load it with `comem FILE.toml`).")
+@click.option("--check", is_flag=True, help="Also measure the module itself (params, ptflops/fvcore per clip; "
+                                            "state, delay and per-step ops of a continual model) and compare.")
+@model_options
+@format_option()
+@click.option("--view", type=_view_type(), default="breakdown", show_default=True, help="What the analysis shows.")
+def import_cmd(target, input_shape, args, name, out, check, clip, size, profile, knobs, params, dtype, batch,
+               convention, fmt, view):
+    """Read a PyTorch or continual-inference model into a spec.
+
+    Imports FILE.py — which runs its code, as importing any Python file does
+    — calls CALLABLE(**args) to get the module, traces it once on a fake
+    input of --input's shape, and either writes the spec (-o, the format of
+    the built-in specs) or prints its analysis (every option of `comem
+    MODEL` applies).  Modules or ops comem cannot map are listed in one line.
+
+    \b
+    comem import models.py:make_x3d --input 3x16x224x224 -o my-x3d.toml
+    comem import models.py:make_x3d --input 3x16x224x224 --arg num_classes=400 --size 224x398
+    comem my-x3d.toml --clip 64 --profile continual-inference
+    """
+    from .api import analyze
+    from .importer import load_factory, parse_input, spec_from_module
+    from .importer.emit import to_toml
+
+    shape = parse_input(input_shape)
+    module = load_factory(target, {k: _arg_value(v) for k, v in args})
+    spec, data = spec_from_module(module, shape, name)
+    if out:
+        header = (f"{spec.title}: imported by comem from {target} at input {'x'.join(map(str, shape))}.\n"
+                  "Edit freely: it is a spec like the built-in ones (comem kinds lists the layer kinds).")
+        try:
+            with open(out, "w", encoding="utf-8") as fh:
+                fh.write(to_toml(data, header))
+        except OSError as exc:
+            raise ComemError(f"cannot write {out}: {exc.strerror or exc}") from None
+        emit(f"wrote {out} ({len(data['stages'])} stages, {len(data.get('blocks', {}))} block templates)")
+    if check:
+        from .formats import Table, render_tables
+        from .importer.check import compare
+
+        rows = compare(module, shape, spec)
+        table = [[q, a, m, "✓" if a == m else "✗"] for q, a, m in rows]
+        emit(render_tables([Table(f"comem vs the module itself — {spec.title}, input {shape}",
+                                  ["quantity", "comem", "measured", ""], table, numeric=(1, 2))], fmt), fmt)
+        if any(a != m for _, a, m in rows):
+            sys.exit(1)
+        return
+    if not out:
+        r = analyze(spec, **common_kwargs(clip, size, profile, knobs, params, dtype, batch, convention))
+        emit(r.render(fmt, view), fmt)
+
+
 @main.command("list")
 @format_option()
 def list_cmd(fmt):
@@ -292,7 +394,7 @@ def kinds_cmd(fmt):
 @main.command("validate")
 @click.argument("model")
 @click.option("--clip", "-T", type=WholeNumber("clip (frames)"), default=None, help="Frames per clip.")
-@click.option("--size", "-S", type=WholeNumber("size (pixels)"), default=None, help="Input resolution.")
+@click.option("--size", "-S", type=FrameSize(), default=None, help="Frame size: 224 or 224x398.")
 @click.option("--knob", "-k", "knobs", multiple=True, type=NameValue("conv_state=library-buffer", _knob_completions),
               help="Change a knob of the continual-inference profile.")
 @click.option("--layers", is_flag=True, help="Show every per-layer check, not only the layer groups.")
@@ -387,7 +489,8 @@ HUMAN_SWEEP_LIMIT = 20_000
 @main.command("sweep")
 @click.argument("model")
 @click.option("--clip", "-T", "clips", default=None, help="Clips: 16 | 4..64 | 4..64:4 | 8,16,32. Default: the spec's.")
-@click.option("--size", "-S", "sizes", default=None, help="Sizes, same syntax. Default: the spec's.")
+@click.option("--size", "-S", "sizes", default=None,
+              help="Sizes, same syntax, and HxW items: 160..320:32,224x398. Default: the spec's.")
 @click.option("--batch", "-b", "batches", default="1", show_default=True, help="Batches / streams, same syntax.")
 @click.option("--dtype", "dtypes", default="fp32", show_default=True, help="One or more dtypes: fp32,fp16.")
 @click.option("--profile", "-p", type=_profile_type(), default=None, help="Accounting profile (default: paper).")
@@ -405,11 +508,11 @@ def sweep_cmd(model, clips, sizes, batches, dtypes, profile, knobs, params, conv
     from .formats import Table, render_tables
     from .spec import resolve
     from .sweep import iter_sweep, sweep
-    from .units import MAX_BATCH, MAX_CLIP, MAX_POINTS, MAX_SIZE, parse_range
+    from .units import MAX_BATCH, MAX_CLIP, MAX_POINTS, MAX_SIZE, parse_range, parse_sizes
 
     spec = resolve(model)
     c = parse_range(clips, "clip", 1, MAX_CLIP) if clips else [spec.clip]
-    s = parse_range(sizes, "size", 1, MAX_SIZE) if sizes else [spec.size]
+    s = parse_sizes(sizes, MAX_SIZE) if sizes else [None]
     b = parse_range(batches, "batch", 1, MAX_BATCH)
     d = [x.strip() for x in dtypes.split(",") if x.strip()] or ["fp32"]
     points = len(c) * len(s) * len(b) * len(d)
@@ -429,7 +532,8 @@ def sweep_cmd(model, clips, sizes, batches, dtypes, profile, knobs, params, conv
     if r.exact_python_ints:
         notes.append("values exceed int64: evaluated with exact Python integers")
     title = f"Sweep — {r.model}, profile {r.profile}, counts {r.convention}, {r.points:,} points"
-    emit(render_tables([Table(title, r.headers(), r.rows(), notes, numeric=tuple(range(5, len(r.headers()))))],
+    first = r.headers().index("valid") + 1
+    emit(render_tables([Table(title, r.headers(), r.rows(), notes, numeric=tuple(range(first, len(r.headers()))))],
                        fmt), fmt)
 
 

@@ -52,10 +52,18 @@ ROWS = [
 
 
 def compare(items, defaults: dict):
+    """``[(label, Report)]`` for items that are model names with settings
+    (``x3d-m:clip=64``) or :class:`comem.spec.Spec` objects (e.g. from
+    :func:`comem.from_module`), analysed under ``defaults``."""
     from .api import analyze
+    from .spec import Spec
 
     reports = []
     for it in items:
+        if isinstance(it, Spec):
+            _, args = parse_item(it.name, defaults)
+            reports.append((it.name, analyze(it, **args)))
+            continue
         model, args = parse_item(it, defaults)
         reports.append((it, analyze(model, **args)))
     if not reports:
@@ -83,6 +91,6 @@ def compare_table(reports) -> Table:
             rows[-1][1 + labels.index(label)] = Ratio(Fraction(r.ops_per_clip, r.ops_per_step))
             rows.append([f"{label}: regular / continual memory"] + [None] * (2 * len(reports) - 1))
             rows[-1][1 + labels.index(label)] = Ratio(Fraction(r.regular_total_floats, r.total_floats))
-    notes = [f"{label}: {r.title}, clip {r.clip}, size {r.size}, profile {r.profile}, {r.dtype}, batch {r.batch}, "
+    notes = [f"{label}: {r.title}, clip {r.clip} x {r.frame}, profile {r.profile}, {r.dtype}, batch {r.batch}, "
              f"counts {r.convention}" for label, r in reports]
     return Table("Comparison", headers, rows, notes, numeric=tuple(range(1, len(headers))))

@@ -22,6 +22,13 @@ weights; the count a user sees is ``Σ weight(op) · count(op)``.
     (inference, affine), and 0 for what it skips or does not handle —
     ReLU, sigmoid, add/mul, softmax, and 3D pooling (``avg_pool3d``,
     ``max_pool3d``, ``adaptive_avg_pool3d`` have no handler).
+
+A layer that is a functional call in the model it was imported from
+(``torch.relu(x)``, ``x.mean((2, 3, 4))``; ``functional = true`` in a spec)
+reports its ops as ``op@functional``: weighed like ``op``, times
+:data:`FUNCTIONAL_FACTOR` — 0 under ptflops, whose module hooks never see a
+functional call (``count_functional=False``), 1 elsewhere (fvcore traces
+aten ops, whatever called them).
 """
 from __future__ import annotations
 
@@ -31,30 +38,42 @@ _POOLS = ("avg_pool3d", "max_pool3d", "adaptive_avg_pool3d", "adaptive_max_pool3
 
 #: every convention weighs every op a layer kind reports; a 0 is written out
 #: (a decision, not an omission), and an op missing here is an error
+_NORMS = ("groupnorm", "instancenorm")  # ptflops: 2/elem affine, 1 not; fvcore: 5 / 4
+_HOOKED_ACTS = ("relu6", "leaky_relu", "elu", "gelu")  # activations ptflops hooks (1/elem)
+_PLAIN_ACTS = ("hardswish", "hardsigmoid", "tanh")     # activations ptflops has no hook for
+_POOLS = _POOLS + tuple(f"{a}{m}_pool{d}d" for a in ("", "adaptive_") for m in ("avg", "max") for d in (1, 2))
+_ZERO_FOR_MACS = ("conv_bias", "linear_bias", "batchnorm", "batchnorm_noaffine", "relu", "swish", "sigmoid",
+                  "softmax", "temporal_pool", "add", "mul", "layernorm", "layernorm_noaffine",
+                  *(f"{n}{a}" for n in _NORMS for a in ("", "_noaffine")), *_HOOKED_ACTS, *_PLAIN_ACTS, *_POOLS)
+
 CONVENTIONS: dict[str, dict[str, int]] = {
     "ptflops": dict(
         conv_mac=1, conv_bias=1, linear_mac=1, linear_bias=1, batchnorm=2, batchnorm_noaffine=1, relu=1,
         **{p: 1 for p in _POOLS}, temporal_pool=1,
+        **{n: 2 for n in _NORMS}, **{f"{n}_noaffine": 1 for n in _NORMS},
+        layernorm=1, layernorm_noaffine=1,  # the hook reads module.affine, which LayerNorm lacks
+        **{a: 1 for a in _HOOKED_ACTS},
         swish=0, sigmoid=0, softmax=0,      # modules ptflops has no hook for
+        **{a: 0 for a in _PLAIN_ACTS},
         add=0, mul=0,                       # functional ops (count_functional=False)
     ),
-    "macs": dict(
-        conv_mac=1, linear_mac=1,
-        conv_bias=0, linear_bias=0, batchnorm=0, batchnorm_noaffine=0, relu=0, swish=0, sigmoid=0, softmax=0,
-        **{p: 0 for p in _POOLS}, temporal_pool=0, add=0, mul=0,
-    ),
-    "flops": dict(
-        conv_mac=2, linear_mac=2, conv_bias=1, linear_bias=1,
-        batchnorm=0, batchnorm_noaffine=0, relu=0, swish=0, sigmoid=0, softmax=0,
-        **{p: 0 for p in _POOLS}, temporal_pool=0, add=0, mul=0,
-    ),
+    "macs": dict(conv_mac=1, linear_mac=1, **{op: 0 for op in _ZERO_FOR_MACS}),
+    "flops": {**{op: 0 for op in _ZERO_FOR_MACS}, "conv_mac": 2, "linear_mac": 2, "conv_bias": 1, "linear_bias": 1},
     "fvcore": dict(
         conv_mac=1, linear_mac=1, batchnorm=2, batchnorm_noaffine=1,
+        **{n: 5 for n in _NORMS}, **{f"{n}_noaffine": 4 for n in _NORMS}, layernorm=5, layernorm_noaffine=4,
         conv_bias=0, linear_bias=0,          # fvcore counts the matmul, not the bias
         relu=0, sigmoid=0, softmax=0, add=0, mul=0, swish=0,   # fvcore's ignored ops
-        **{p: 0 for p in _POOLS}, temporal_pool=0,               # no handle: reported unsupported
+        **{a: 0 for a in _HOOKED_ACTS + _PLAIN_ACTS},           # no handle: unsupported, 0
+        **{p: 0 for p in _POOLS if p != "adaptive_avg_pool2d"}, temporal_pool=0,  # no handle: unsupported
+        adaptive_avg_pool2d=1,               # ... except this one (1 per input element)
     ),
 }
+
+
+#: how much a functional call's op counts next to the same op done by a module
+FUNCTIONAL_FACTOR = {"ptflops": 0, "macs": 1, "flops": 1, "fvcore": 1}
+_FUNCTIONAL = "@functional"
 
 
 def add_ops(op_weights: dict, owner: str):
@@ -84,7 +103,11 @@ def weigh(work: dict, convention: str):
     weights = CONVENTIONS[convention]
     total = 0
     for op, n in work.items():
-        w = weights.get(op)
+        if op.endswith(_FUNCTIONAL):
+            w = weights.get(op[:-len(_FUNCTIONAL)])
+            w = w if w is None else w * FUNCTIONAL_FACTOR[convention]
+        else:
+            w = weights.get(op)
         if w is None:
             raise ComemError(f"counting convention {convention!r} does not weigh the op {op!r}; "
                              f"add it to comem/conventions.py (with weight 0 if it counts nothing)")

@@ -33,8 +33,9 @@ class Graph:
     in_channels: int
     continual_problem: str | None = None
     symbols: dict = field(default_factory=dict)
-    spatial_stride: int = 1
+    spatial_stride: int = 1  # along the height (the joints of a 2D model)
     temporal_stride: int = 1
+    width_stride: int = 1
     #: parameters whose value differs from the spec's (or that are symbols):
     #: the graph is another network than the one the spec's errata describe
     changed_params: tuple = ()
@@ -49,6 +50,7 @@ class _Builder:
     def __init__(self, spec: Spec, params: dict):
         self.spec = spec
         self.params = params
+        self.dims = spec.dims
         self.continual_problem = None
 
     def fail(self, where, msg):
@@ -91,12 +93,14 @@ class _Builder:
             return eval_value(raw[key], fenv, f"{lpath}: {key!r}")
 
         try:
-            cfg = kind.configure(raw, evaluate, c_in)
+            cfg = kind.configure(raw, evaluate, c_in, self.dims)
         except ComemError as exc:
             msg = str(exc)
             if msg.startswith(f"{lpath}:"):
                 raise
             self.fail(lpath, msg)
+        if raw.get("functional"):
+            cfg["functional"] = True
         problem = kind.continual_ok(cfg)
         if problem and self.continual_problem is None:
             self.continual_problem = f"{lpath}: {problem}"
@@ -121,9 +125,9 @@ class _Builder:
         if block.type == "sequence":
             children, c = self.build_list(block.layers, env, c_in, path, stage, blocks, multiplicity)
             return SeqNode(children, path.rsplit(".", 1)[-1], path, stage, 1, blocks), c
-        # a block of type T is the composite layer kind T (type = "residual")
-        raw = {"kind": block.type, "main": block.layers, "shortcut": block.shortcut, "merge": block.merge,
-               "label": label or block.label or block.type}
+        # a block of type T is the composite layer kind T (residual, parallel)
+        raw = {"kind": block.type, "main": block.layers, "branches": block.layers, "shortcut": block.shortcut,
+               "merge": block.merge, "label": label or block.label or block.type}
         return KINDS[block.type].expand(self, raw, env, c_in, path, stage, blocks, multiplicity)
 
     # -- stages -------------------------------------------------------------
@@ -260,24 +264,23 @@ def _build(spec, b, env, symbols):
 
     walk_streams(nodes, spec.in_channels, build, channels)
     g = Graph(spec, nodes, env, spec.in_channels, b.continual_problem, symbols)
-    g.spatial_stride, g.temporal_stride = network_strides(g)
+    g.spatial_stride, g.temporal_stride, g.width_stride = network_strides(g)
     return g
 
 
 def network_strides(graph: Graph):
-    """Largest cumulative (spatial, temporal) stride over the streams: the
+    """Largest cumulative (height, time, width) stride over the streams: the
     smallest input a network is meant for."""
     acc: dict = {}
-    best_s = best_t = 1
+    best = [1, 1, 1]
     for st in graph.stages:
         src = st.source if isinstance(st.source, str) else st.source[0]
-        t0, s0 = acc.get(src, (1, 1))
+        t0, h0, w0 = acc.get(src, (1, 1, 1))
         t, h, w = total_stride(st.body)
-        cur = (t0 * t, s0 * h)
+        cur = (t0 * t, h0 * h, w0 * w)
         target = st.merge_into or st.stream
         acc[target] = cur if not st.merge_into else acc.get(target, cur)
-        if shim.is_concrete(cur[1]):
-            best_s = max(best_s, cur[1])
-        if shim.is_concrete(cur[0]):
-            best_t = max(best_t, cur[0])
-    return best_s, best_t
+        for i, v in enumerate((cur[1], cur[0], cur[2])):
+            if shim.is_concrete(v):
+                best[i] = max(best[i], v)
+    return tuple(best)

@@ -98,7 +98,7 @@ def table1(pub) -> Table:
                              f"({'equal' if e['raw'] == recon else 'DIFFERENT'})")
         else:
             ok = _g(r.ops_per_clip) == e["gflops"] and (e.get("raw") is None or e["raw"] == r.ops_per_clip)
-            name = f"{r.title} ({clip}x{r.size}²)"
+            name = f"{r.title} ({clip}x{r.frame})"
             rows.append([name, r.params, e["params_m"], "✓" if p_ok else "✗ erratum", _g(r.ops_per_clip, 3), "",
                          e["gflops"], "✓" if ok else "✗"])
             if e.get("erratum"):

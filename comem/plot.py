@@ -55,7 +55,7 @@ def memory_by_stage(report):
     ax.set_xticks(list(xs))
     ax.set_xticklabels(stages, rotation=30, ha="right")
     ax.set_ylabel(f"MiB ({report.dtype}, batch {report.batch})")
-    ax.set_title(f"{report.title}: memory by stage (clip {report.clip}, {report.size}², {report.profile})")
+    ax.set_title(f"{report.title}: memory by stage (clip {report.clip} x {report.frame}, {report.profile})")
     ax.legend()
     fig.text(0.01, 0.01, foot, fontsize=8)
     fig.tight_layout(rect=(0, 0.04, 1, 1))

@@ -13,6 +13,7 @@ pool_state         k-1                    k
 se_pool            frame                  frame
 transient          stage-output           library
 errata             printed                consistent
+unit_kernel_stride honoured               ignored
 =================  =====================  ===================================
 
 ``conv_state``
@@ -41,6 +42,12 @@ errata             printed                consistent
     live maps: a layer's input and output plus maps held by enclosing
     residual/SE branches), ``library`` (liveness plus the temporaries
     continual-inference allocates inside its layers).
+``unit_kernel_stride``
+    what a continual convolution with a one-frame kernel and a temporal
+    stride ``s`` does: emits every ``s``-th frame (``honoured``) or, as
+    continual-inference 1.2.4's ``co.Conv3d`` does, every frame
+    (``ignored``), so the layers after it run every frame.  Only the
+    operations per input frame change.
 ``errata``
     ``printed``: where a spec records an erratum for this network and
     accounting (:mod:`comem.errata`), report the published value (and the
@@ -60,6 +67,7 @@ KNOBS: dict[str, tuple[str, ...]] = {
     "se_pool": ("frame", "clip", "clip-causal"),
     "transient": ("stage-output", "largest-map", "liveness", "library"),
     "errata": ("printed", "consistent"),
+    "unit_kernel_stride": ("honoured", "ignored"),
 }
 
 #: knobs that change the model rather than how it is accounted for: every
@@ -74,6 +82,7 @@ PROFILES: dict[str, dict[str, str]] = {
         "se_pool": "frame",
         "transient": "stage-output",
         "errata": "printed",
+        "unit_kernel_stride": "honoured",
     },
     "continual-inference": {
         "conv_state": "library-buffer",
@@ -82,6 +91,7 @@ PROFILES: dict[str, dict[str, str]] = {
         "se_pool": "frame",
         "transient": "library",
         "errata": "consistent",
+        "unit_kernel_stride": "ignored",
     },
 }
 

@@ -102,7 +102,7 @@ class Report:
     model: str
     title: str
     clip: int
-    size: int
+    size: int  # the frame height (joints of a 2D model, 1 for 1D)
     profile: str
     knobs: dict
     dtype: str
@@ -139,6 +139,20 @@ class Report:
     notes: list = field(default_factory=list)
     #: the transient rule in force (the knob's, or an erratum's correction)
     transient_rule: str = "stage-output"
+    #: how the layers' own allocations are counted (``library`` rule)
+    transient_notes: list = field(default_factory=list)
+    width: int = 0
+    dims: int = 3
+
+    @property
+    def height(self):
+        return self.size
+
+    @property
+    def frame(self) -> str:
+        from .units import frame_text
+
+        return frame_text(self.dims, self.size, self.width or self.size)
 
     # ---- derived totals ---------------------------------------------------
     @property
@@ -289,6 +303,7 @@ class Report:
         """The headline numbers (no per-layer rows)."""
         d = {
             "model": self.model, "title": self.title, "clip": self.clip, "size": self.size,
+            "height": self.size, "width": self.width or self.size, "dims": self.dims,
             "profile": self.profile, "knobs": self.knobs, "convention": self.convention, "dtype": self.dtype,
             "bytes_per_float": self.bytes_per_float, "batch": self.batch, "continual": self.continual,
             "state_floats": self.state_floats, "transient_floats": self.transient_floats,
@@ -361,7 +376,7 @@ class Report:
                     f"ops_per_step={self.ops_per_step}")
         else:
             what = f"regular_total_floats={self.regular_total_floats}"
-        return (f"<Report {self.model} clip={self.clip} size={self.size} profile={self.profile!r} {self.dtype} "
+        return (f"<Report {self.model} clip={self.clip} frame={self.frame} profile={self.profile!r} {self.dtype} "
                 f"batch={self.batch}: {what}, ops_per_clip={self.ops_per_clip}, params={self.params} "
                 f"({self.convention}); print() it or .to_dict() for the rest>")
 
@@ -387,8 +402,8 @@ def headline_lines(r: Report) -> list[tuple[str, str, str]]:
     if r.continual:
         mem("state", r.state_floats)
         where = f"  at {r.transient_at}" if r.transient_at else ""
-        if r.transient_rule == "library":
-            where += f"; an int64 max-pool index counts {8 // b} values"
+        for note in r.transient_notes:
+            where += f"; {note}"
         mem("worst-case transient", r.transient_floats, where)
         mem("total (state + transient)", r.total_floats)
         if r.errata and r.state_floats_consistent is not None and r.total_floats_consistent != r.total_floats:
@@ -429,7 +444,7 @@ def accountings_table(r: Report) -> Table:
 
 
 def _title(r) -> str:
-    return (f"{r.title} ({r.model}), clip {r.clip} x {r.size}x{r.size}, profile {r.profile}, {r.dtype}"
+    return (f"{r.title} ({r.model}), clip {r.clip} x {r.frame}, profile {r.profile}, {r.dtype}"
             + (f", batch {r.batch}" if r.batch != 1 else "") + f", counts: {r.convention}")
 
 
@@ -591,6 +606,6 @@ def render_html(r) -> str:
     """Jupyter display: the breakdown, totals and accountings as HTML tables."""
     import html
 
-    head = (f"<div><b>{html.escape(r.title)}</b> — clip {r.clip}, {r.size}×{r.size}, profile "
+    head = (f"<div><b>{html.escape(r.title)}</b> — clip {r.clip}, {html.escape(r.frame)}, profile "
             f"<code>{html.escape(r.profile)}</code>, {r.dtype}, counts: {r.convention}</div>")
     return head + render_tables(report_tables(r, "breakdown"), "html")

@@ -45,7 +45,13 @@ def solve(model, for_: str, budget_bytes: int | None = None, ops_budget: int | N
     kw = dict(dtype=dtype, profile=profile, knobs=knobs, convention=convention, params=params)
     fixed = {"clip": clip, "size": size, "batch": batch}
     base = analyze(model, clip=clip, size=size, batch=1, **kw)
-    fixed["clip"], fixed["size"] = base.clip, base.size
+    square = base.dims != 3 or base.width == base.size
+    fixed["clip"], fixed["size"] = base.clip, base.size if square else (base.size, base.width)
+    if for_ == "size" and not square:
+        raise ComemError("--for size solves for square frames (or the joints of a 2D model); give --size as one "
+                         "number")
+    if for_ == "size" and base.dims == 1:
+        raise ComemError(f"{base.model} is a 1D model: it has no frame size to solve for")
     from .spec import resolve
     from .api import get_graph
 
@@ -104,7 +110,8 @@ def solve(model, for_: str, budget_bytes: int | None = None, ops_budget: int | N
     value_cost, r = cost(best)
     out = {"model": spec.name, "for": for_, "value": best, "budget": budget, "budget_kind": what,
            "cost": value_cost, "cost_unit": "bytes" if what == "memory" else f"operations ({convention})",
-           "limit": hi, "settings": {k: (v if k != for_ else best) for k, v in fixed.items()}}
+           "limit": hi, "settings": {k: (v if k != for_ else best) if not isinstance(v, tuple) else f"{v[0]}x{v[1]}"
+                                     for k, v in fixed.items()}}
     if best < hi:
         try:
             nxt, _ = cost(best + 1)

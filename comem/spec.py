@@ -115,7 +115,7 @@ class Spec:
     description: str
     references: list[str]
     clip: int
-    size: int
+    size: int  # the frame height (the joints of a 2D model; 1 for a 1D model)
     in_channels: int
     continual: bool
     continual_note: str
@@ -126,6 +126,10 @@ class Spec:
     family: str = ""
     #: [(rule expression, message)]: inputs the network cannot take
     constraints: list = field(default_factory=list)
+    #: the frame width (= size for square video frames; 1 for 2D and 1D models)
+    width: int = 0
+    #: 3: video (C, T, H, W); 2: (C, T, V), time x joints or features; 1: (C, T)
+    dims: int = 3
     #: phase-1 layer trees built from this spec, by parameter overrides (see comem.api.get_graph)
     graphs: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -134,11 +138,11 @@ class Spec:
 # validation helpers
 
 _MODEL_KEYS = {"name", "title", "aliases", "description", "references", "clip", "size",
-               "in_channels", "continual", "continual_note", "family"}
+               "in_channels", "continual", "continual_note", "family", "dims"}
 _TOP_KEYS = {"model", "params", "blocks", "stages", "errata", "constraints", "extends"}
 #: names a constraint may use besides the spec's parameters
 INPUT_NAMES = ("clip", "size", "height", "width")
-_BLOCK_KEYS = {"type", "args", "layers", "main", "shortcut", "merge", "label"}
+_BLOCK_KEYS = {"type", "args", "layers", "main", "shortcut", "merge", "label", "branches"}
 _STAGE_KEYS = {"name", "layers", "block", "repeat", "args", "first", "cycle", "label",
                "stream", "source", "merge", "merge_into"}
 _ERRATUM_KEYS = {"id", "source", "note", "when", "stage", "layer", "quantity", "printed", "consistent",
@@ -222,7 +226,7 @@ def _check_layers(ctx, layers, where):
         if kind not in KINDS:
             ctx.fail(w, f"unknown layer kind {kind!r}{suggest(kind, KINDS)}; known kinds: {', '.join(sorted(KINDS))}")
         k = KINDS[kind]
-        allowed = {"kind", "name", "label", "when"} | set(k.fields)
+        allowed = {"kind", "name", "label", "when", "functional"} | set(k.fields)
         ctx.check_keys(layer, allowed, w + f" ({kind})")
         if "name" in layer:
             _check_name(ctx, layer["name"], w)
@@ -230,14 +234,22 @@ def _check_layers(ctx, layers, where):
             if f not in layer:
                 ctx.fail(w + f" ({kind})", f"missing key {f!r}")
         for key, val in layer.items():
-            if key in ("kind", "name", "label"):
+            if key in ("kind", "name", "label", "functional"):
                 if key == "label" and not isinstance(val, str):
                     ctx.fail(w, "'label' must be a string")
+                if key == "functional" and not isinstance(val, bool):
+                    ctx.fail(w, "'functional' must be true or false (a call like F.relu rather than a module)")
                 continue
             if key in k.nested:
                 if isinstance(val, str):
                     continue
                 _check_layers(ctx, val, f"{w}.{key}")
+                continue
+            if key in k.nested_lists:
+                if not isinstance(val, list) or not all(isinstance(v, list) for v in val):
+                    ctx.fail(w, f"{key!r} must be a list of layer lists, e.g. [[{{ kind = \"conv\", ... }}], []]")
+                for j, branch in enumerate(val):
+                    _check_layers(ctx, branch, f"{w}.{key}[{j}]")
                 continue
             if key in k.text_fields:
                 if not isinstance(val, str):
@@ -290,6 +302,14 @@ def _read_toml(path: Path, ctx: _Ctx) -> dict:
         raise ComemError(f"spec file {path} is not valid TOML: {exc}") from None
 
 
+def spec_from_dict(data: dict, where: str = "<imported model>") -> Spec:
+    """Validate a spec given as a dict (the parsed TOML: what ``comem
+    import`` writes) into a :class:`Spec`, with the same checks as a file."""
+    ctx = _Ctx(where)
+    ctx.check_keys(data, _TOP_KEYS - {"extends"}, "top level")
+    return _build(data, ctx, None)
+
+
 def load_spec(path, _seen=None) -> Spec:
     """Load, resolve ``extends`` and validate one spec file."""
     path = Path(path)
@@ -323,7 +343,9 @@ def _merge_model(base: Spec | None, table: dict) -> dict:
         return dict(table)
     merged = {
         "name": base.name, "title": base.title, "aliases": [], "description": base.description,
-        "references": list(base.references), "clip": base.clip, "size": base.size,
+        "references": list(base.references), "clip": base.clip,
+        "size": base.size if (base.dims != 3 or base.width == base.size) else [base.size, base.width],
+        "dims": base.dims,
         "in_channels": base.in_channels, "continual": base.continual,
         "continual_note": base.continual_note, "family": base.family,
     }
@@ -344,9 +366,21 @@ def _build(data: dict, ctx: _Ctx, base: Spec | None) -> Spec:
     for a in aliases:
         _check_name(ctx, a, "[model].aliases", "alias")
     clip = ctx.want(m, "clip", int, "[model]")
-    size = ctx.want(m, "size", int, "[model]")
+    dims = ctx.want(m, "dims", int, "[model]", required=False, default=3)
+    if dims not in (1, 2, 3):
+        ctx.fail("[model]", f"dims must be 1 (C, T), 2 (C, T, V) or 3 (C, T, H, W), got {dims}")
+    raw_size = ctx.want(m, "size", (int, list), "[model]", required=dims != 1, default=1)
+    if isinstance(raw_size, list):
+        if dims != 3 or len(raw_size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool)
+                                                     for v in raw_size):
+            ctx.fail("[model]", "size must be one number, or [height, width] for a video model (dims = 3)")
+        size, width = raw_size
+    else:
+        size, width = raw_size, (raw_size if dims == 3 else 1)
+    if dims == 1 and size != 1:
+        ctx.fail("[model]", "a 1D model (dims = 1, input C x T) has no frame size; drop 'size'")
     in_ch = ctx.want(m, "in_channels", int, "[model]", required=False, default=3)
-    for key, v in (("clip", clip), ("size", size), ("in_channels", in_ch)):
+    for key, v in (("clip", clip), ("size", size), ("width", width), ("in_channels", in_ch)):
         if v < 1:
             ctx.fail("[model]", f"{key} must be a positive integer, got {v}")
         if v > 1_000_000:
@@ -382,11 +416,19 @@ def _build(data: dict, ctx: _Ctx, base: Spec | None) -> Spec:
         _check_name(ctx, bname, w, "block name")
         ctx.check_keys(b, _BLOCK_KEYS, w)
         btype = ctx.want(b, "type", str, w, required=False, default="sequence")
-        if btype not in ("sequence", "residual"):
-            ctx.fail(w, f"type must be 'sequence' or 'residual', got {btype!r}")
+        if btype not in ("sequence", "residual", "parallel"):
+            ctx.fail(w, f"type must be 'sequence', 'residual' or 'parallel', got {btype!r}")
         args = ctx.want(b, "args", dict, w, required=False, default={})
         _check_args(ctx, args, w + ".args")
-        if btype == "sequence":
+        if btype == "parallel":
+            if "layers" in b or "main" in b or "shortcut" in b:
+                ctx.fail(w, "a parallel block lists its 'branches' (a list of layer lists)")
+            layers = ctx.want(b, "branches", list, w)
+            if len(layers) < 2 or not all(isinstance(x, list) for x in layers):
+                ctx.fail(w, "'branches' must be a list of at least two layer lists ([] is the identity)")
+            for j, branch in enumerate(layers):
+                _check_layers(ctx, branch, f"{w}.branches[{j}]")
+        elif btype == "sequence":
             if "main" in b or "shortcut" in b:
                 ctx.fail(w, "'main'/'shortcut' belong to type = 'residual' blocks; use 'layers'")
             layers = ctx.want(b, "layers", list, w)
@@ -449,7 +491,7 @@ def _build(data: dict, ctx: _Ctx, base: Spec | None) -> Spec:
     return Spec(name=name, title=title, path=ctx.path, aliases=list(aliases), description=desc,
                 references=list(refs), clip=clip, size=size, in_channels=in_ch, continual=continual,
                 continual_note=note, params=params, blocks=blocks, stages=stages, errata=errata,
-                family=family, constraints=constraints)
+                family=family, constraints=constraints, width=width, dims=dims)
 
 
 def _build_erratum(ctx, e, w) -> Erratum:
@@ -536,12 +578,16 @@ def _check_block_refs(ctx, blocks, stages):
                     v = layer.get(key)
                     if isinstance(v, list):
                         out.extend(refs_of(v))
+                for branch in layer.get("branches") or []:
+                    if isinstance(branch, list):
+                        out.extend(refs_of(branch))
         return out
 
     graph = {}
     for b in blocks.values():
         sc = b.shortcut if isinstance(b.shortcut, list) else []
-        graph[b.name] = refs_of(b.layers) + refs_of(sc)
+        lists = b.layers if b.type == "parallel" else [b.layers]
+        graph[b.name] = [r for layers in lists for r in refs_of(layers)] + refs_of(sc)
     for s in stages:
         used = ([s.block] if s.block else []) + refs_of(s.layers)
         for u in used:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .errors import ComemError
-from .units import MAX_BATCH, MAX_CLIP, MAX_SIZE, check_int, dtype_bytes
+from .units import MAX_BATCH, MAX_CLIP, check_int, dtype_bytes
 
 INT64_SAFE = 2 ** 62
 COLUMNS = ("state_floats", "transient_floats", "total_floats", "total_bytes", "regular_total_floats",
@@ -41,6 +41,8 @@ class SweepResult:
     reasons: list = field(default_factory=list)
     exact_python_ints: bool = False
     continual: bool = True
+    #: frame widths beside ``sizes`` (the heights); empty for square frames
+    widths: list = field(default_factory=list)
 
     @property
     def points(self) -> int:
@@ -49,19 +51,27 @@ class SweepResult:
     def names(self):
         return [c for c in COLUMNS if c in self.columns]
 
+    def frame_headers(self):
+        return ["height", "width"] if self.widths else ["size"]
+
     def headers(self):
-        return ["clip", "size", "batch", "dtype", "valid"] + self.names()
+        return ["clip"] + self.frame_headers() + ["batch", "dtype", "valid"] + self.names()
+
+    def _frame(self, j):
+        return [self.sizes[j], self.widths[j]] if self.widths else [self.sizes[j]]
 
     def rows(self, limit: int | None = None):
-        """Flattened rows: clip, size, batch, dtype, valid, then the columns."""
+        """Flattened rows: clip, size (or height, width), batch, dtype, valid,
+        then the columns."""
         names = self.names()
         out = []
         for i, c in enumerate(self.clips):
-            for j, s in enumerate(self.sizes):
+            for j in range(len(self.sizes)):
                 ok = bool(self.valid[i, j])
+                frame = self._frame(j)
                 for k, b in enumerate(self.batches):
                     for d, dt in enumerate(self.dtypes):
-                        row = [c, s, b, dt, ok]
+                        row = [c, *frame, b, dt, ok]
                         for n in names:
                             row.append(_py(self.columns[n][i, j, k, d]) if ok else None)
                         out.append(row)
@@ -76,25 +86,29 @@ class SweepResult:
         import numpy as np
 
         shape = (len(self.clips), len(self.sizes), len(self.batches), len(self.dtypes))
-        axes = [np.broadcast_to(np.asarray(self.clips)[:, None, None, None], shape),
-                np.broadcast_to(np.asarray(self.sizes)[None, :, None, None], shape),
-                np.broadcast_to(np.asarray(self.batches)[None, None, :, None], shape)]
+        frames = [self.sizes] + ([self.widths] if self.widths else [])
+        axes = [np.broadcast_to(np.asarray(self.clips)[:, None, None, None], shape)]
+        axes += [np.broadcast_to(np.asarray(f)[None, :, None, None], shape) for f in frames]
+        axes += [np.broadcast_to(np.asarray(self.batches)[None, None, :, None], shape)]
         names = self.names()
+        lead = len(axes) - 1  # columns before the dtype: clip, the frame, batch
         exact = any(self.columns[n].dtype == object for n in names)
         table = np.stack([a.astype(object if exact else np.int64) for a in axes]
-                         + [self.columns[n] for n in names], axis=-1).reshape(-1, 3 + len(names)).tolist()
+                         + [self.columns[n] for n in names], axis=-1).reshape(-1, len(axes) + len(names)).tolist()
         valid = np.broadcast_to(self.valid[:, :, None, None], shape).ravel().tolist()
         q = '"' if fmt == "json" else ""
         dts = [f"{q}{d}{q}" for d in self.dtypes]
         k, nd = len(names), len(dts)
+        head = ",".join(["%d"] * (lead + 1)) + ",%s"
         if fmt == "json":
-            ok_fmt = "[%d,%d,%d,%s,true," + ",".join(["%d"] * k) + "]"
-            bad_fmt = "[%d,%d,%d,%s,false," + ",".join(["null"] * k) + "]"
+            ok_fmt = "[" + head + ",true," + ",".join(["%d"] * k) + "]"
+            bad_fmt = "[" + head + ",false," + ",".join(["null"] * k) + "]"
         else:
-            ok_fmt = "%d,%d,%d,%s,true," + ",".join(["%d"] * k)
-            bad_fmt = "%d,%d,%d,%s,false" + "," * k
-        lines = [(ok_fmt % (r[0], r[1], r[2], dts[i % nd], *r[3:])) if ok else
-                 (bad_fmt % (r[0], r[1], r[2], dts[i % nd])) for i, (r, ok) in enumerate(zip(table, valid))]
+            ok_fmt = head + ",true," + ",".join(["%d"] * k)
+            bad_fmt = head + ",false" + "," * k
+        n = lead + 1
+        lines = [(ok_fmt % (*r[:n], dts[i % nd], *r[n:])) if ok else (bad_fmt % (*r[:n], dts[i % nd]))
+                 for i, (r, ok) in enumerate(zip(table, valid))]
         return (",\n" if fmt == "json" else "\n").join(lines)
 
 
@@ -110,10 +124,16 @@ class _Sweeper:
         from . import errata
         from .api import prepare
 
+        from .api import frame_size
+
         self.setup = prepare(model, profile, knobs, params, convention)
         s = self.setup
         self.clips = [check_int(c, "clip (frames)", 1, MAX_CLIP) for c in clips]
-        self.sizes = [check_int(v, "size (pixels)", 1, MAX_SIZE) for v in sizes]
+        frames = [frame_size(s.spec, v) for v in sizes]
+        self.sizes = [h for h, _ in frames]
+        self.widths = [w for _, w in frames]
+        #: the width column is shown only for non-square video frames
+        self.square = s.spec.dims != 3 or all(h == w for h, w in frames)
         self.batches = [check_int(b, "batch (streams)", 1, MAX_BATCH) for b in batches]
         self.dt = [dtype_bytes(d) for d in dtypes]
         if not self.clips or not self.sizes or not self.batches or not self.dt:
@@ -137,10 +157,10 @@ class _Sweeper:
         cols["ops_per_clip"] = weigh(t.work_clip, conv)
         return cols
 
-    def evaluate(self, c, s, nbytes=4, record=False):
+    def evaluate(self, c, s, nbytes=4, record=False, w=None):
         from .walker import evaluate_graph
 
-        return evaluate_graph(self.setup.graph, c, s, self.setup.profile, record=record,
+        return evaluate_graph(self.setup.graph, c, s, self.setup.profile, record=record, width=w,
                               continual=self.setup.continual, clip_transient=self.need_clip_transient,
                               bytes_per_float=nbytes)
 
@@ -151,12 +171,13 @@ class _Sweeper:
         import numpy as np
 
         try:
-            t = self.evaluate(max(self.clips), max(self.sizes))
+            t = self.evaluate(max(self.clips), max(self.sizes), w=max(self.widths))
             bound = max(int(v) for v in self.totals(t).values())
         except ComemError:
             c = np.asarray(self.clips, dtype=np.float64)[:, None]
             s = np.asarray(self.sizes, dtype=np.float64)[None, :]
-            t = self.evaluate(c, s)
+            w = np.asarray(self.widths, dtype=np.float64)[None, :]
+            t = self.evaluate(c, s, w=w)
             bound = int(max(float(np.max(v)) for v in self.totals(t).values()) * 1.01) + 1
         return bound * max(self.batches) * max(d[1] for d in self.dt) >= INT64_SAFE
 
@@ -172,7 +193,7 @@ class _Sweeper:
         graph = self.setup.graph
         for i, c in enumerate(clips):
             for j, s in enumerate(sizes):
-                for why in constraint_failures(self.setup.spec, graph, c, s):
+                for why in constraint_failures(self.setup.spec, graph, c, s, self.widths[j]):
                     mask[i, j] = True
                     reasons.append(why)
             if not graph.constraints_use_size:
@@ -184,10 +205,12 @@ class _Sweeper:
 
         s_ = self.setup
         res = SweepResult(s_.spec.name, s_.profile.label, s_.convention, clips, self.sizes, self.batches,
-                          [d[0] for d in self.dt], continual=s_.continual, exact_python_ints=exact)
+                          [d[0] for d in self.dt], continual=s_.continual, exact_python_ints=exact,
+                          widths=[] if self.square else self.widths)
         graph = s_.graph
-        c_arr, s_arr = np.asarray(clips), np.asarray(self.sizes)
-        valid = (c_arr[:, None] >= graph.temporal_stride) & (s_arr[None, :] >= graph.spatial_stride)
+        c_arr, s_arr, w_arr = np.asarray(clips), np.asarray(self.sizes), np.asarray(self.widths)
+        valid = ((c_arr[:, None] >= graph.temporal_stride) & (s_arr[None, :] >= graph.spatial_stride)
+                 & (w_arr[None, :] >= graph.width_stride))
         if not valid.all():
             res.reasons.append(f"clip < {graph.temporal_stride} or size < {graph.spatial_stride} "
                                "(the network's total strides)")
@@ -202,8 +225,10 @@ class _Sweeper:
         if vectorised:
             c = np.asarray(clips, dtype=object if exact else np.int64)[:, None]
             s = np.asarray(self.sizes, dtype=object if exact else np.int64)[None, :]
+            w = s if self.square and s_.spec.dims == 3 else \
+                np.asarray(self.widths, dtype=object if exact else np.int64)[None, :]
             for nb in sizes_by_dtype:
-                t = self.evaluate(c, s, nb)
+                t = self.evaluate(c, s, nb, w=w)
                 per_bytes[nb] = self.totals(t)
                 for mask, reason in t.invalid:
                     m = np.broadcast_to(mask, valid.shape)
@@ -218,7 +243,7 @@ class _Sweeper:
                         if not valid[i, j]:
                             continue
                         try:
-                            t = self.evaluate(cv, sv, nb)
+                            t = self.evaluate(cv, sv, nb, w=self.widths[j])
                         except ComemError as exc:
                             valid[i, j] = False
                             res.reasons.append(str(exc))

@@ -55,7 +55,12 @@ def closed_forms(model, profile=None, knobs=None, params=None, symbols=(), dtype
     graph = build_graph(spec, {k: v for k, v in (params or {}).items() if k not in spec_syms}, spec_syms)
     setup = prepare(spec, profile, knobs, None, convention, graph=graph)
     prof, conv, continual = setup.profile, setup.convention, setup.continual
-    t = evaluate_graph(graph, clip, size, prof, record=False, continual=continual, bytes_per_float=nbytes)
+    if spec.dims == 1:
+        syms.pop("size")
+        size = 1
+    width = size if spec.dims == 3 else 1
+    t = evaluate_graph(graph, clip, size, prof, record=False, continual=continual, bytes_per_float=nbytes,
+                       width=width)
     out = {}
     if continual:
         out["state_floats"] = t.state * batch
@@ -74,8 +79,10 @@ def closed_forms(model, profile=None, knobs=None, params=None, symbols=(), dtype
 
     out = {k: to_sympy(v) for k, v in out.items()}
     out["_symbols"] = syms
+    frame = {3: "size (square frames)", 2: "size (joints)", 1: None}[spec.dims]
     out["_meta"] = {"model": spec.name, "profile": prof.label, "convention": conv, "dtype": dtype, "batch": batch,
-                    "valid_for": f"clip >= {graph.temporal_stride}, size >= {graph.spatial_stride}"}
+                    "valid_for": f"clip >= {graph.temporal_stride}"
+                                 + (f", {frame} >= {graph.spatial_stride}" if frame else "")}
     return out
 
 

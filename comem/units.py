@@ -159,3 +159,23 @@ def parse_range(text, what: str, lo: int = 1, hi: int | None = None) -> list[int
         else:
             raise ComemError(f"{what} {part!r} is not a number or a range; write e.g. 4..64, 4..64:4 or 160,224,312")
     return out
+
+
+def parse_sizes(text, hi: int | None = None) -> list:
+    """Frame sizes for a sweep: ranges and lists of numbers (square, or the
+    joints of a 2D model) and ``HxW`` items: ``160..320:32,224x398``."""
+    out: list = []
+    for part in str(text).split(","):
+        item = part.strip().lower()
+        if "x" in item and ".." not in item:
+            h, _, w = item.partition("x")
+            out.append((check_int(h, "height (pixels)", 1, hi), check_int(w, "width (pixels)", 1, hi)))
+        else:
+            out.extend(parse_range(part, "size", 1, hi))
+    return out
+
+
+def frame_text(spec_or_dims, height, width) -> str:
+    """``224x224`` (video), ``25 joints`` (2D), ``-`` (1D)."""
+    dims = getattr(spec_or_dims, "dims", spec_or_dims)
+    return f"{height}x{width}" if dims == 3 else (f"{height} joints" if dims == 2 else "-")

@@ -78,6 +78,8 @@ class Totals:
     work_by_rate: dict = field(default_factory=dict)
     #: numpy grids only: per-clip work kept as {op: {key: [T, per-frame sum]}}
     work_clip_factored: dict = field(default_factory=dict)
+    #: remarks of the layer kinds on how the library transient counts them
+    library_notes: list = field(default_factory=list)
     stage_output_step: Any = 0
     stage_output_clip: Any = 0
     largest_step: Any = 0
@@ -174,18 +176,18 @@ def _add_clip_work(t, kind, cfg, x: Shape, y: Shape, knobs, m):
     are accumulated apart — grouped by the frame count — and multiplied once
     per group at the end, instead of once per layer on the full grid."""
     if not (_is_grid(x.t) or _is_grid(y.t)) or not (_is_grid(x.h) or _is_grid(y.h)):
-        work = kind.work(cfg, x, y, False, knobs)
+        work = kind.counted_work(cfg, x, y, False, knobs)
         _add(t.work_clip, work, m)
         return work
     # which temporal extent does each op scale with?  probe with numbers
     probe_x, probe_y = Shape(x.c if shim.is_concrete(x.c) else 1, 2, 1, 1), Shape(y.c if shim.is_concrete(y.c) else 1, 3, 1, 1)
     unit_x, unit_y = probe_x.with_(t=1), probe_y.with_(t=1)
     try:
-        scaled = kind.work(cfg, probe_x, probe_y, False, knobs)
-        unit = kind.work(cfg, unit_x, unit_y, False, knobs)
+        scaled = kind.counted_work(cfg, probe_x, probe_y, False, knobs)
+        unit = kind.counted_work(cfg, unit_x, unit_y, False, knobs)
     except Exception:  # pragma: no cover - a kind that cannot be probed
         scaled, unit = None, None
-    per_frame = kind.work(cfg, x.with_(t=1), y.with_(t=1), False, knobs)
+    per_frame = kind.counted_work(cfg, x.with_(t=1), y.with_(t=1), False, knobs)
     direct = None
     for op, n1 in per_frame.items():
         factor = None
@@ -193,7 +195,7 @@ def _add_clip_work(t, kind, cfg, x: Shape, y: Shape, knobs, m):
             ratio = scaled.get(op, 0) / unit[op]
             factor = x.t if ratio == 2 else (y.t if ratio == 3 else (1 if ratio == 1 else None))
         if factor is None:
-            direct = direct or kind.work(cfg, x, y, False, knobs)
+            direct = direct or kind.counted_work(cfg, x, y, False, knobs)
             _add(t.work_clip, {op: direct[op]}, m)
             continue
         _add_factored(t, op, factor, n1 if (shim.is_concrete(m) and m == 1) else m * n1)
@@ -272,13 +274,15 @@ class _Step:
     output (``None`` when that is not a plain sum), so an alignment delay can
     be written as its cause, ``(3−1−1)``."""
 
-    __slots__ = ("y", "temporal", "live", "live_clip", "lib", "new", "where", "delays")
+    __slots__ = ("y", "temporal", "live", "live_clip", "lib", "new", "where", "delays", "emit")
 
-    def __init__(self, y, temporal, live, live_clip, lib, new, where=None, delays=()):
+    def __init__(self, y, temporal, live, live_clip, lib, new, where=None, delays=(), emit=None):
         self.y, self.temporal, self.live, self.live_clip, self.lib, self.new = y, temporal, live, live_clip, lib, new
         #: (live_at, lib_at): the layer where each step peak occurs (numeric evaluation only)
         self.where = where or (None, None)
         self.delays = delays
+        #: every how many steps the node emits an output (its temporal stride, unless the library differs)
+        self.emit = temporal[2] if emit is None else emit
 
 
 def _pick(cur, cur_at, cand, cand_at):
@@ -324,14 +328,16 @@ def _walk_layer(node: LayerNode, x: Shape, ctx: _Ctx, mult, x_held):
             t.rows.append(Row(node.path, node.stage, node.name, node.label, kind, cfg, node.blocks, m, x, y, params,
                               work_clip, {}, 1, 0, 0, ("", "")))
         return _Step(y, (1, 0, 1), 0, live_clip, 0, True)
-    work_step = kind.work(cfg, x, y, True, knobs)
+    work_step = kind.counted_work(cfg, x, y, True, knobs)
     _add(t.work_step, work_step, m)
     rf, pad, stride = kind.temporal(cfg, x, knobs)
-    every_step = {op: v for op, v in work_step.items() if op not in kind.output_only_ops}
-    on_output = {op: v for op, v in work_step.items() if op in kind.output_only_ops}
+    output_only = kind.output_only(cfg)
+    every_step = {op: v for op, v in work_step.items() if op not in output_only}
+    on_output = {op: v for op, v in work_step.items() if op in output_only}
+    emit = kind.emit_stride(cfg, x, knobs)
     _add(t.work_by_rate.setdefault(ctx.rate, WorkDict()), every_step, m)
     if on_output:
-        _add(t.work_by_rate.setdefault(ctx.rate * stride, WorkDict()), on_output, m)
+        _add(t.work_by_rate.setdefault(ctx.rate * emit, WorkDict()), on_output, m)
     # the state: the kind's formula, or the formula an erratum prints instead
     formula = kind.state_formula(cfg, knobs)
     consistent = kind.state(cfg, x, y, knobs, formula)
@@ -357,6 +363,9 @@ def _walk_layer(node: LayerNode, x: Shape, ctx: _Ctx, mult, x_held):
     x_in = 0 if x_held else x.frame
     live = x_in + (0 if inplace else y.frame)
     lib = x_in + kind.library_peak(cfg, x, y, knobs)
+    note = kind.library_note(cfg, knobs)
+    if note and note not in t.library_notes:
+        t.library_notes.append(note)
     new = _allocates(kind, cfg, x, y, knobs)
     delay = rf - 1 - pad
     if not shim.is_concrete(delay):
@@ -368,7 +377,7 @@ def _walk_layer(node: LayerNode, x: Shape, ctx: _Ctx, mult, x_held):
     else:
         delays = None
     return _Step(y, (rf, pad, stride), _guard(n, live), live_clip, _guard(n, lib), new,
-                 (node.path, node.path), delays)
+                 (node.path, node.path), delays, emit)
 
 
 def _walk(node, x, ctx, mult, x_held):
@@ -383,7 +392,10 @@ def _walk(node, x, ctx, mult, x_held):
 
 def _walk_seq(seq: SeqNode, x, ctx, mult, x_held):
     """Children run one after another; while child ``i`` runs, its input (the
-    previous child's output) is alive, everything earlier is freed."""
+    previous child's output) is alive, everything earlier is freed — except,
+    in the library's accounting, the sequence's own input: a
+    ``co.Sequential`` is called by a frame that keeps its argument until the
+    call returns."""
     rf, pad, stride = 1, 0, 1
     live = live_clip = lib = 0
     base_rate = ctx.rate
@@ -392,8 +404,11 @@ def _walk_seq(seq: SeqNode, x, ctx, mult, x_held):
     new = False
     live_at = lib_at = None
     delays = ()
+    kept = 0  # the sequence's input, once its children have moved past it
+    x0 = x
+    emit = 1
     for child in seq.children:
-        ctx.rate = base_rate * stride
+        ctx.rate = base_rate * emit
         r = _walk(child, x, ctx, m, held)
         n = child.multiplicity
         crf, cpad, cs = r.temporal
@@ -407,15 +422,17 @@ def _walk_seq(seq: SeqNode, x, ctx, mult, x_held):
         rf = rf + (crf - 1) * stride * n
         pad = pad + cpad * stride * n
         stride = stride * cs
+        emit = emit * r.emit
         live, live_at = _pick(live, live_at, r.live, r.where[0])
         live_clip = shim.maximum(live_clip, r.live_clip)
-        lib, lib_at = _pick(lib, lib_at, r.lib, r.where[1])
+        lib, lib_at = _pick(lib, lib_at, kept + r.lib, r.where[1])
         x = r.y
         if r.new:
             new = True
             held = False  # the next child's input is a fresh tensor only this sequence holds
+            kept = 0 if x_held else x0.frame
     ctx.rate = base_rate
-    return _Step(x, (rf, pad, stride), live, live_clip, lib, new, (live_at, lib_at), delays)
+    return _Step(x, (rf, pad, stride), live, live_clip, lib, new, (live_at, lib_at), delays, emit)
 
 
 def merged_shape(node, shapes):
@@ -545,8 +562,10 @@ def _walk_parallel(node: ParallelNode, x, ctx, mult, x_held):
     rf = shim.maximum(*rfs) if len(rfs) > 1 else rfs[0]
     pad = shim.maximum(*pads) if len(pads) > 1 else pads[0]
     g = node.multiplicity
+    emits = [r.emit for r in results]
     return _Step(y, (rf, pad, strides[0]), _guard(g, live), _guard(g, live_clip), _guard(g, lib), True,
-                 (live_at, lib_at), slowest.delays if slowest is not None else None)
+                 (live_at, lib_at), slowest.delays if slowest is not None else None,
+                 shim.maximum(*emits) if len(emits) > 1 else emits[0])
 
 
 def evaluate_graph(graph: Graph, clip, size, profile, record: bool = True, continual: bool | None = None,
@@ -568,15 +587,16 @@ def evaluate_graph(graph: Graph, clip, size, profile, record: bool = True, conti
     t.input_frame = x0.frame
     t.input_clip = x0.numel
     t.clip = clip
-    acc = {"rf": 1, "pad": 0, "stride": 1}
+    acc = {"rf": 1, "pad": 0, "stride": 1, "emit": 1}
 
     def stage(st, x):
-        ctx.rate = acc["stride"]
+        ctx.rate = acc["emit"]
         r = _walk_seq(st.body, x, ctx, 1, st.source == "input")
         srf, spad, ss = r.temporal
         acc["rf"] = acc["rf"] + (srf - 1) * acc["stride"]
         acc["pad"] = acc["pad"] + spad * acc["stride"]
         acc["stride"] = acc["stride"] * ss
+        acc["emit"] = acc["emit"] * r.emit
         t.liveness_step, t.liveness_at = _pick(t.liveness_step, t.liveness_at, r.live, r.where[0])
         t.library_step, t.library_at = _pick(t.library_step, t.library_at, r.lib, r.where[1])
         if ctx.clip_transient:

@@ -55,8 +55,8 @@ def test_engine_and_validators_name_no_layer_kind(module):
 
 
 def test_an_op_no_convention_weighs_is_an_error_not_a_zero():
-    with pytest.raises(ComemError, match="does not weigh the op 'tanh'.*ptflops|ptflops.*'tanh'"):
-        conventions.weigh({"conv_mac": 10, "tanh": 5}, "ptflops")
+    with pytest.raises(ComemError, match="does not weigh the op 'softsign'.*ptflops|ptflops.*'softsign'"):
+        conventions.weigh({"conv_mac": 10, "softsign": 5}, "ptflops")
     # every op every built-in model reports is weighed by every convention (explicit zeros included)
     for model in comem.list_models():
         r = comem.analyze(model)
@@ -100,59 +100,59 @@ def test_renderer_writes_formulas_as_the_paper_prints_them():
 # ---------------------------------------------------------------------------
 # a new kind: one module (this class) + one register line
 
-def _tanh_kind():
+def _softsign_kind():
     from comem.layers.activation import Activation
 
-    class Tanh(Activation):
-        op_weights = {"tanh": {"ptflops": 0, "macs": 0, "flops": 0, "fvcore": 0}}
+    class Softsign(Activation):
+        op_weights = {"softsign": {"ptflops": 0, "macs": 0, "flops": 0, "fvcore": 0}}
 
-    return Tanh("tanh", "tanh", "tanh, element-wise", lambda kit, cfg: kit.nn.Tanh())
+    return Softsign("softsign", "softsign", "softsign, element-wise", lambda kit, cfg: kit.nn.Softsign())
 
 
 @pytest.fixture
-def tanh_kind():
+def softsign_kind():
     from comem.layers import register
 
-    kind = register(_tanh_kind())
+    kind = register(_softsign_kind())
     yield kind
-    KINDS.pop("tanh")
+    KINDS.pop("softsign")
     for table in conventions.CONVENTIONS.values():
-        table.pop("tanh")
+        table.pop("softsign")
 
 
 TANH_SPEC = """
 [model]
-name = "tanh-net"
+name = "softsign-net"
 clip = 6
 size = 24
 [[stages]]
 name = "body"
 layers = [
   { kind = "conv", out = 8, kernel = [3, 3, 3], padding = [1, 1, 1], bias = false },
-  { kind = "tanh" },
+  { kind = "softsign" },
   { kind = "conv", out = 8, kernel = [3, 1, 1], bias = true },
-  { kind = "tanh" },
+  { kind = "softsign" },
 ]
 """
 
 
-def test_a_new_kind_in_one_module_and_one_registry_line(tanh_kind, tmp_path):
-    spec = tmp_path / "tanh-net.toml"
+def test_a_new_kind_in_one_module_and_one_registry_line(softsign_kind, tmp_path):
+    spec = tmp_path / "softsign-net.toml"
     spec.write_text(TANH_SPEC)
     r = comem.analyze(str(spec), profile="continual-inference")
-    # by hand: two tanh layers, one op per element per step (8 x 24 x 24 each)
-    assert r.work_step["tanh"] == 2 * 8 * 24 * 24
+    # by hand: two softsign layers, one op per element per step (8 x 24 x 24 each)
+    assert r.work_step["softsign"] == 2 * 8 * 24 * 24
     assert r.ops_per_step == r.ops("ptflops", step=True)
 
 
 @pytest.mark.validation
-def test_a_new_kind_is_validated_against_the_library(tanh_kind, tmp_path):
+def test_a_new_kind_is_validated_against_the_library(softsign_kind, tmp_path):
     pytest.importorskip("continual")
     from comem.validate.compare import validate
 
-    spec = tmp_path / "tanh-net.toml"
+    spec = tmp_path / "softsign-net.toml"
     spec.write_text(TANH_SPEC)
     v = validate(str(spec), 6, 24)
     assert v.ok, [(c.group, c.quantity, c.analytic, c.measured) for c in v.failures]
-    assert any(c.group.endswith("tanh1") and c.quantity == "per-step work" and c.analytic == {"tanh": 8 * 24 * 24}
+    assert any(c.group.endswith("softsign1") and c.quantity == "per-step work" and c.analytic == {"softsign": 8 * 24 * 24}
                for c in v.checks)

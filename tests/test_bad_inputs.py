@@ -29,7 +29,7 @@ SPEC_FILES = {
     "missing-stages": (GOOD_HEAD, "missing [[stages]]"),
     "wrong-type-clip": ('[model]\nname = "x"\nclip = "four"\nsize = 32\n' + stage('{kind = "relu"}'), "'clip' must be int"),
     "wrong-type-layers": (spec('[[stages]]\nname = "s"\nlayers = "conv"\n'), "array of tables"),
-    "wrong-type-kernel": (spec(stage('{kind = "conv", out = 8, kernel = [3, 3]}')), "list of three"),
+    "wrong-type-kernel": (spec(stage('{kind = "conv", out = 8, kernel = [3, 3]}')), "a list [T, H, W], got 2 values"),
     "negative-channels": (spec(stage('{kind = "conv", out = -8, kernel = 3}')), "must be positive"),
     "fractional-channels": (spec(stage('{kind = "conv", out = 8.5, kernel = 3}')), "whole number"),
     "absurd-channels": (spec(stage('{kind = "conv", out = 100000000000, kernel = 3}')), "absurdly large"),

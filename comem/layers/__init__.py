@@ -4,8 +4,10 @@
 kind                   module
 =====================  ==================================================
 ``conv``               :mod:`comem.layers.conv`
-``batchnorm``          :mod:`comem.layers.norm`
+``batchnorm`` …        :mod:`comem.layers.norm` (also group/layer/instance norm)
 ``relu`` ``swish`` …   :mod:`comem.layers.activation`
+``flatten``            :mod:`comem.layers.flatten`
+``parallel``           :mod:`comem.layers.parallel`
 ``avgpool`` ``maxpool``:mod:`comem.layers.pool`
 ``linear``             :mod:`comem.layers.linear`
 ``mean``               :mod:`comem.layers.mean`
@@ -23,13 +25,16 @@ that implement it for ``comem validate``.  Composite kinds (``residual``,
 :func:`register` line (its new ops carry their weight under every counting
 convention in ``op_weights``).
 """
-from .activation import DROPOUT, IDENTITY, RELU, SIGMOID, SOFTMAX, SWISH
+from .activation import (DROPOUT, ELU, GELU, HARDSIGMOID, HARDSWISH, IDENTITY, LEAKY_RELU, RELU, RELU6, SIGMOID, SILU,
+                         SOFTMAX, SWISH, TANH)
 from .composite import RESIDUAL, SQUEEZE_EXCITE
 from .conv import CONV
 from .delay import DELAY
+from .flatten import FLATTEN
 from .linear import LINEAR
 from .mean import MEAN
-from .norm import BATCHNORM
+from .norm import BATCHNORM, GROUPNORM, INSTANCENORM, LAYERNORM
+from .parallel import PARALLEL
 from .pool import AVGPOOL, MAXPOOL
 from .subsample import TEMPORAL_SUBSAMPLE
 
@@ -47,6 +52,8 @@ def register(kind):
     return kind
 
 
-for _kind in (CONV, BATCHNORM, RELU, SWISH, SIGMOID, SOFTMAX, DROPOUT, IDENTITY, AVGPOOL, MAXPOOL, LINEAR, DELAY,
-              RESIDUAL, SQUEEZE_EXCITE, TEMPORAL_SUBSAMPLE, MEAN):
+for _kind in (CONV, BATCHNORM, LAYERNORM, GROUPNORM, INSTANCENORM,
+              RELU, RELU6, LEAKY_RELU, ELU, GELU, SWISH, SILU, HARDSWISH, SIGMOID, HARDSIGMOID, TANH, SOFTMAX, DROPOUT,
+              IDENTITY, AVGPOOL, MAXPOOL, LINEAR, FLATTEN, MEAN, DELAY, RESIDUAL, SQUEEZE_EXCITE, PARALLEL,
+              TEMPORAL_SUBSAMPLE):
     register(_kind)

@@ -1,14 +1,17 @@
 """Element-wise activations and other per-element layers: ``relu``,
-``swish`` (``x·sigmoid(x)``), ``sigmoid``, ``softmax``, ``dropout``,
+``relu6``, ``leaky_relu``, ``elu``, ``gelu``, ``swish`` (``x·sigmoid(x)``
+written out, as X3D does), ``silu`` (PyTorch's fused Swish), ``hardswish``,
+``sigmoid``, ``hardsigmoid``, ``tanh``, ``softmax``, ``dropout``,
 ``identity``.
 
 All are frame-wise: no parameters, no state, no delay.  Their work is one
 operation per element, tagged by the activation so each counting convention
-can decide (ptflops counts ReLU-family modules, not Swish/Sigmoid/Softmax;
-fvcore counts none of them).
+can decide (ptflops hooks ReLU, ReLU6, LeakyReLU, ELU and GELU modules, not
+Swish/SiLU/Hardswish/Sigmoid/Tanh/Softmax; fvcore counts none of them).
 """
 from __future__ import annotations
 
+from ..errors import ComemError
 from .base import LayerKind
 
 
@@ -23,8 +26,8 @@ class Activation(LayerKind):
         #: (kit, cfg) -> the regular nn module
         self.torch_factory = torch_factory
 
-    def configure(self, raw, evaluate, c_in):
-        return {"c": c_in, "inplace": bool(evaluate("inplace", False))}
+    def configure(self, raw, evaluate, c_in, dims=3):
+        return {"c": c_in, "inplace": bool(evaluate("inplace", False)), "dims": dims}
 
     def work(self, cfg, x, y, step, knobs):
         if self.op is None:
@@ -32,12 +35,12 @@ class Activation(LayerKind):
         return {self.op: x.frame if step else x.numel}
 
     def library_peak(self, cfg, x, y, knobs):
-        """Swish ``x·sigmoid(x)`` holds the sigmoid and the product (2 maps);
-        dropout and identity return their input at inference (0); others
-        allocate their output (nothing when in place)."""
+        """Swish written out, ``x·sigmoid(x)``, holds the sigmoid and the
+        product (2 maps); dropout and identity return their input at
+        inference (0); others allocate their output (nothing when in place)."""
         if self.op is None:
             return 0
-        if self.op == "swish":
+        if self.name == "swish":
             return 2 * y.frame
         return 0 if cfg.get("inplace") else y.frame
 
@@ -45,12 +48,40 @@ class Activation(LayerKind):
         m = self.torch_factory(kit, cfg)
         return kit.framewise(m) if continual else m
 
+    def torch_types(self, kit):
+        nn = kit.nn
+        return {"relu": (nn.ReLU,), "relu6": (nn.ReLU6,), "leaky_relu": (nn.LeakyReLU,), "elu": (nn.ELU,),
+                "gelu": (nn.GELU,), "silu": (nn.SiLU,), "hardswish": (nn.Hardswish,), "sigmoid": (nn.Sigmoid,),
+                "hardsigmoid": (nn.Hardsigmoid,), "tanh": (nn.Tanh,), "softmax": (nn.Softmax,),
+                "dropout": (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout),
+                "identity": (nn.Identity,)}.get(self.name, ())
+
+    def from_torch(self, m, dims):
+        raw = {"kind": self.name}
+        if getattr(m, "inplace", False):
+            raw["inplace"] = True
+        if self.name == "softmax" and m.dim not in (1, -1, None):
+            raise ComemError(f"Softmax over dim {m.dim}: comem reads a softmax over the classes (channels)")
+        return raw
+
     def torch_work(self, m, inp, out):
         return {self.op: out.numel()} if self.op else {}
 
 
 RELU = Activation("relu", "relu", "ReLU, element-wise", lambda kit, cfg: kit.nn.ReLU(inplace=cfg["inplace"]))
-SWISH = Activation("swish", "swish", "Swish x·sigmoid(x), element-wise", lambda kit, cfg: kit.Swish())
+RELU6 = Activation("relu6", "relu6", "ReLU6, element-wise", lambda kit, cfg: kit.nn.ReLU6(inplace=cfg["inplace"]))
+LEAKY_RELU = Activation("leaky_relu", "leaky_relu", "leaky ReLU, element-wise",
+                        lambda kit, cfg: kit.nn.LeakyReLU(inplace=cfg["inplace"]))
+ELU = Activation("elu", "elu", "ELU, element-wise", lambda kit, cfg: kit.nn.ELU(inplace=cfg["inplace"]))
+GELU = Activation("gelu", "gelu", "GELU, element-wise", lambda kit, cfg: kit.nn.GELU())
+SWISH = Activation("swish", "swish", "Swish x·sigmoid(x) written out (X3D), element-wise", lambda kit, cfg: kit.Swish())
+SILU = Activation("silu", "swish", "SiLU, PyTorch's fused Swish, element-wise",
+                  lambda kit, cfg: kit.nn.SiLU(inplace=cfg["inplace"]))
+HARDSWISH = Activation("hardswish", "hardswish", "Hardswish, element-wise",
+                       lambda kit, cfg: kit.nn.Hardswish(inplace=cfg["inplace"]))
+HARDSIGMOID = Activation("hardsigmoid", "hardsigmoid", "Hardsigmoid, element-wise",
+                         lambda kit, cfg: kit.nn.Hardsigmoid(inplace=cfg["inplace"]))
+TANH = Activation("tanh", "tanh", "tanh, element-wise", lambda kit, cfg: kit.nn.Tanh())
 SIGMOID = Activation("sigmoid", "sigmoid", "sigmoid, element-wise", lambda kit, cfg: kit.nn.Sigmoid())
 SOFTMAX = Activation("softmax", "softmax", "softmax over classes", lambda kit, cfg: kit.nn.Softmax(dim=1))
 DROPOUT = Activation("dropout", None, "dropout (identity at inference)", lambda kit, cfg: kit.nn.Dropout(0.5))

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import shim
+from ..errors import ComemError
 from ..expr import parse
 
 #: the output delay of any layer, from its temporal receptive field and
@@ -90,6 +91,32 @@ class Env(dict):
         self.index_floats = 8 // bytes_per_float
 
 
+#: the axes of a kernel/stride/padding list, by the model's dims
+AXES = {3: "[T, H, W]", 2: "[T, V]", 1: "[T]"}
+
+
+FUNCTIONAL = "@functional"
+
+
+def functional_op(op: str) -> str:
+    """The name of ``op`` done by a functional call rather than a module."""
+    return op if op.endswith(FUNCTIONAL) else op + FUNCTIONAL
+
+
+def axes(v, what, dims=3, fill=1):
+    """A kernel / stride / padding / dilation field as (T, H, W): one number
+    for every axis, or one per axis of the model (``[T, H, W]``, ``[T, V]``
+    for a 2D model over (time, joints), ``[T]`` for 1D); axes the model does
+    not have are ``fill`` (1; 0 for padding)."""
+    if isinstance(v, (list, tuple)):
+        if len(v) != dims:
+            raise ComemError(f"{what} must be one number or a list {AXES[dims]}, got {len(v)} values")
+        vals = tuple(v)
+    else:
+        vals = (v,) * dims
+    return vals + (fill,) * (3 - dims)
+
+
 def conv_out(n, k, s, p, d=1):
     """Output length of a convolution / pooling window along one axis:
     ``floor((n + 2p - d(k-1) - 1) / s) + 1``."""
@@ -112,6 +139,8 @@ class LayerKind:
     fields: tuple[str, ...] = ()
     required: tuple[str, ...] = ()
     nested: tuple[str, ...] = ()
+    #: fields holding a list of layer lists (``parallel`` branches)
+    nested_lists: tuple[str, ...] = ()
     text_fields: tuple[str, ...] = ()
     #: a one-line description shown in `comem kinds` and the README
     summary = ""
@@ -134,10 +163,11 @@ class LayerKind:
     counts_without_output = False
 
     # -- phase 1: structure (channels, kernels) from spec fields --------------
-    def configure(self, raw: dict, evaluate, c_in) -> dict:
+    def configure(self, raw: dict, evaluate, c_in, dims: int = 3) -> dict:
         """Evaluate spec fields into a config dict; ``evaluate(key, default)``
-        evaluates one field, ``c_in`` is the input channel count."""
-        return {}
+        evaluates one field, ``c_in`` is the input channel count, ``dims``
+        the model's (3: video, 2: time x joints/features, 1: time)."""
+        return {"dims": dims}
 
     def out_channels(self, cfg, c_in):
         return c_in
@@ -151,6 +181,19 @@ class LayerKind:
 
     def work(self, cfg, x: Shape, y: Shape, step: bool, knobs) -> dict:
         return {}
+
+    def counted_work(self, cfg, x: Shape, y: Shape, step: bool, knobs) -> dict:
+        """:meth:`work`, its ops marked ``op@functional`` when the layer is a
+        functional call (``F.relu(x)``, ``x.mean(...)``) in the model it was
+        read from — which conventions that hook only modules (ptflops) skip."""
+        work = self.work(cfg, x, y, step, knobs)
+        if isinstance(cfg, dict) and cfg.get("functional"):
+            return {functional_op(op): n for op, n in work.items()}
+        return work
+
+    def output_only(self, cfg) -> tuple:
+        ops = self.output_only_ops
+        return tuple(functional_op(op) for op in ops) if isinstance(cfg, dict) and cfg.get("functional") else ops
 
     def symbols(self, cfg, x: Shape, y: Shape, knobs) -> dict:
         """Values of the names the formulas use."""
@@ -175,6 +218,12 @@ class LayerKind:
     def temporal(self, cfg, x: Shape, knobs):
         return (1, 0, 1)
 
+    def emit_stride(self, cfg, x: Shape, knobs):
+        """Every how many steps the continual layer emits an output (the
+        rate the layers after it run at): its temporal stride, unless the
+        library does otherwise."""
+        return self.temporal(cfg, x, knobs)[2]
+
     def delay_text(self, cfg, x: Shape, knobs):
         """``r_T−1−p_T`` with this layer's numbers (``3−1−1``), and its
         rendering precedence, for the alignment delays it causes."""
@@ -185,6 +234,11 @@ class LayerKind:
         """Default: the layer allocates its output and nothing else
         (in-place activations allocate nothing)."""
         return 0 if cfg.get("inplace") else y.frame
+
+    def library_note(self, cfg, knobs) -> str | None:
+        """A remark the report adds to the transient when this layer is
+        counted by the ``library`` rule (how it counts what it allocates)."""
+        return None
 
     def check(self, cfg, x: Shape, y: Shape, where: str):
         """Raise a ComemError when the layer cannot run on this input."""
@@ -210,6 +264,17 @@ class LayerKind:
         from ..conventions import weigh
 
         return weigh(work_step, "ptflops") * (2 if self.framewise else 1)
+
+    # -- import (comem import, comem.from_module): PyTorch modules -> spec ----
+    def torch_types(self, kit) -> tuple:
+        """The module classes (torch.nn and continual-inference) this kind
+        reads when a model is imported."""
+        return ()
+
+    def from_torch(self, m, dims: int) -> dict:
+        """The spec fields of module ``m`` (``{"kind": ..., ...}``); a
+        ComemError names what cannot be mapped."""
+        return {"kind": self.name}
 
     def torch_hooked(self, module) -> list:
         """The modules whose forward hooks count this layer's work."""

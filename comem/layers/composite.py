@@ -62,8 +62,8 @@ class Residual(LayerKind):
                 sc_children = []
             else:
                 conv_cfg = {"c_in": c_in, "c_out": c_out, "kernel": (1, 1, 1), "stride": tuple(strides),
-                            "padding": (0, 0, 0), "dilation": (1, 1, 1), "groups": 1, "bias": False}
-                bn_cfg = BATCHNORM.configure({}, lambda k, d: d, c_out)
+                            "padding": (0, 0, 0), "dilation": (1, 1, 1), "groups": 1, "bias": False, "dims": b.dims}
+                bn_cfg = BATCHNORM.configure({}, lambda k, d: d, c_out, b.dims)
                 sc_children = [
                     LayerNode(CONV, conv_cfg, "proj", path + ".proj", stage, "projection", blocks, multiplicity),
                     LayerNode(BATCHNORM, bn_cfg, "proj_bn", path + ".proj_bn", stage, None, blocks, multiplicity),
@@ -106,10 +106,10 @@ class SqueezeExcite(LayerKind):
             b.fail(path, f"se 'ratio' must be in (0, 1], got {ratio}")
         hidden = shim.round_width(c_in, ratio, min_width, divisor)
         pool_raw = {"global": True, "adaptive": True}
-        pool_cfg = AVGPOOL.configure(pool_raw, lambda k, d: pool_raw.get(k, d), c_in)
+        pool_cfg = AVGPOOL.configure(pool_raw, lambda k, d: pool_raw.get(k, d), c_in, b.dims)
         pool_cfg["window"] = "se"
         fc1 = {"c_in": c_in, "c_out": hidden, "kernel": (1, 1, 1), "stride": (1, 1, 1), "padding": (0, 0, 0),
-               "dilation": (1, 1, 1), "groups": 1, "bias": True}
+               "dilation": (1, 1, 1), "groups": 1, "bias": True, "dims": b.dims}
         fc2 = dict(fc1, c_in=hidden, c_out=c_in)
 
         def mk(kind, cfg, name, label=None):

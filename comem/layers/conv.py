@@ -2,8 +2,10 @@
 
 Spec fields: ``out`` (output channels, default = input channels),
 ``kernel`` ``[k_T, k_H, k_W]``, ``stride``, ``padding``, ``dilation``
-(each an int or a 3-list), ``groups`` (may be ``"c_in"`` for depthwise),
-``bias`` (default true, as in PyTorch).
+(each an int or a list over the model's axes: ``[T, H, W]``, ``[T, V]`` for
+a 2D model, ``[T]`` for 1D — ``nn.Conv2d``/``co.Conv2d`` over time and
+joints), ``groups`` (may be ``"c_in"`` for depthwise), ``bias`` (default
+true, as in PyTorch).
 
 Formulas (one instance; ``n_T, n_H, n_W`` output size, ``g`` groups):
 
@@ -28,15 +30,7 @@ from __future__ import annotations
 
 from .. import shim
 from ..errors import ComemError
-from .base import LayerKind, Shape, conv_out, shape_symbols
-
-
-def triple(v, what):
-    if isinstance(v, list):
-        if len(v) != 3:
-            raise ComemError(f"{what} must be one number or a list of three [T, H, W], got {len(v)} values")
-        return tuple(v)
-    return (v, v, v)
+from .base import LayerKind, Shape, axes, conv_out, shape_symbols
 
 
 MAX_FIELD = 10_000_000  # channels, kernels, strides: anything larger is a typo
@@ -60,20 +54,23 @@ class Conv(LayerKind):
     fields = ("out", "kernel", "stride", "padding", "dilation", "groups", "bias")
     required = ("kernel",)
     state_knob = "conv_state"
+    #: a temporally strided continual conv convolves every frame, emitting
+    #: an output every s_T-th step
+    counts_without_output = True
     state_formulas = {
         "partial-outputs": "d_T * (k_T - 1) * c_O * n_H * n_W",   # Eq. (5)
         "library-buffer": "(k_T - 1)**2 * c_O * n_H * n_W",       # co.Conv3d.init_state
         "input-frames": "d_T * (k_T - 1) * c_I * H * W",          # raw input frames
     }
 
-    def configure(self, raw, evaluate, c_in):
-        cfg = {}
+    def configure(self, raw, evaluate, c_in, dims=3):
+        cfg = {"dims": dims}
         cfg["c_in"] = c_in
         cfg["c_out"] = positive(evaluate("out", c_in), "conv 'out' channels")
-        k = triple(evaluate("kernel", None), "conv 'kernel'")
-        s = triple(evaluate("stride", 1), "conv 'stride'")
-        p = triple(evaluate("padding", 0), "conv 'padding'")
-        d = triple(evaluate("dilation", 1), "conv 'dilation'")
+        k = axes(evaluate("kernel", None), "conv 'kernel'", dims)
+        s = axes(evaluate("stride", 1), "conv 'stride'", dims)
+        p = axes(evaluate("padding", 0), "conv 'padding'", dims, fill=0)
+        d = axes(evaluate("dilation", 1), "conv 'dilation'", dims)
         cfg["kernel"] = tuple(positive(v, "conv kernel size") for v in k)
         cfg["stride"] = tuple(positive(v, "conv stride") for v in s)
         cfg["padding"] = tuple(positive(v, "conv padding", allow_zero=True) for v in p)
@@ -131,6 +128,15 @@ class Conv(LayerKind):
         kt, dt = cfg["kernel"][0], cfg["dilation"][0]
         return (kt + (kt - 1) * (dt - 1), cfg["padding"][0], cfg["stride"][0])
 
+    def emit_stride(self, cfg, x, knobs):
+        """continual-inference 1.2.4 emits every step from a conv with a
+        one-frame kernel, whatever its temporal stride (knob
+        ``unit_kernel_stride = ignored``)."""
+        kt, pt, st = cfg["kernel"][0], cfg["padding"][0], cfg["stride"][0]
+        if knobs.get("unit_kernel_stride") == "ignored" and shim.is_concrete(kt) and kt == 1 and pt == 0:
+            return 1
+        return st
+
     def library_peak(self, cfg, x, y, knobs):
         """``co.Conv3d._forward_step_py`` for one frame runs a ``k_T``-frame
         convolution (``k_T·n`` floats, ``n`` = one output frame), gathers the
@@ -149,17 +155,47 @@ class Conv(LayerKind):
         return None
 
     def torch_module(self, cfg, x, kit, continual, knobs):
-        args = (cfg["c_in"], cfg["c_out"], cfg["kernel"], cfg["stride"], cfg["padding"], cfg["dilation"],
-                cfg["groups"], cfg["bias"])
+        d = cfg.get("dims", 3)
+        args = (cfg["c_in"], cfg["c_out"], cfg["kernel"][:d], cfg["stride"][:d], cfg["padding"][:d],
+                cfg["dilation"][:d], cfg["groups"], cfg["bias"])
         if continual:
-            return kit.co.Conv3d(*args, temporal_fill="zeros")
-        return kit.nn.Conv3d(*args)
+            return getattr(kit.co, f"Conv{d}d")(*args, temporal_fill="zeros")
+        return getattr(kit.nn, f"Conv{d}d")(*args)
+
+    def torch_types(self, kit):
+        nn, co = kit.nn, kit.co
+        return (nn.Conv1d, nn.Conv2d, nn.Conv3d, co.Conv1d, co.Conv2d, co.Conv3d)
+
+    def from_torch(self, m, dims):
+        d = len(m.kernel_size)
+        if d != dims:
+            raise ComemError(f"a {d}D convolution in a {dims}D model (input frames of {dims - 1} axes) needs a "
+                             "reshape comem does not follow")
+        if getattr(m, "padding_mode", "zeros") != "zeros" or isinstance(m.padding, str):
+            raise ComemError(f"padding {m.padding!r} ({getattr(m, 'padding_mode', 'zeros')}) is not zero padding "
+                             "by numbers")
+        raw = {"kind": "conv", "out": m.out_channels, "kernel": list(m.kernel_size), "stride": list(m.stride),
+               "padding": list(m.padding), "dilation": list(m.dilation), "groups": m.groups,
+               "bias": m.bias is not None}
+        for key, default in (("stride", 1), ("padding", 0), ("dilation", 1), ("groups", 1)):
+            v = raw[key]
+            if v == default or (isinstance(v, list) and all(x == default for x in v)):
+                del raw[key]
+        if raw["bias"]:
+            del raw["bias"]
+        return raw
 
     def torch_work(self, m, inp, out):
         k = 1
         for v in m.kernel_size:
             k *= v
-        positions = out.numel() // m.out_channels
+        if out is not None:
+            positions = out.numel() // m.out_channels
+        else:  # a step without output: the frame was still convolved
+            x = inp[0] if isinstance(inp, tuple) else inp
+            positions = x.shape[0]
+            for n, kk, st, p, d in zip(x.shape[2:], m.kernel_size[1:], m.stride[1:], m.padding[1:], m.dilation[1:]):
+                positions *= (n + 2 * p - d * (kk - 1) - 1) // st + 1
         ops = {"conv_mac": k * (m.in_channels // m.groups) * m.out_channels * positions}
         if m.bias is not None:
             ops["conv_bias"] = m.out_channels * positions

@@ -23,8 +23,9 @@ class Delay(LayerKind):
     required = ("frames",)
     state_formulas = "delay * C * H * W"
 
-    def configure(self, raw, evaluate, c_in):
-        return {"frames": positive(evaluate("frames", None), "delay 'frames'", allow_zero=True), "c": c_in}
+    def configure(self, raw, evaluate, c_in, dims=3):
+        return {"frames": positive(evaluate("frames", None), "delay 'frames'", allow_zero=True), "c": c_in,
+                "dims": dims}
 
     def symbols(self, cfg, x, y, knobs):
         d = shape_symbols(x, y)
@@ -49,6 +50,12 @@ class Delay(LayerKind):
         if shim.is_concrete(f) and f == 0:
             return 0
         return x.frame
+
+    def torch_types(self, kit):
+        return (kit.co.Delay,)
+
+    def from_torch(self, m, dims):
+        return {"kind": "delay", "frames": int(m.delay)}
 
     def torch_module(self, cfg, x, kit, continual, knobs):
         return kit.co.Delay(cfg["frames"]) if continual else kit.nn.Identity()

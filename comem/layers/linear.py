@@ -21,11 +21,11 @@ class Linear(LayerKind):
     fields = ("out", "bias")
     required = ("out",)
 
-    def configure(self, raw, evaluate, c_in):
+    def configure(self, raw, evaluate, c_in, dims=3):
         bias = evaluate("bias", True)
         if not isinstance(bias, bool):
             raise ComemError(f"linear 'bias' must be true or false, got {bias!r}")
-        return {"c_in": c_in, "c_out": positive(evaluate("out", None), "linear 'out'"), "bias": bias}
+        return {"c_in": c_in, "c_out": positive(evaluate("out", None), "linear 'out'"), "bias": bias, "dims": dims}
 
     def out_channels(self, cfg, c_in):
         return cfg["c_out"]
@@ -47,6 +47,15 @@ class Linear(LayerKind):
         if continual:
             return kit.co.Linear(cfg["c_in"], cfg["c_out"], bias=cfg["bias"], channel_dim=1)
         return kit.ChannelsLastLinear(cfg["c_in"], cfg["c_out"], cfg["bias"])
+
+    def torch_types(self, kit):
+        return (kit.nn.Linear,)
+
+    def from_torch(self, m, dims):
+        raw = {"kind": "linear", "out": m.out_features}
+        if m.bias is None:
+            raw["bias"] = False
+        return raw
 
     def torch_work(self, m, inp, out):
         x = inp[0] if isinstance(inp, tuple) else inp

@@ -22,13 +22,13 @@ class Mean(LayerKind):
     op_weights = {"mean": {"ptflops": 0, "macs": 0, "flops": 0, "fvcore": 0}}
 
     def output(self, cfg, x, env=None):
-        return x.with_(h=1, w=1)
+        return x.with_(h=1, w=1)  # a 2D model's width is already 1; a 1D model's height too
 
     def work(self, cfg, x, y, step, knobs):
         return {"mean": x.frame if step else x.numel}
 
     def torch_module(self, cfg, x, kit, continual, knobs):
-        m = kit.SpatialMean()
+        m = kit.SpatialMean(cfg.get("dims", 3))
         return kit.framewise(m) if continual else m
 
     def torch_work(self, m, inp, out):

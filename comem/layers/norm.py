@@ -1,46 +1,107 @@
-"""``batchnorm`` — batch normalisation (``nn.BatchNorm3d``; continual models
-wrap it with ``co.forward_stepping``: it acts frame by frame, no state).
+"""Normalisation layers: ``batchnorm``, ``groupnorm``, ``layernorm``,
+``instancenorm``.
 
-Spec fields: ``affine`` (default true).
+Spec fields: ``affine`` (default true; instancenorm: false, as in PyTorch),
+``groups`` (groupnorm).
 
 * params = ``2·C`` when affine (weight and bias; running statistics are
   buffers, not parameters)
-* work: one normalisation per element (``batchnorm`` op, ptflops and fvcore
-  count it twice when affine)
-* state 0, delay 0
+* work: one normalisation per element, tagged by the norm and whether it is
+  affine (ptflops counts 2 per element for an affine batch/group/instance
+  norm, 1 for LayerNorm — its hook reads ``module.affine``, which LayerNorm
+  lacks; fvcore 2 / 1 for batch norm at inference, 5 / 4 for the others)
+* state 0, delay 0.  ``batchnorm`` at inference and ``layernorm`` over the
+  channels act on each frame alone (continual models wrap them with
+  ``co.forward_stepping``); ``groupnorm`` and ``instancenorm`` normalise with
+  statistics over time, so they have no frame-by-frame form.
 """
 from __future__ import annotations
 
 from ..errors import ComemError
 from .base import LayerKind
+from .conv import positive
 
 
-class BatchNorm(LayerKind):
-    name = "batchnorm"
-    summary = "batch norm (frame-wise, stateless)"
-    fields = ("affine",)
+class Norm(LayerKind):
     framewise = True
+    fields = ("affine",)
 
-    def configure(self, raw, evaluate, c_in):
-        affine = evaluate("affine", True)
+    def __init__(self, name, summary, affine_default=True, over_time=False):
+        self.name = name
+        self.summary = summary
+        self.affine_default = affine_default
+        #: statistics over time: no continual (frame-by-frame) form
+        self.over_time = over_time
+        if name == "groupnorm":
+            self.fields = ("affine", "groups")
+            self.required = ("groups",)
+
+    def configure(self, raw, evaluate, c_in, dims=3):
+        affine = evaluate("affine", self.affine_default)
         if not isinstance(affine, bool):
-            raise ComemError(f"batchnorm 'affine' must be true or false, got {affine!r}")
-        return {"affine": affine, "c": c_in}
+            raise ComemError(f"{self.name} 'affine' must be true or false, got {affine!r}")
+        cfg = {"affine": affine, "c": c_in, "dims": dims}
+        if self.name == "groupnorm":
+            g = positive(evaluate("groups", None), "groupnorm 'groups'")
+            if isinstance(g, int) and isinstance(c_in, int) and c_in % g:
+                raise ComemError(f"groupnorm groups={g} must divide its {c_in} channels")
+            cfg["groups"] = g
+        return cfg
+
+    def op(self, cfg):
+        return self.name if cfg["affine"] else f"{self.name}_noaffine"
 
     def params(self, cfg, x):
         return 2 * cfg["c"] if cfg["affine"] else 0
 
     def work(self, cfg, x, y, step, knobs):
-        n = x.frame if step else x.numel
-        return {"batchnorm" if cfg["affine"] else "batchnorm_noaffine": n}
+        return {self.op(cfg): x.frame if step else x.numel}
+
+    def continual_ok(self, cfg):
+        if self.over_time:
+            return f"{self.name} normalises with statistics over time, which has no frame-by-frame form"
+        return None
 
     def torch_module(self, cfg, x, kit, continual, knobs):
-        m = kit.nn.BatchNorm3d(cfg["c"], affine=cfg["affine"])
+        nn, d, c = kit.nn, cfg.get("dims", 3), cfg["c"]
+        if self.name == "batchnorm":
+            m = getattr(nn, f"BatchNorm{d}d")(c, affine=cfg["affine"])
+        elif self.name == "layernorm":
+            m = kit.ChannelsLastLayerNorm(c, cfg["affine"])
+        elif self.name == "groupnorm":
+            m = nn.GroupNorm(cfg["groups"], c, affine=cfg["affine"])
+        else:
+            m = getattr(nn, f"InstanceNorm{d}d")(c, affine=cfg["affine"])
         return kit.framewise(m) if continual else m
+
+    def torch_types(self, kit):
+        nn = kit.nn
+        return {"batchnorm": (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d), "layernorm": (nn.LayerNorm,),
+                "groupnorm": (nn.GroupNorm,),
+                "instancenorm": (nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)}[self.name]
+
+    def from_torch(self, m, dims):
+        raw = {"kind": self.name}
+        affine = getattr(m, "affine", getattr(m, "elementwise_affine", True))
+        if affine != self.affine_default:
+            raw["affine"] = bool(affine)
+        if self.name == "groupnorm":
+            raw["groups"] = m.num_groups
+        if self.name == "layernorm" and len(m.normalized_shape) != 1:
+            raise ComemError(f"LayerNorm over {tuple(m.normalized_shape)}: comem reads a LayerNorm over the "
+                             "channels only")
+        if self.name == "instancenorm" and getattr(m, "track_running_stats", False):
+            raise ComemError("InstanceNorm with running statistics is a batch norm at inference; use BatchNorm")
+        return raw
 
     def torch_work(self, m, inp, out):
         x = inp[0] if isinstance(inp, tuple) else inp
-        return {"batchnorm" if m.affine else "batchnorm_noaffine": x.numel()}
+        affine = getattr(m, "affine", getattr(m, "elementwise_affine", False))
+        return {self.name if affine else f"{self.name}_noaffine": x.numel()}
 
 
-BATCHNORM = BatchNorm()
+BATCHNORM = Norm("batchnorm", "batch norm (frame-wise, stateless)")
+LAYERNORM = Norm("layernorm", "layer norm over the channels (frame-wise, stateless)")
+GROUPNORM = Norm("groupnorm", "group norm (statistics over time: regular models only)", over_time=True)
+INSTANCENORM = Norm("instancenorm", "instance norm (statistics over time: regular models only)",
+                    affine_default=False, over_time=True)

@@ -5,7 +5,10 @@
 Spec fields: ``kernel``, ``stride`` (default = kernel), ``padding``,
 ``global`` (pool the whole input to 1×1×1), ``adaptive`` (module choice only),
 ``window`` (temporal window of the continual pool for a global pool:
-``"clip"`` = all frames of the clip at this layer, ``"frame"`` = one frame),
+``"clip"`` = all frames of the clip at this layer, ``"frame"`` = one frame,
+``"se"`` = as the ``se_pool`` knob says, or a number of frames, as
+``co.AdaptiveAvgPool3d(kernel_size=w)`` — whose regular forward pools the
+whole clip),
 ``input_divisor`` ``[d_T, d_H, d_W]``: the window is the *model input's*
 frames, height and width floor-divided by these, stride 1 — the head of the
 SlowFast ResNets (``ResNetBasicHead``: ``[T // pool1_t, crop // 32, crop //
@@ -29,8 +32,8 @@ from __future__ import annotations
 
 from .. import shim
 from ..errors import ComemError
-from .base import LayerKind, Shape, conv_out, shape_symbols
-from .conv import positive, triple
+from .base import LayerKind, Shape, axes, conv_out, shape_symbols
+from .conv import positive
 
 
 class Pool(LayerKind):
@@ -48,16 +51,20 @@ class Pool(LayerKind):
         self.mode = mode  # "avg" | "max"
         self.summary = f"{mode} pooling; continual state: buffered pooled frames"
 
-    def configure(self, raw, evaluate, c_in):
-        cfg = {"c": c_in, "global": bool(evaluate("global", False)), "adaptive": bool(evaluate("adaptive", False))}
+    def configure(self, raw, evaluate, c_in, dims=3):
+        cfg = {"c": c_in, "dims": dims, "global": bool(evaluate("global", False)),
+               "adaptive": bool(evaluate("adaptive", False))}
         window = raw.get("window", "clip")
-        if window not in ("clip", "frame"):
-            raise ComemError(f"{self.name} 'window' must be 'clip' or 'frame', got {window!r}")
+        if isinstance(window, int) and not isinstance(window, bool):
+            window = positive(window, f"{self.name} 'window'")
+        elif window not in ("clip", "frame", "se"):
+            raise ComemError(f"{self.name} 'window' must be 'clip', 'frame', 'se' (the se_pool knob decides) or a "
+                             f"number of frames, got {window!r}")
         cfg["window"] = window
         if "input_divisor" in raw:
             if cfg["global"] or "kernel" in raw or "stride" in raw or "padding" in raw:
                 raise ComemError(f"a {self.name} with 'input_divisor' takes no global/kernel/stride/padding")
-            div = triple(evaluate("input_divisor", None), f"{self.name} 'input_divisor'")
+            div = axes(evaluate("input_divisor", None), f"{self.name} 'input_divisor'", dims)
             cfg.update(kernel=None, stride=(1, 1, 1), padding=(0, 0, 0), dilation=(1, 1, 1),
                        input_divisor=tuple(positive(v, f"{self.name} input divisor") for v in div))
             return cfg
@@ -68,13 +75,13 @@ class Pool(LayerKind):
             return cfg
         if "kernel" not in raw:
             raise ComemError(f"{self.name} needs 'kernel' (or global = true)")
-        k = triple(evaluate("kernel", None), f"{self.name} 'kernel'")
+        k = axes(evaluate("kernel", None), f"{self.name} 'kernel'", dims)
         cfg["kernel"] = tuple(positive(v, f"{self.name} kernel size") for v in k)
-        s = triple(evaluate("stride", list(k)), f"{self.name} 'stride'")
+        s = axes(evaluate("stride", list(k[:dims])), f"{self.name} 'stride'", dims)
         cfg["stride"] = tuple(positive(v, f"{self.name} stride") for v in s)
-        p = triple(evaluate("padding", 0), f"{self.name} 'padding'")
+        p = axes(evaluate("padding", 0), f"{self.name} 'padding'", dims, fill=0)
         cfg["padding"] = tuple(positive(v, f"{self.name} padding", allow_zero=True) for v in p)
-        d = triple(evaluate("dilation", 1), f"{self.name} 'dilation'")
+        d = axes(evaluate("dilation", 1), f"{self.name} 'dilation'", dims)
         cfg["dilation"] = tuple(positive(v, f"{self.name} dilation") for v in d)
         return cfg
 
@@ -96,7 +103,10 @@ class Pool(LayerKind):
     def window(self, cfg, x: Shape, knobs):
         """The temporal window of the continual pool."""
         if cfg["global"]:
-            return 1 if self.window_kind(cfg, knobs) == "frame" else x.t
+            kind = self.window_kind(cfg, knobs)
+            if isinstance(kind, int):
+                return kind
+            return 1 if kind == "frame" else x.t
         return self.kernel(cfg, knobs)[0]
 
     def causal(self, cfg, knobs) -> bool:
@@ -118,9 +128,10 @@ class Pool(LayerKind):
                                  "use a larger clip/size")
 
     def op(self, cfg):
+        d = cfg.get("dims", 3)
         if cfg["global"] and cfg["adaptive"]:
-            return f"adaptive_{self.mode}_pool3d"
-        return f"{self.mode}_pool3d"
+            return f"adaptive_{self.mode}_pool{d}d"
+        return f"{self.mode}_pool{d}d"
 
     def work(self, cfg, x, y, step, knobs):
         if not step:
@@ -153,44 +164,92 @@ class Pool(LayerKind):
             return 2 * pooled + pooled * knobs.index_floats
         return 2 * pooled
 
+    def library_note(self, cfg, knobs):
+        if self.mode == "max":
+            return f"an int64 max-pool index counts {knobs.index_floats} values"
+        return None
+
     def torch_module(self, cfg, x, kit, continual, knobs):
         nn, co = kit.nn, kit.co
-        avg = self.mode == "avg"
+        d = cfg.get("dims", 3)
+        name = "Avg" if self.mode == "avg" else "Max"
+        lib = co if continual else nn
         if not cfg["global"]:
-            kernel = tuple(_concrete(k, "the window") for k in self.kernel(cfg, knobs))
+            kernel = tuple(_concrete(k, "the window") for k in self.kernel(cfg, knobs))[:d]
+            stride, padding, dilation = cfg["stride"][:d], cfg["padding"][:d], cfg["dilation"][:d]
+            cls = getattr(lib, f"{name}Pool{d}d")
             if continual:
-                if avg:
-                    return co.AvgPool3d(kernel, cfg["stride"], cfg["padding"], dilation=cfg["dilation"])
-                return co.MaxPool3d(kernel, cfg["stride"], cfg["padding"], cfg["dilation"])
-            if avg:
-                return nn.AvgPool3d(kernel, cfg["stride"], cfg["padding"])
-            return nn.MaxPool3d(kernel, cfg["stride"], cfg["padding"], dilation=cfg["dilation"])
+                return cls(kernel, stride, padding, dilation=dilation) if name == "Avg" else \
+                    cls(kernel, stride, padding, dilation)
+            return cls(kernel, stride, padding) if name == "Avg" else cls(kernel, stride, padding, dilation=dilation)
+        full = (x.t, x.h, x.w)[:d]
         if not continual:
             if cfg["adaptive"]:
-                return nn.AdaptiveAvgPool3d(1) if avg else nn.AdaptiveMaxPool3d(1)
-            kernel = (_concrete(x.t, "T"), _concrete(x.h, "H"), _concrete(x.w, "W"))
-            return nn.AvgPool3d(kernel, stride=1) if avg else nn.MaxPool3d(kernel, stride=1)
+                return getattr(nn, f"Adaptive{name}Pool{d}d")(1)
+            return getattr(nn, f"{name}Pool{d}d")(tuple(_concrete(v, "the input") for v in full), stride=1)
         if self.window_kind(cfg, knobs) == "clip-causal":
             raise ComemError("se_pool = clip-causal has no continual-inference module (its pools always delay by "
                              "their window); validate se_pool = frame or clip")
-        w = self.window(cfg, x, knobs)
-        if cfg["adaptive"]:
-            cls = co.AdaptiveAvgPool3d if avg else co.AdaptiveMaxPool3d
-            return cls((1, 1, 1), kernel_size=_concrete(w, "T"))
-        cls = co.AvgPool3d if avg else co.MaxPool3d
-        return cls((_concrete(w, "T"), _concrete(x.h, "H"), _concrete(x.w, "W")), stride=1)
+        w = _concrete(self.window(cfg, x, knobs), "T")
+        if cfg["adaptive"] and d > 1:
+            return getattr(co, f"Adaptive{name}Pool{d}d")((1,) * d, kernel_size=w)
+        window = (w,) + tuple(_concrete(v, "the input") for v in full[1:])
+        return getattr(co, f"{name}Pool{d}d")(window, stride=1)
+
+    def torch_types(self, kit):
+        nn = kit.nn
+        name = "Avg" if self.mode == "avg" else "Max"
+        return tuple(getattr(nn, f"{a}{name}Pool{d}d") for a in ("", "Adaptive") for d in (1, 2, 3))
+
+    def from_torch(self, m, dims):
+        name = type(m).__name__
+        raw = {"kind": self.name}
+        if "Adaptive" in name:
+            out = m.output_size if isinstance(m.output_size, tuple) else (m.output_size,)
+            if any(o not in (1, None) for o in out):
+                raise ComemError(f"{name}(output_size={m.output_size}) keeps a map larger than 1; comem reads "
+                                 "adaptive pools to 1 (global)")
+            raw.update({"global": True, "adaptive": True})
+            window = getattr(m, "kernel_size", None)  # continual: the temporal window of the pool
+            if isinstance(window, tuple) and window[0] is not None:
+                raw["window"] = window[0]
+            return raw
+        if getattr(m, "ceil_mode", False):
+            raise ComemError(f"{name}(ceil_mode=True) rounds its output up; comem follows floor rounding")
+        if getattr(m, "divisor_override", None):
+            raise ComemError(f"{name}(divisor_override=...) is not read")
+        k = _tup(m.kernel_size, dims)
+        raw["kernel"] = list(k)
+        if _tup(m.stride, dims) != k:
+            raw["stride"] = list(_tup(m.stride, dims))
+        if any(_tup(m.padding, dims)):
+            raw["padding"] = list(_tup(m.padding, dims))
+        dil = _tup(getattr(m, "dilation", 1), dims)
+        if any(v != 1 for v in dil):
+            raw["dilation"] = list(dil)
+        return raw
 
     def torch_hooked(self, module):
         """The pool, and the 1D pool over time inside a continual pool."""
-        return [module] + [m for m in module.children()
-                           if type(m).__name__ in ("AdaptiveAvgPool1d", "AdaptiveMaxPool1d")]
+        inner = [m for m in module.children() if type(m).__name__ in ("AdaptiveAvgPool1d", "AdaptiveMaxPool1d")]
+        for m in inner:
+            m._comem_temporal = True
+        return [module] + inner
 
     def torch_work(self, m, inp, out):
         x = inp[0] if isinstance(inp, tuple) else inp
         name = type(m).__name__
-        if name in ("AdaptiveAvgPool1d", "AdaptiveMaxPool1d"):
+        if getattr(m, "_comem_temporal", False):
             return {"temporal_pool": x.numel()}
-        return {f"{'adaptive_' if name.startswith('Adaptive') else ''}{self.mode}_pool3d": x.numel()}
+        d = name[-2]
+        return {f"{'adaptive_' if name.startswith('Adaptive') else ''}{self.mode}_pool{d}d": x.numel()}
+
+
+def _tup(v, dims):
+    v = tuple(v) if isinstance(v, (tuple, list)) else (v,) * dims
+    if len(v) != dims:
+        raise ComemError(f"a {len(v)}D pool in a {dims}D model")
+    return v
 
 
 def _concrete(v, what):

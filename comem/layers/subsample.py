@@ -15,8 +15,8 @@ class TemporalSubsample(LayerKind):
     fields = ("factor",)
     required = ("factor",)
 
-    def configure(self, raw, evaluate, c_in):
-        return {"factor": positive(evaluate("factor", None), "temporal_subsample 'factor'")}
+    def configure(self, raw, evaluate, c_in, dims=3):
+        return {"factor": positive(evaluate("factor", None), "temporal_subsample 'factor'"), "dims": dims}
 
     def output(self, cfg, x, env=None):
         return x.with_(t=shim.fdiv(x.t, cfg["factor"]))

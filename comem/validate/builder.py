@@ -35,10 +35,13 @@ class RowMap:
     def __init__(self):
         self.kinds = {}
         self.modules = defaultdict(list)
+        self.functional = set()  # rows that are functional calls in the model the spec came from
 
-    def add(self, path, kind, module):
+    def add(self, path, kind, module, functional=False):
         self.kinds[path] = kind
         self.modules[path].append(module)
+        if functional:
+            self.functional.add(path)
         return module
 
     def items(self):
@@ -72,6 +75,20 @@ def _combine_shapes(shapes, merge, st, where):
     return shapes[-1] if where == "merge_into" else shapes[0]
 
 
+_UNHOOKED: dict = {}
+
+
+def _unhooked_class(cls):
+    """A subclass of ``cls`` that ptflops' hooks (matched by exact type) pass
+    over, as they pass over a functional call: a layer that is ``F.relu(x)``
+    in the model a spec was imported from counts as that."""
+    sub = _UNHOOKED.get(cls)
+    if sub is None:
+        # same name (kinds read module class names), another type (ptflops matches types exactly)
+        sub = _UNHOOKED[cls] = type(cls.__name__, (cls,), {"__module__": __name__, "comem_functional_call": True})
+    return sub
+
+
 class _Builder:
     """Walk the layer tree once, creating one module per node."""
 
@@ -84,7 +101,10 @@ class _Builder:
     def layer(self, node: LayerNode, x: Shape):
         kind = node.kind
         m = kind.torch_module(node.cfg, x, self.k, self.continual, self.knobs)
-        self.rows.add(node.path, kind, m)
+        functional = isinstance(node.cfg, dict) and bool(node.cfg.get("functional"))
+        if functional and not self.continual and m is not None:
+            m.__class__ = _unhooked_class(type(m))
+        self.rows.add(node.path, kind, m, functional)
         return m, kind.output(node.cfg, x, self.knobs)
 
     def seq(self, node: SeqNode, x):
@@ -172,11 +192,11 @@ def build_continual(graph: Graph, clip: int, size: int, knobs: dict, width=None)
     return b.k.co.Sequential(stages).eval(), b.rows
 
 
-def build_models(graph: Graph, clip: int, size: int, knobs: dict, continual: bool = True):
+def build_models(graph: Graph, clip: int, size: int, knobs: dict, continual: bool = True, width=None):
     """(regular model, its row map, continual model or None, its row map)."""
-    reg, reg_map = build_regular(graph, clip, size, knobs)
+    reg, reg_map = build_regular(graph, clip, size, knobs, width)
     if continual:
-        com, co_map = build_continual(graph, clip, size, knobs)
+        com, co_map = build_continual(graph, clip, size, knobs, width)
     else:
         com, co_map = None, RowMap()
     return reg, reg_map, com, co_map

@@ -39,6 +39,8 @@ class Validation:
     profile: str
     checks: list = field(default_factory=list)
     seconds: float = 0.0
+    width: int = 0
+    dims: int = 3
 
     @property
     def ok(self) -> bool:
@@ -91,14 +93,15 @@ def validate(model, clip=None, size=None, profile="continual-inference", knobs=N
     t0 = time.perf_counter()
     setup = api.prepare(model, profile, knobs)
     spec, graph, prof, continual = setup.spec, setup.graph, setup.profile, setup.continual
-    clip, size = api.check_clip_size(spec, clip, size)
-    api.check_input_fits(spec, graph, clip, size)
-    t = evaluate_graph(graph, clip, size, prof, record=True, continual=continual)
-    reg, reg_map, com, co_map = build_models(graph, clip, size, prof.as_dict(), continual=continual)
+    clip, size, width = api.check_clip_size(spec, clip, size)
+    api.check_input_fits(spec, graph, clip, size, width)
+    t = evaluate_graph(graph, clip, size, prof, record=True, continual=continual, width=width)
+    reg, reg_map, com, co_map = build_models(graph, clip, size, prof.as_dict(), continual=continual, width=width)
     progress("build")
-    mr = measure_regular(reg, reg_map, graph.in_channels, clip, size, use_ptflops=use_ptflops)
+    mr = measure_regular(reg, reg_map, graph.in_channels, clip, size, use_ptflops=use_ptflops, width=width,
+                         dims=spec.dims)
     progress("measure regular")
-    v = Validation(spec.name, clip, size, prof.label)
+    v = Validation(spec.name, clip, size, prof.label, width=width, dims=spec.dims)
     add = v.checks.append
     empty = lambda: {"clip_a": {}, "clip_m": {}, "step_a": {}, "step_m": {}, "state_a": 0, "state_m": 0,  # noqa: E731
                      "params_a": 0, "params_m": 0}
@@ -127,7 +130,7 @@ def validate(model, clip=None, size=None, profile="continual-inference", knobs=N
         return v
 
     # ---- continual model (per step) ----
-    mc = measure_continual(com, co_map, graph.in_channels, size, stride=t.stride)
+    mc = measure_continual(com, co_map, graph.in_channels, size, stride=t.stride, width=width, dims=spec.dims)
     progress("measure continual")
     for r in t.rows:
         g = by_stage[r.stage]
@@ -181,5 +184,8 @@ def validation_tables(v: Validation, show_layers: bool = False):
     notes = [f"{len(layer_checks)} per-layer checks, {len(failed_layers)} failed"
              + ("" if not failed_layers else ": " + ", ".join(f"{c.group} {c.quantity}" for c in failed_layers[:8])),
              f"{'PASS' if v.ok else 'FAIL'}: {sum(c.ok for c in v.checks)}/{len(v.checks)} checks in {v.seconds:.1f}s"]
-    title = f"comem vs instrumented models — {v.model}, clip {v.clip}, size {v.size}, profile {v.profile}"
+    from ..units import frame_text
+
+    title = (f"comem vs instrumented models — {v.model}, clip {v.clip} x {frame_text(v.dims, v.size, v.width)}, "
+             f"profile {v.profile}")
     return [Table(title, ["group", "quantity", "comem", "measured", "result"], rows, notes, numeric=(2, 3))]

@@ -22,6 +22,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from . import require_extra
+from ..layers.base import functional_op
 
 
 @dataclass
@@ -48,12 +49,13 @@ class _OpCounter:
         self.by_row = defaultdict(lambda: defaultdict(int))
         self.seen = set()
         self.handles = []
+        functional = getattr(row_map, "functional", set())
         for path, kind, modules in row_map.items():
             for m in modules:
                 for hooked in kind.torch_hooked(m):
-                    self.handles.append(hooked.register_forward_hook(self._hook(path, kind)))
+                    self.handles.append(hooked.register_forward_hook(self._hook(path, kind, path in functional)))
 
-    def _hook(self, path, kind):
+    def _hook(self, path, kind, functional=False):
         def hook(m, inp, out):
             if id(m) in self.seen:
                 return
@@ -61,7 +63,7 @@ class _OpCounter:
                 return
             self.seen.add(id(m))
             for op, n in kind.torch_work(m, inp, out).items():
-                self.by_row[path][op] += n
+                self.by_row[path][functional_op(op) if functional else op] += n
         return hook
 
     def new_step(self):
@@ -161,7 +163,12 @@ def _storages_of(model, extra=()):
     return keys
 
 
-def measure_regular(model, row_map, in_channels, clip, size, use_ptflops=True, seed=0):
+def input_dims(dims, height, width) -> tuple:
+    """The spatial dims of one input frame: (H, W), (V,) or ()."""
+    return (height, width)[:dims - 1]
+
+
+def measure_regular(model, row_map, in_channels, clip, size, use_ptflops=True, seed=0, width=None, dims=3):
     require_extra()
     import torch
 
@@ -170,7 +177,8 @@ def measure_regular(model, row_map, in_channels, clip, size, use_ptflops=True, s
     for path, _, mods in row_map.items():
         m.params[path] = sum(p.numel() for mod in mods for p in mod.parameters(recurse=True))
     counter = _OpCounter(row_map)
-    x = torch.randn(1, in_channels, clip, size, size)
+    spatial = input_dims(dims, size, size if width is None else width)
+    x = torch.randn(1, in_channels, clip, *spatial)
     with torch.no_grad():
         model(x)
     m.work_clip = counter.take()
@@ -180,13 +188,13 @@ def measure_regular(model, row_map, in_channels, clip, size, use_ptflops=True, s
 
         with torch.no_grad():
             macs, params = get_model_complexity_info(
-                model, (in_channels, clip, size, size), as_strings=False, print_per_layer_stat=False,
+                model, (in_channels, clip, *spatial), as_strings=False, print_per_layer_stat=False,
                 backend="pytorch", backend_specific_config={"count_functional": False}, verbose=False)
         m.ptflops_clip, m.ptflops_params = int(macs), int(params)
     return m
 
 
-def measure_continual(model, row_map, in_channels, size, stride: int = 1, seed=0):
+def measure_continual(model, row_map, in_channels, size, stride: int = 1, seed=0, width=None, dims=3):
     """Warm up through the receptive field, then measure ``stride`` steps."""
     require_extra()
     import continual as co
@@ -198,7 +206,8 @@ def measure_continual(model, row_map, in_channels, size, stride: int = 1, seed=0
         m.params[path] = sum(p.numel() for mod in mods for p in mod.parameters(recurse=False))
     m.delay = int(model.delay)
     m.receptive_field = int(model.receptive_field)
-    frame = lambda: torch.randn(1, in_channels, size, size)  # noqa: E731
+    spatial = input_dims(dims, size, size if width is None else width)
+    frame = lambda: torch.randn(1, in_channels, *spatial)  # noqa: E731
     with torch.no_grad(), co.call_mode("forward_step"):
         warm = m.receptive_field + 2 * stride
         for _ in range(warm):

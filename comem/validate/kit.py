@@ -26,16 +26,39 @@ def kit():
         def forward(self, x):
             return x * torch.sigmoid(x)
 
+    def channels_last(module):
+        """Apply ``module`` over the channels (dim 1) of (B, C, ...): move
+        them last, apply, move them back (the SlowFast/X3D heads)."""
+
+        def forward(x):
+            if x.dim() == 2:
+                return module(x)
+            perm = [0] + list(range(2, x.dim())) + [1]
+            back = [0, x.dim() - 1] + list(range(1, x.dim() - 1))
+            return module(x.permute(*perm)).permute(*back)
+        return forward
+
     class ChannelsLastLinear(nn.Module):
-        """nn.Linear over the channels of (B, C, T, H, W): permute, project,
-        permute back (the SlowFast/X3D heads)."""
+        """nn.Linear over the channels of (B, C, T, H, W) (or a step's
+        (B, C, H, W)): permute, project, permute back."""
 
         def __init__(self, cin, cout, bias):
             super().__init__()
             self.linear = nn.Linear(cin, cout, bias=bias)
 
         def forward(self, x):
-            return self.linear(x.permute(0, 2, 3, 4, 1)).permute(0, 4, 1, 2, 3)
+            return channels_last(self.linear)(x)
+
+    class ChannelsLastLayerNorm(nn.Module):
+        """nn.LayerNorm over the channels, per position."""
+
+        def __init__(self, c, affine):
+            super().__init__()
+            self.norm = nn.LayerNorm(c, elementwise_affine=affine)
+            self.elementwise_affine = affine
+
+        def forward(self, x):
+            return channels_last(self.norm)(x)
 
     class TemporalSubsample(nn.Module):
         """Every ``factor``-th frame (SlowFast's PackPathway)."""
@@ -50,10 +73,17 @@ def kit():
             return torch.index_select(x, 2, idx)
 
     class SpatialMean(nn.Module):
-        """The mean over height and width, keeping the dimensions."""
+        """The mean over the spatial axes (height and width; the joints of a
+        2D model), keeping the dimensions."""
+
+        def __init__(self, dims=3):
+            super().__init__()
+            self.spatial = dims - 1
 
         def forward(self, x):
-            return x.mean(dim=(-2, -1), keepdim=True)
+            if not self.spatial:
+                return x
+            return x.mean(dim=tuple(range(-self.spatial, 0)), keepdim=True)
 
     class Merge(nn.Module):
         """Branches on one input, summed, multiplied or concatenated."""
@@ -90,5 +120,6 @@ def kit():
             return walk_streams(self.meta, x, lambda st, v: mods[st.name](v), combine)
 
     return SimpleNamespace(torch=torch, nn=nn, co=co, Swish=Swish, ChannelsLastLinear=ChannelsLastLinear,
+                           ChannelsLastLayerNorm=ChannelsLastLayerNorm,
                            TemporalSubsample=TemporalSubsample, SpatialMean=SpatialMean, Merge=Merge, Streams=Streams,
                            framewise=co.forward_stepping)
