@@ -400,6 +400,9 @@ class _Renderer:
 def _truth(value, text):
     if isinstance(value, bool):
         return value
+    value = shim.structural(value)  # a condition over a parameter grid splits it
+    if isinstance(value, bool):
+        return value
     if shim.is_concrete(value):
         return bool(value)
     raise ComemError(f"expression {text!r}: a condition cannot depend on a symbolic parameter")

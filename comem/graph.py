@@ -69,7 +69,7 @@ class _Builder:
     def build_layer(self, raw, env, c_in, path, stage, blocks, multiplicity, index):
         where = f"{path}[{index}]" if not raw.get("name") else f"{path}.{raw['name']}"
         if "when" in raw:
-            cond = eval_value(raw["when"], env, f"{where}: 'when'")
+            cond = shim.structural(eval_value(raw["when"], env, f"{where}: 'when'"))
             if not isinstance(cond, bool):
                 if shim.is_concrete(cond):
                     cond = bool(cond)
@@ -141,7 +141,7 @@ class _Builder:
         if st.block is None:  # a pure merge stage
             return SeqNode([], st.name, st.name, st.name), c_in
         block = self.spec.blocks[st.block]
-        n = eval_value(st.repeat, senv, f"stage {st.name!r}: 'repeat'")
+        n = shim.structural(eval_value(st.repeat, senv, f"stage {st.name!r}: 'repeat'"))
         if shim.is_concrete(n):
             if isinstance(n, bool) or n != int(n):
                 self.fail(f"stage {st.name!r}", f"'repeat' must be a whole number, got {n}")
@@ -184,11 +184,22 @@ class _Builder:
                 label = f"v{j + 1}"
             node, c2 = self.instantiate_block(block, block_env(j if j else period), c_rest,
                                               f"{st.name}.block{label}", st.name, idx, 1)
-            if c2 != c_rest:
+            if _differs(c2, c_rest):
                 self.fail(f"stage {st.name!r}", "repeated blocks after the first must keep their channel count")
             node.multiplicity = cnt
             children.append(node)
         return SeqNode(children, st.name, st.name, st.name), c
+
+
+def _differs(a, b) -> bool:
+    """Channel counts differ (at some point of a parameter grid: a split)."""
+    if shim.is_concrete(a) and shim.is_concrete(b):
+        return a != b
+    d = a != b
+    if isinstance(d, bool):
+        return d
+    d = shim.structural(d)
+    return d if isinstance(d, bool) else False  # symbolic: cannot tell here
 
 
 def _range_label(idx):
@@ -218,7 +229,7 @@ def build_graph(spec: Spec, overrides: dict | None = None, symbols: dict | None 
         if k in symbols:
             env[k] = symbols[k]
         elif k in overrides:
-            env[k] = to_exact(overrides[k])
+            env[k] = to_exact(overrides[k]) if shim.is_concrete(overrides[k]) else overrides[k]
         else:
             env[k] = eval_value(v, env, f"spec {spec.name}: parameter {k!r}")
     b = _Builder(spec, env)
@@ -227,11 +238,36 @@ def build_graph(spec: Spec, overrides: dict | None = None, symbols: dict | None 
     except ComemError as exc:
         msg = str(exc)
         raise ComemError(msg if msg.startswith("spec ") else f"spec {spec.name}: {msg}") from None
-    g.changed_params = tuple(k for k in spec.params if k in symbols or (k in overrides and env[k] != default[k]))
+    g.changed_params = _changed_params(spec, env, default, overrides, symbols)
     from .expr import parse
 
     g.constraints_use_size = any(parse(rule).names & {"size", "height", "width"} for rule, _ in spec.constraints)
     return g
+
+
+def _changed_params(spec, env, default, overrides, symbols) -> tuple:
+    """The parameters whose value makes another network than the spec's (its
+    errata do not carry over).  Over a parameter grid, the designs that are
+    the spec's own network and the others are split apart; in a group of
+    other networks, every swept parameter is named."""
+    out, grid = [], []
+    for k in spec.params:
+        if k in symbols:
+            out.append(k)
+        elif k in overrides:
+            if shim.is_concrete(env[k]):
+                if env[k] != default[k]:
+                    out.append(k)
+            else:
+                grid.append(k)
+    if grid and not out:
+        any_changed = None
+        for k in grid:
+            d = env[k] != default[k]
+            any_changed = d if any_changed is None else (any_changed | d)
+        if not shim.structural(any_changed):  # every design of the group is the spec's own network
+            return ()
+    return tuple(k for k in spec.params if k in out or k in grid)
 
 
 def _build(spec, b, env, symbols):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from .errors import MissingExtraError
 
-KINDS = ("stages", "clip", "size", "models")
+KINDS = ("stages", "clip", "size", "models", "pareto-grid")
 
 
 def _plt():
@@ -137,3 +137,81 @@ def continual_vs_regular(models, **kw):
     fig.suptitle("Continual vs regular, at each model's own clip and size")
     fig.tight_layout()
     return fig
+
+
+def pareto_grid(model, grid: dict, x="total_bytes", y="ops_per_step", color=None, clips=None, sizes=None,
+                batches=(1,), dtypes=("fp32",), profile=None, knobs=None, convention="ptflops", params=None,
+                where=(), maximize="params", max_points: int = 200_000):
+    """Every valid design of a sweep as a dot (``x`` against ``y``, coloured
+    by ``color``: a swept parameter by default) and the Pareto front over
+    them: the designs no other design beats on lower ``x``, lower ``y`` and
+    (when ``maximize`` names a column, by default ``params``, the capacity)
+    a larger ``maximize`` — the efficient designs."""
+    import numpy as np
+
+    from .design import iter_design_sweep
+    from .errors import ComemError
+    from .pareto import _as_number, _compare, _flat_columns, nondominated, parse_condition
+
+    plt = _plt()
+    color = color or next(iter(grid))
+    xs, ys, cs, ms = [], [], [], []
+    conds = None
+    for r in iter_design_sweep(model, grid, clips, sizes, batches, dtypes, profile, knobs, convention, params):
+        cols = _flat_columns(r)
+        for name in (x, y, color) + ((maximize,) if maximize else ()):
+            if name not in cols or name in ("dtype", "valid"):
+                raise ComemError(f"pareto-grid: {name!r} is not a numeric column; columns: "
+                                 f"{', '.join(k for k in cols if k not in ('dtype', 'valid'))}")
+        if conds is None:
+            conds = [parse_condition(w, [k for k in cols if k not in ("dtype", "valid")]) for w in where]
+        mask = cols["valid"].astype(bool)
+        for col, op, value in conds:
+            mask &= _compare(cols[col], op, value)
+        xs.append(_as_number(cols[x][mask]).astype(float))
+        ys.append(_as_number(cols[y][mask]).astype(float))
+        cs.append(_as_number(cols[color][mask]).astype(float))
+        if maximize:
+            ms.append(_as_number(cols[maximize][mask]).astype(float))
+    X, Y, C = np.concatenate(xs), np.concatenate(ys), np.concatenate(cs)
+    if not len(X):
+        raise ComemError("pareto-grid: no valid point meets the conditions; widen the ranges")
+    objectives = [X, Y] + ([-np.concatenate(ms)] if maximize else [])
+    front = nondominated(np.stack(objectives, axis=1))
+    front = front[np.argsort(X[front])]
+    show = np.arange(len(X))
+    if len(show) > max_points:  # a readable picture: an even subsample, the front always drawn
+        show = np.linspace(0, len(X) - 1, max_points).astype(np.int64)
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    sc = ax.scatter(_scale(X[show], x), _scale(Y[show], y), c=C[show], s=6, cmap="viridis", alpha=0.6,
+                    linewidths=0)
+    goal = f"min {x}, min {y}" + (f", max {maximize}" if maximize else "")
+    if maximize:
+        ax.scatter(_scale(X[front], x), _scale(Y[front], y), facecolors="none", edgecolors="crimson", s=22,
+                   linewidths=0.9, zorder=3, label=f"Pareto front: {len(front)} designs ({goal})")
+    else:
+        ax.step(_scale(X[front], x), _scale(Y[front], y), where="post", color="crimson", lw=1.5,
+                label=f"Pareto front: {len(front)} designs ({goal})")
+        ax.scatter(_scale(X[front], x), _scale(Y[front], y), color="crimson", s=14, zorder=3)
+    fig.colorbar(sc, ax=ax, label=color)
+    ax.set_xlabel(_label(x))
+    ax.set_ylabel(_label(y))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.legend(fontsize=8)
+    name = model if isinstance(model, str) else getattr(model, "name", "model")
+    ax.set_title(f"{name}: {len(X):,} designs over {', '.join(grid)}")
+    fig.tight_layout()
+    return fig
+
+
+def _scale(v, name):
+    return v / 2 ** 20 if name.endswith("_bytes") else (v / 1e9 if name.startswith("ops") else v)
+
+
+def _label(name):
+    if name.endswith("_bytes"):
+        return f"{name} (MiB)"
+    if name.startswith("ops"):
+        return f"{name} (G)"
+    return name

@@ -189,6 +189,55 @@ def less(a, b):
     return a < b
 
 
+class Split(Exception):
+    """A structural decision (a repeat count, a kernel, a ``when``) takes
+    different values across a grid of parameter values.  ``values`` holds
+    the decision per grid point; a design sweep groups the grid by it and
+    builds each group's graph apart (:mod:`comem.design`)."""
+
+    def __init__(self, values):
+        super().__init__("a structural value differs across the parameter grid")
+        self.values = values
+
+
+def structural(x):
+    """``x`` where the graph's structure depends on it: a numpy array of
+    equal values becomes that plain value; unequal values raise
+    :class:`Split`.  Numbers and sympy expressions pass through."""
+    if _family(x) != "numpy":
+        return x
+    import numpy as np
+
+    a = np.asarray(x)
+    if a.size == 0:
+        return x
+    first = a.flat[0]
+    if a.dtype == object:
+        same = all(v == first for v in a.flat)
+    else:
+        same = bool((a == first).all())
+    if not same:
+        raise Split(a)
+    if isinstance(first, np.bool_):
+        return bool(first)
+    if isinstance(first, np.integer):
+        return int(first)
+    return first
+
+
+def tidy(x):
+    """A numpy object array of whole numbers as int64 (the fast path of the
+    formulas); anything else unchanged."""
+    if _family(x) != "numpy" or getattr(x, "dtype", None) is None or x.dtype != object:
+        return x
+    import numpy as np
+
+    if all(isinstance(v, int) or (isinstance(v, Fraction) and v.denominator == 1) for v in x.flat):
+        if all(-(2 ** 62) < v < 2 ** 62 for v in x.flat):
+            return np.asarray([int(v) for v in x.flat], dtype=np.int64).reshape(x.shape)
+    return x
+
+
 def is_concrete(x) -> bool:
     """True for a plain Python number (not a symbol, not an array)."""
     fam = _FAMILIES.get(type(x))

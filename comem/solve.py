@@ -1,4 +1,5 @@
-"""``comem solve``: the largest clip, size or batch that fits a budget.
+"""``comem solve``: the largest clip, size, batch — or value of any numeric
+spec parameter (``width_factor``, ``depth_factor``...) — that fits a budget.
 
 Memory budgets apply to the worst case a deployment must provision: the
 continual model's state + transient (the regular model's worst case for
@@ -7,6 +8,14 @@ Operation budgets (under the chosen counting convention) apply to one continual 
 without a continual form).  Every total grows with clip, size and batch, so
 the answer is found by exponential then binary search over exact integer
 evaluations; batch is solved by exact division.
+
+A spec parameter is solved on a grid of ``step``s (1 for a whole-number
+parameter, 0.01 otherwise) by exponential then binary search over exact
+evaluations (bisection); the answer fits and its next step does not.
+Channel rounding can make a cost dip as a parameter grows (X3D's widths
+round to multiples of 8), so the whole range above the answer is then
+checked in one vectorised design sweep, and any larger value that also
+fits is reported.
 """
 from __future__ import annotations
 
@@ -38,9 +47,11 @@ def solve(model, for_: str, budget_bytes: int | None = None, ops_budget: int | N
         ops_budget = macs_budget
     if (budget_bytes is None) == (ops_budget is None):
         raise ComemError("give exactly one budget: --budget (memory, e.g. 8MiB) or --ops-budget (e.g. 1G)")
-    if for_ not in ("size", "clip", "batch"):
-        raise ComemError(f"--for must be size, clip or batch, got {for_!r}")
     what = "memory" if budget_bytes is not None else "ops"
+    if for_ not in ("size", "clip", "batch"):
+        return solve_param(model, for_, budget_bytes if what == "memory" else ops_budget, what, clip=clip,
+                           size=size, batch=batch, dtype=dtype, profile=profile, knobs=knobs, convention=convention,
+                           params=params, include_weights=include_weights)
     budget = budget_bytes if budget_bytes is not None else ops_budget
     kw = dict(dtype=dtype, profile=profile, knobs=knobs, convention=convention, params=params)
     fixed = {"clip": clip, "size": size, "batch": batch}
@@ -121,3 +132,145 @@ def solve(model, for_: str, budget_bytes: int | None = None, ops_budget: int | N
     else:
         out["note"] = f"every {for_} up to comem's limit of {hi:,} fits"
     return out
+
+
+MAX_PARAM_STEPS = 1_000_000
+
+
+def solve_param(model, name: str, budget: int, what: str = "memory", clip=None, size=None, batch=1, dtype="fp32",
+                profile=None, knobs=None, convention="ptflops", params=None, include_weights=False, step=None,
+                lo=None, hi=None) -> dict:
+    """The largest value of spec parameter ``name`` on the grid ``lo, lo +
+    step, ... <= hi`` whose cost fits ``budget`` (bytes when ``what`` is
+    ``"memory"``, operations under ``convention`` otherwise)."""
+    from fractions import Fraction
+
+    from .errors import suggest
+    from .expr import to_exact
+    from .spec import resolve
+
+    spec = resolve(model)
+    if name not in spec.params:
+        choices = ["size", "clip", "batch"] + list(spec.params)
+        raise ComemError(f"--for {name!r} is not size, clip, batch or a parameter of {spec.name}"
+                         f"{suggest(name, choices)}; its parameters: {', '.join(spec.params) or 'none'}")
+    params = dict(params or {})
+    if name in params:
+        raise ComemError(f"--for {name} and --set {name} both given; drop the --set")
+    raw = spec.params[name]
+    whole = isinstance(raw, int) and not isinstance(raw, bool)
+    if not isinstance(raw, (int, float)) or isinstance(raw, bool):
+        raise ComemError(f"parameter {name!r} of {spec.name} is not a number ({raw!r}); solve needs a numeric one")
+    from .sweep import param_text
+
+    default = to_exact(raw)
+    step = Fraction(str(step)) if step is not None else (Fraction(1) if whole else Fraction(1, 100))
+    if step <= 0:
+        raise ComemError(f"--step must be positive, got {param_text(step)}")
+    lo = Fraction(str(lo)) if lo is not None else step
+    hi = Fraction(str(hi)) if hi is not None else max(16 * Fraction(default), lo + step)
+    if hi < lo:
+        raise ComemError(f"the search range {param_text(lo)}..{param_text(hi)} is empty")
+    n_steps = int((hi - lo) // step) + 1
+    if n_steps > MAX_PARAM_STEPS:
+        raise ComemError(f"{n_steps:,} steps of {param_text(step)} from {param_text(lo)} to {param_text(hi)}; use a "
+                         "larger --step (limit "
+                         f"{MAX_PARAM_STEPS:,})")
+    kw = dict(clip=clip, size=size, dtype=dtype, profile=profile, knobs=knobs, convention=convention)
+
+    def value(i):
+        v = lo + i * step
+        return int(v) if v.denominator == 1 else v
+
+    def text(i):
+        return param_text(value(i))
+
+    def cost(i):
+        """Exact cost at grid index i; None where the design is not a network."""
+        from .api import analyze
+
+        try:
+            r = analyze(model, batch=batch, params=dict(params, **{name: value(i)}), **kw)
+        except ComemError:
+            return None
+        if what == "memory":
+            floats = r.total_floats if r.continual else r.regular_total_floats
+            return r.bytes(floats) + (r.weights_bytes if include_weights else 0)
+        return r.ops_per_step if r.continual else r.ops_per_clip
+
+    def fits(i):
+        c = cost(i)
+        return c is not None and c <= budget
+
+    first = next((i for i in range(min(n_steps, 64)) if cost(i) is not None), None)
+    if first is None:
+        raise ComemError(f"{spec.name} is not a valid network for {name} from {text(0)} to "
+                         f"{text(min(n_steps, 64) - 1)}; give --min")
+    if not fits(first):
+        unit = "bytes" if what == "memory" else f"operations ({convention})"
+        raise ComemError(f"nothing fits: at {name}={text(first)} {spec.name} needs {cost(first):,} {unit}, over "
+                         f"the budget of {budget:,}; raise the budget or lower the other settings")
+    good, bad, jump = first, None, 1
+    evaluations = 2
+    while good < n_steps - 1:  # exponential search for a step that does not fit
+        cand = min(n_steps - 1, good + jump)
+        evaluations += 1
+        if fits(cand):
+            good, jump = cand, jump * 2
+        else:
+            bad = cand
+            break
+    if bad is not None:  # bisection: good fits, bad does not
+        while bad - good > 1:
+            mid = (good + bad) // 2
+            evaluations += 1
+            if fits(mid):
+                good = mid
+            else:
+                bad = mid
+    out = {"model": spec.name, "for": name, "value": value(good), "budget": budget, "budget_kind": what,
+           "cost": cost(good), "cost_unit": "bytes" if what == "memory" else f"operations ({convention})",
+           "step": int(step) if step.denominator == 1 else step, "range": [value(0), value(n_steps - 1)],
+           "evaluations": evaluations, "limit": value(n_steps - 1),
+           "settings": {"clip": clip, "size": size, "batch": batch, "dtype": dtype, **params}}
+    if good < n_steps - 1:
+        out["next"] = value(good + 1)
+        out["cost_next"] = cost(good + 1)
+        also = _larger_fits(model, name, [value(i) for i in range(good + 2, n_steps)], budget, what, batch,
+                            include_weights, kw, params)
+        if also is not None:
+            out["note"] = (f"costs are not monotone in {name} (channel rounding): {name}={also} also fits; "
+                           f"{text(good)} is the largest value below the first step that does not")
+            out["largest_fitting"] = also
+    else:
+        out["note"] = f"every {name} up to {text(n_steps - 1)} fits; raise --max"
+    return out
+
+
+def _larger_fits(model, name, values, budget, what, batch, include_weights, kw, params):
+    """The largest of ``values`` that fits, by one design sweep (None if none)."""
+    if not values or len(values) > 20_000:
+        return None
+    from .design import design_sweep
+    from .sweep import param_value
+
+    try:
+        r = design_sweep(model, {name: values}, [kw["clip"]] if kw["clip"] else None,
+                         [kw["size"]] if kw["size"] else None, [batch], [kw["dtype"]], kw["profile"], kw["knobs"],
+                         kw["convention"], params)
+    except ComemError:
+        return None
+    if what == "memory":
+        col = r.columns["total_bytes" if r.continual else "regular_total_bytes"][:, 0, 0, 0, 0]
+        if include_weights:
+            from .units import dtype_bytes
+
+            col = col + r.columns["params"][:, 0, 0, 0, 0] * dtype_bytes(kw["dtype"])[1]
+    else:
+        col = r.columns["ops_per_step" if r.continual else "ops_per_clip"][:, 0, 0, 0, 0]
+    valid = r.valid[:, 0, 0]
+    best = None
+    for i, v in enumerate(values):
+        if valid[i] and col[i] <= budget:
+            best = v
+    return param_value(best) if best is not None else None

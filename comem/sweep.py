@@ -21,8 +21,9 @@ from .errors import ComemError
 from .units import MAX_BATCH, MAX_CLIP, check_int, dtype_bytes
 
 INT64_SAFE = 2 ** 62
-COLUMNS = ("state_floats", "transient_floats", "total_floats", "total_bytes", "regular_total_floats",
-           "regular_total_bytes", "ops_per_step", "ops_per_clip")
+COLUMNS = ("state_floats", "transient_floats", "total_floats", "state_bytes", "transient_bytes", "total_bytes",
+           "regular_total_floats", "regular_total_bytes", "ops_per_step", "ops_per_clip",
+           "params")  # params: design sweeps
 #: (clip, size) points evaluated at once by the streaming sweep
 BLOCK_POINTS = 100000
 
@@ -36,17 +37,25 @@ class SweepResult:
     sizes: list
     batches: list
     dtypes: list
-    columns: dict = field(default_factory=dict)  # name -> numpy array (clip, size, batch, dtype)
-    valid: object = None  # bool array (clip, size)
+    columns: dict = field(default_factory=dict)  # name -> numpy array ([design,] clip, size, batch, dtype)
+    valid: object = None  # bool array ([design,] clip, size)
     reasons: list = field(default_factory=list)
     exact_python_ints: bool = False
     continual: bool = True
     #: frame widths beside ``sizes`` (the heights); empty for square frames
     widths: list = field(default_factory=list)
+    #: a design sweep (:mod:`comem.design`): the swept spec parameters, and one
+    #: tuple of their values per entry of the leading axis of columns / valid
+    param_names: list = field(default_factory=list)
+    param_rows: list = field(default_factory=list)
+
+    @property
+    def designs(self) -> int:
+        return len(self.param_rows) if self.param_names else 1
 
     @property
     def points(self) -> int:
-        return len(self.clips) * len(self.sizes) * len(self.batches) * len(self.dtypes)
+        return self.designs * len(self.clips) * len(self.sizes) * len(self.batches) * len(self.dtypes)
 
     def names(self):
         return [c for c in COLUMNS if c in self.columns]
@@ -55,28 +64,38 @@ class SweepResult:
         return ["height", "width"] if self.widths else ["size"]
 
     def headers(self):
-        return ["clip"] + self.frame_headers() + ["batch", "dtype", "valid"] + self.names()
+        return list(self.param_names) + ["clip"] + self.frame_headers() + ["batch", "dtype", "valid"] + self.names()
 
     def _frame(self, j):
         return [self.sizes[j], self.widths[j]] if self.widths else [self.sizes[j]]
 
+    def _with_design_axis(self):
+        """(columns, valid, param rows) with a leading design axis, also for a
+        plain clip x size sweep (one design: the spec's own parameters)."""
+        if self.param_names:
+            return self.columns, self.valid, self.param_rows
+        return {k: v[None] for k, v in self.columns.items()}, self.valid[None], [()]
+
     def rows(self, limit: int | None = None):
-        """Flattened rows: clip, size (or height, width), batch, dtype, valid,
-        then the columns."""
+        """Flattened rows: the swept parameters, clip, size (or height,
+        width), batch, dtype, valid, then the columns."""
         names = self.names()
+        cols, valid, designs = self._with_design_axis()
         out = []
-        for i, c in enumerate(self.clips):
-            for j in range(len(self.sizes)):
-                ok = bool(self.valid[i, j])
-                frame = self._frame(j)
-                for k, b in enumerate(self.batches):
-                    for d, dt in enumerate(self.dtypes):
-                        row = [c, *frame, b, dt, ok]
-                        for n in names:
-                            row.append(_py(self.columns[n][i, j, k, d]) if ok else None)
-                        out.append(row)
-                        if limit is not None and len(out) >= limit:
-                            return out
+        for p, values in enumerate(designs):
+            lead = [param_value(v) for v in values]
+            for i, c in enumerate(self.clips):
+                for j in range(len(self.sizes)):
+                    ok = bool(valid[p, i, j])
+                    frame = self._frame(j)
+                    for k, b in enumerate(self.batches):
+                        for d, dt in enumerate(self.dtypes):
+                            row = [*lead, c, *frame, b, dt, ok]
+                            for n in names:
+                                row.append(_py(cols[n][p, i, j, k, d]) if ok else None)
+                            out.append(row)
+                            if limit is not None and len(out) >= limit:
+                                return out
         return out
 
     def text_rows(self, fmt: str) -> str:
@@ -85,31 +104,89 @@ class SweepResult:
         fastest way Python has to print millions of integers."""
         import numpy as np
 
-        shape = (len(self.clips), len(self.sizes), len(self.batches), len(self.dtypes))
+        cols, valid3, designs = self._with_design_axis()
+        shape = (len(designs), len(self.clips), len(self.sizes), len(self.batches), len(self.dtypes))
         frames = [self.sizes] + ([self.widths] if self.widths else [])
-        axes = [np.broadcast_to(np.asarray(self.clips)[:, None, None, None], shape)]
-        axes += [np.broadcast_to(np.asarray(f)[None, :, None, None], shape) for f in frames]
-        axes += [np.broadcast_to(np.asarray(self.batches)[None, None, :, None], shape)]
+        axes = [np.broadcast_to(np.asarray(self.clips)[None, :, None, None, None], shape)]
+        axes += [np.broadcast_to(np.asarray(f)[None, None, :, None, None], shape) for f in frames]
+        axes += [np.broadcast_to(np.asarray(self.batches)[None, None, None, :, None], shape)]
         names = self.names()
         lead = len(axes) - 1  # columns before the dtype: clip, the frame, batch
-        exact = any(self.columns[n].dtype == object for n in names)
+        exact = any(cols[n].dtype == object for n in names)
         table = np.stack([a.astype(object if exact else np.int64) for a in axes]
-                         + [self.columns[n] for n in names], axis=-1).reshape(-1, len(axes) + len(names)).tolist()
-        valid = np.broadcast_to(self.valid[:, :, None, None], shape).ravel().tolist()
+                         + [cols[n] for n in names], axis=-1).reshape(-1, len(axes) + len(names)).tolist()
+        valid = np.broadcast_to(valid3[:, :, :, None, None], shape).ravel().tolist()
         q = '"' if fmt == "json" else ""
         dts = [f"{q}{d}{q}" for d in self.dtypes]
         k, nd = len(names), len(dts)
+        per_design = len(table) // max(1, len(designs))
+        prefixes = [",".join(param_text(v) for v in values) + "," if values else "" for values in designs]
         head = ",".join(["%d"] * (lead + 1)) + ",%s"
         if fmt == "json":
-            ok_fmt = "[" + head + ",true," + ",".join(["%d"] * k) + "]"
-            bad_fmt = "[" + head + ",false," + ",".join(["null"] * k) + "]"
+            ok_fmt = "[%s" + head + ",true," + ",".join(["%d"] * k) + "]"
+            bad_fmt = "[%s" + head + ",false," + ",".join(["null"] * k) + "]"
         else:
-            ok_fmt = head + ",true," + ",".join(["%d"] * k)
-            bad_fmt = head + ",false" + "," * k
+            ok_fmt = "%s" + head + ",true," + ",".join(["%d"] * k)
+            bad_fmt = "%s" + head + ",false" + "," * k
         n = lead + 1
-        lines = [(ok_fmt % (*r[:n], dts[i % nd], *r[n:])) if ok else (bad_fmt % (*r[:n], dts[i % nd]))
+        lines = [(ok_fmt % (prefixes[i // per_design], *r[:n], dts[i % nd], *r[n:])) if ok
+                 else (bad_fmt % (prefixes[i // per_design], *r[:n], dts[i % nd]))
                  for i, (r, ok) in enumerate(zip(table, valid))]
         return (",\n" if fmt == "json" else "\n").join(lines)
+
+
+def param_value(v):
+    """A swept parameter's value for a table or JSON: an int, or a float
+    when it is not whole (its exact text is :func:`param_text`)."""
+    from fractions import Fraction
+
+    if isinstance(v, Fraction):
+        return int(v) if v.denominator == 1 else float(v)
+    return v
+
+
+def param_text(v) -> str:
+    """A parameter value as a plain number: exact decimals (2.25), else the
+    shortest float that reads back to the same double."""
+    from fractions import Fraction
+
+    if isinstance(v, Fraction):
+        if v.denominator == 1:
+            return str(v.numerator)
+        d = v.denominator
+        twos = fives = 0
+        while d % 2 == 0:
+            d //= 2
+            twos += 1
+        while d % 5 == 0:
+            d //= 5
+            fives += 1
+        if d == 1:  # a terminating decimal: print it exactly
+            places = max(twos, fives)
+            scaled = v * 10 ** places
+            sign = "-" if scaled < 0 else ""
+            digits = str(abs(scaled.numerator)).rjust(places + 1, "0")
+            return f"{sign}{digits[:-places]}.{digits[-places:]}"
+        return repr(float(v))
+    return str(v)
+
+
+def sweep_totals(t, continual: bool, convention: str, with_params: bool = False) -> dict:
+    """The result columns of one walk (:class:`comem.walker.Totals`), per
+    stream and in floats; a design sweep adds the params."""
+    from .conventions import weigh
+
+    cols = {}
+    if continual:
+        cols["state_floats"] = t.state
+        cols["transient_floats"] = t.transient()
+        cols["total_floats"] = t.state + cols["transient_floats"]
+        cols["ops_per_step"] = weigh(t.work_step, convention)
+    cols["regular_total_floats"] = t.regular_worst_case()
+    cols["ops_per_clip"] = weigh(t.work_clip, convention)
+    if with_params:
+        cols["params"] = t.params
+    return cols
 
 
 def _py(v):
@@ -145,17 +222,7 @@ class _Sweeper:
         self.per_dtype = self.rule == "library" and len({d[1] for d in self.dt}) > 1
 
     def totals(self, t):
-        from .conventions import weigh
-
-        conv, cols = self.setup.convention, {}
-        if self.setup.continual:
-            cols["state_floats"] = t.state
-            cols["transient_floats"] = t.transient()
-            cols["total_floats"] = t.state + cols["transient_floats"]
-            cols["ops_per_step"] = weigh(t.work_step, conv)
-        cols["regular_total_floats"] = t.regular_worst_case()
-        cols["ops_per_clip"] = weigh(t.work_clip, conv)
-        return cols
+        return sweep_totals(t, self.setup.continual, self.setup.convention)
 
     def evaluate(self, c, s, nbytes=4, record=False, w=None):
         from .walker import evaluate_graph
@@ -263,7 +330,7 @@ class _Sweeper:
                                              (len(clips), len(self.sizes), 1)))
             grid = np.stack(grids, axis=-1) if self.per_dtype else grids[0][..., None]
             res.columns[k] = np.broadcast_to(grid * b, shape)
-        for k in ("total", "regular_total"):
+        for k in ("state", "transient", "total", "regular_total"):
             if f"{k}_floats" in res.columns:
                 res.columns[f"{k}_bytes"] = res.columns[f"{k}_floats"] * nbytes
         return res

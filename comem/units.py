@@ -161,6 +161,39 @@ def parse_range(text, what: str, lo: int = 1, hi: int | None = None) -> list[int
     return out
 
 
+_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)"
+
+
+def parse_values(text, what: str, limit: int = MAX_POINTS) -> list:
+    """Exact values of a spec parameter: '2.25', '1,2,2.5', '1..3:0.25'
+    (decimals are exact fractions: 0.1 is 1/10; a range's step defaults to
+    1 and its end is included when the steps reach it exactly)."""
+    from fractions import Fraction
+
+    if not isinstance(text, str) or not text.strip():
+        raise ComemError(f"{what}: no values; write e.g. 2.25, 1,2,3 or 1..3:0.25")
+    out: list = []
+    for part in text.split(","):
+        part = part.strip()
+        m = re.fullmatch(rf"({_NUMBER})\s*\.\.\s*({_NUMBER})(?:\s*:\s*({_NUMBER}))?", part)
+        if m:
+            a, b = Fraction(m.group(1)), Fraction(m.group(2))
+            step = Fraction(m.group(3)) if m.group(3) else Fraction(1)
+            if step <= 0:
+                raise ComemError(f"{what} range {part!r}: the step must be positive")
+            if b < a:
+                raise ComemError(f"{what} range {part!r} is empty: the end is below the start")
+            n = int((b - a) // step) + 1
+            if n + len(out) > limit:
+                raise ComemError(f"{what} has more than {limit:,} values")
+            out.extend(a + i * step for i in range(n))
+        elif re.fullmatch(_NUMBER, part):
+            out.append(Fraction(part))
+        else:
+            raise ComemError(f"{what}: {part!r} is not a number or a range; write e.g. 2.25, 1,2,3 or 1..3:0.25")
+    return [int(v) if v.denominator == 1 else v for v in out]
+
+
 def parse_sizes(text, hi: int | None = None) -> list:
     """Frame sizes for a sweep: ranges and lists of numbers (square, or the
     joints of a 2D model) and ``HxW`` items: ``160..320:32,224x398``."""

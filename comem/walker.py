@@ -191,8 +191,8 @@ def _add_clip_work(t, kind, cfg, x: Shape, y: Shape, knobs, m):
     direct = None
     for op, n1 in per_frame.items():
         factor = None
-        if scaled is not None and unit.get(op):
-            ratio = scaled.get(op, 0) / unit[op]
+        ratio = _probe_ratio(scaled, unit, op) if scaled is not None else None
+        if ratio is not None:
             factor = x.t if ratio == 2 else (y.t if ratio == 3 else (1 if ratio == 1 else None))
         if factor is None:
             direct = direct or kind.counted_work(cfg, x, y, False, knobs)
@@ -200,6 +200,28 @@ def _add_clip_work(t, kind, cfg, x: Shape, y: Shape, knobs, m):
             continue
         _add_factored(t, op, factor, n1 if (shim.is_concrete(m) and m == 1) else m * n1)
     return None
+
+
+def _probe_ratio(scaled, unit, op):
+    """How an op's count grows from the 1-frame probe to the 2/3-frame one
+    (one number; None when the op is absent or its growth varies across a
+    grid of channel counts)."""
+    u = unit.get(op)
+    if u is None:
+        return None
+    if not shim.is_concrete(u):
+        import numpy as np
+
+        u_arr, s_arr = np.asarray(u), np.asarray(scaled.get(op, 0))
+        if not (u_arr != 0).all():
+            return None
+        r = np.broadcast_to(s_arr * 6 // u_arr, np.broadcast_shapes(u_arr.shape, s_arr.shape))
+        if not (s_arr * 6 == r * u_arr).all() or not (r == r.flat[0]).all():
+            return None
+        return int(r.flat[0]) / 6
+    if not u:
+        return None
+    return scaled.get(op, 0) / u
 
 
 def _add_factored(t, op, factor, per_frame):

@@ -110,6 +110,74 @@ plt.close(fig); fig"""),
     ("md", """Under the paper's accounting the continual X3D-L and I3D hold *more* memory than a
 regular model keeping its clip's frames: their state (temporal partial sums at high resolution)
 outweighs the stored input frames. The compute saving stands regardless."""),
+    ("md", """## The X3D expansion axes, for continual models
+
+X3D was found by expanding a tiny network along axes: frames, frame size, width γ_w
+(`width_factor`), bottleneck γ_b (`bottleneck_factor`), depth γ_d (`depth_factor`). comem sweeps
+every spec parameter exactly (widths round to multiples of 8 at every point) and vectorised: one
+walk of the layer tree per distinct structure (here: per depth) evaluates every width, bottleneck,
+clip and size at once (`python benchmarks/design_sweep.py`: about 2.7 M points/s)."""),
+    ("code", """from comem.design import design_sweep
+from comem.units import parse_values
+
+axes = {"width_factor": parse_values("1..3:0.25", "γ_w"), "depth_factor": parse_values("1..5:0.5", "γ_d"),
+        "bottleneck_factor": parse_values("1.5..3:0.75", "γ_b")}
+r = design_sweep("x3d-m", axes, clips=[16], sizes=list(range(160, 321, 32)))
+print(f"{r.points:,} designs x sizes, all exact; columns: {', '.join(r.headers())}")"""),
+    ("md", """### The designer's question
+
+*Which (γ_w, γ_d, γ_b, stem kernel, clip, size) keeps state + transient under 8 MiB at fp16 for
+4 streams, and needs the fewest operations per frame?* Taken literally the answer is the smallest
+network; the useful answer is the Pareto front: under the budget, the designs no other design beats
+on operations per frame *and* capacity (parameters)."""),
+    ("code", """from comem.pareto import pareto
+question = dict(axes, stem_kt=[3, 5], depth_factor=parse_values("1..3:0.5", "γ_d"))
+front = pareto("x3d-m", question, clips=[8, 16], sizes=[112, 128, 160], batches=[4], dtypes=["fp16"],
+               minimize=["ops_per_step"], maximize=["params"], where=["total_bytes<=8MiB"])
+cols = ["width_factor", "depth_factor", "bottleneck_factor", "stem_kt", "clip", "size", "total_bytes",
+        "ops_per_step", "params"]
+print(f"{front.candidates:,} of {front.points:,} points fit 8 MiB; {len(front.rows)} on the front (first 12):")
+for row in front.rows[:12]:
+    d = dict(zip(front.headers, row))
+    print("  ".join(f"{c}={d[c]:,}" if isinstance(d[c], int) else f"{c}={d[c]}" for c in cols))"""),
+    ("md", """### Which X3D does a Jetson TX2 hold?
+
+The TX2 has 8 GB shared between CPU and GPU; the paper ran CoX3D-M on it at fp16 with a batch of
+32 streams (Table 6). What continual-inference really allocates (`continual-inference` profile:
+state + the peak transient of a step), plus the weights held once, for every design of the grid
+at 224², 16-frame pool, 32 streams:"""),
+    ("code", """tx2 = 8 * 10**9
+r = design_sweep("x3d-m", axes, clips=[16], sizes=[224], batches=[32], dtypes=["fp16"],
+                 profile="continual-inference")
+need = r.columns["total_bytes"][:, 0, 0, 0, 0] + r.columns["params"][:, 0, 0, 0, 0] * 2
+fits = need <= tx2
+print(f"{int(fits.sum())} of {len(fits)} designs fit in 8 GB")
+named = {"X3D-M/S/XS network": (2, 2.2, 2.25), "X3D-L network": (2, 5, 2.25)}
+for label, (w, d, b) in named.items():
+    a = comem.analyze("x3d-m", clip=16, size=224, batch=32, dtype="fp16", profile="continual-inference",
+                      params={"width_factor": w, "depth_factor": d, "bottleneck_factor": b})
+    total = a.total_bytes + a.weights_bytes
+    print(f"{label:20s} needs {total / 2**30:.2f} GiB at 224², 32 streams: {'fits' if total <= tx2 else 'does not fit'}")
+from comem.solve import solve, solve_param
+print("how far each axis expands (the others at X3D-M's) before 8 GB is full:")
+common = dict(clip=16, size=224, batch=32, dtype="fp16", profile="continual-inference", include_weights=True)
+for name, step, hi in (("depth_factor", 0.5, 64), ("width_factor", 0.25, 24), ("bottleneck_factor", 0.25, 48)):
+    s = solve_param("x3d-m", name, tx2, "memory", step=step, hi=hi, **common)
+    nxt = f"; {float(s['next'])} needs {s['cost_next'] / 1e9:.2f} GB" if "next" in s else ""
+    print(f"  {name:18s} up to {float(s['value']):6.2f} ({s['cost'] / 1e9:.2f} GB{nxt})")
+s = solve("x3d-m", "size", tx2, **common)
+print(f"  {'frame size':18s} up to {s['value']}² ({s['cost'] / 1e9:.2f} GB; {s['value'] + 1}² needs "
+      f"{s['cost_next'] / 1e9:.2f} GB)")"""),
+    ("md", """### The Pareto front of state against operations per frame
+
+Every design of the grid as a dot (at fp16, 4 streams, 160²), coloured by depth; circled: the
+designs no other design beats on lower memory, fewer operations per frame and more parameters."""),
+    ("code", """fig = plot.pareto_grid("x3d-m", {"width_factor": parse_values("1..3:0.1", "γ_w"),
+                                   "depth_factor": parse_values("1..5:0.25", "γ_d"),
+                                   "bottleneck_factor": parse_values("1.5..3:0.25", "γ_b")},
+                       x="state_bytes", y="ops_per_step", color="depth_factor", sizes=[160], batches=[4],
+                       dtypes=["fp16"])
+plt.close(fig); fig"""),
     ("md", "## Closed form of the state in clip and size"),
     ("code", """from comem.symbolic import closed_forms
 f = closed_forms("x3d-m")

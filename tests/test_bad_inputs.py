@@ -141,7 +141,7 @@ ARGS = [
     (["solve", "x3d-m", "--for", "size", "--budget", "8 parsecs"], "unknown unit"),
     (["solve", "x3d-m", "--for", "size", "--budget", "-5MiB"], "not a number"),
     (["solve", "x3d-m", "--for", "size", "--budget", "1KiB"], "nothing fits"),
-    (["solve", "x3d-m", "--for", "depth", "--budget", "1GiB"], "invalid value"),
+    (["solve", "x3d-m", "--for", "depth", "--budget", "1GiB"], "not size, clip, batch or a parameter"),
     (["compare", "x3d-m:clipp=3"], "unknown key"),
     (["compare", "x3d-m:clip"], "key=value"),
     (["validate", "x3d-q"], "unknown model"),

@@ -11,6 +11,7 @@ Swish/SiLU/Hardswish/Sigmoid/Tanh/Softmax; fvcore counts none of them).
 """
 from __future__ import annotations
 
+from .. import shim
 from ..errors import ComemError
 from .base import LayerKind
 
@@ -27,7 +28,7 @@ class Activation(LayerKind):
         self.torch_factory = torch_factory
 
     def configure(self, raw, evaluate, c_in, dims=3):
-        return {"c": c_in, "inplace": bool(evaluate("inplace", False)), "dims": dims}
+        return {"c": c_in, "inplace": bool(shim.structural(evaluate("inplace", False))), "dims": dims}
 
     def work(self, cfg, x, y, step, knobs):
         if self.op is None:

@@ -111,9 +111,9 @@ def axes(v, what, dims=3, fill=1):
     if isinstance(v, (list, tuple)):
         if len(v) != dims:
             raise ComemError(f"{what} must be one number or a list {AXES[dims]}, got {len(v)} values")
-        vals = tuple(v)
+        vals = tuple(shim.structural(x) for x in v)
     else:
-        vals = (v,) * dims
+        vals = (shim.structural(v),) * dims
     return vals + (fill,) * (3 - dims)
 
 

@@ -52,7 +52,7 @@ class Residual(LayerKind):
         strides = total_stride(main)
         if isinstance(shortcut, list):
             sc_children, c_sc = b.build_list(shortcut, env, c_in, path + ".shortcut", stage, blocks, multiplicity)
-            if merge != "concat" and c_sc != c_out:
+            if merge != "concat" and not _equal(c_sc, c_out):
                 b.fail(path, f"shortcut gives {c_sc} channels but the main branch {c_out}")
         else:
             same = all(shim.is_concrete(s) and s == 1 for s in strides) and _equal(c_in, c_out)
@@ -79,6 +79,8 @@ class Residual(LayerKind):
 def _equal(a, b):
     if shim.is_concrete(a) and shim.is_concrete(b):
         return a == b
+    if "numpy" in (shim._family(a), shim._family(b)):
+        return shim.structural(a == b)   # over a parameter grid: equal everywhere, or a split
     try:
         return bool((a - b) == 0)
     except Exception:  # pragma: no cover
@@ -97,14 +99,14 @@ class SqueezeExcite(LayerKind):
         from ..expr import evaluate
 
         ratio = evaluate(raw["ratio"], env, f"{path}: 'ratio'")
-        divisor = evaluate(raw.get("divisor", 8), env, f"{path}: 'divisor'")
-        min_width = evaluate(raw.get("min_width", 8), env, f"{path}: 'min_width'")
+        divisor = shim.structural(evaluate(raw.get("divisor", 8), env, f"{path}: 'divisor'"))
+        min_width = shim.structural(evaluate(raw.get("min_width", 8), env, f"{path}: 'min_width'"))
         act = raw.get("act", "relu")
         if act not in ("relu", "swish"):
             b.fail(path, f"se 'act' must be 'relu' or 'swish', got {act!r}")
         if shim.is_concrete(ratio) and not (0 < ratio <= 1):
             b.fail(path, f"se 'ratio' must be in (0, 1], got {ratio}")
-        hidden = shim.round_width(c_in, ratio, min_width, divisor)
+        hidden = shim.tidy(shim.round_width(c_in, ratio, min_width, divisor))
         pool_raw = {"global": True, "adaptive": True}
         pool_cfg = AVGPOOL.configure(pool_raw, lambda k, d: pool_raw.get(k, d), c_in, b.dims)
         pool_cfg["window"] = "se"

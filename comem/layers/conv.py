@@ -37,6 +37,11 @@ MAX_FIELD = 10_000_000  # channels, kernels, strides: anything larger is a typo
 
 
 def positive(value, what, allow_zero=False):
+    if shim._family(value) == "numpy":  # channels over a parameter grid
+        value = shim.tidy(value)
+        if not ((value >= (0 if allow_zero else 1)).all() and (value <= MAX_FIELD).all()):
+            raise ComemError(f"{what} leaves 1..{MAX_FIELD:,} somewhere on the parameter grid")
+        return value
     if shim.is_concrete(value):
         if isinstance(value, bool) or not float(value).is_integer():
             raise ComemError(f"{what} must be a whole number, got {value}")

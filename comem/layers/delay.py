@@ -24,7 +24,7 @@ class Delay(LayerKind):
     state_formulas = "delay * C * H * W"
 
     def configure(self, raw, evaluate, c_in, dims=3):
-        return {"frames": positive(evaluate("frames", None), "delay 'frames'", allow_zero=True), "c": c_in,
+        return {"frames": positive(shim.structural(evaluate("frames", None)), "delay 'frames'", allow_zero=True), "c": c_in,
                 "dims": dims}
 
     def symbols(self, cfg, x, y, knobs):

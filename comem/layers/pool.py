@@ -52,8 +52,8 @@ class Pool(LayerKind):
         self.summary = f"{mode} pooling; continual state: buffered pooled frames"
 
     def configure(self, raw, evaluate, c_in, dims=3):
-        cfg = {"c": c_in, "dims": dims, "global": bool(evaluate("global", False)),
-               "adaptive": bool(evaluate("adaptive", False))}
+        cfg = {"c": c_in, "dims": dims, "global": bool(shim.structural(evaluate("global", False))),
+               "adaptive": bool(shim.structural(evaluate("adaptive", False)))}
         window = raw.get("window", "clip")
         if isinstance(window, int) and not isinstance(window, bool):
             window = positive(window, f"{self.name} 'window'")

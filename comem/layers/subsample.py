@@ -16,7 +16,7 @@ class TemporalSubsample(LayerKind):
     required = ("factor",)
 
     def configure(self, raw, evaluate, c_in, dims=3):
-        return {"factor": positive(evaluate("factor", None), "temporal_subsample 'factor'"), "dims": dims}
+        return {"factor": positive(shim.structural(evaluate("factor", None)), "temporal_subsample 'factor'"), "dims": dims}
 
     def output(self, cfg, x, env=None):
         return x.with_(t=shim.fdiv(x.t, cfg["factor"]))
