@@ -16,69 +16,12 @@ from typing import Any
 
 from . import conventions, shim
 from .errors import ComemError
-from .graph import build_graph
 from .profiles import get_profile
 from .report import Report, build_breakdown
 from .spec import Spec, resolve
-from .units import MAX_BATCH, MAX_CLIP, MAX_SIZE, check_int, dtype_bytes, frame_text
+from .inputs import check_clip_size, get_graph
+from .units import MAX_BATCH, check_int, dtype_bytes, frame_text
 from .walker import evaluate_graph
-
-
-def _parse_param_value(name, text):
-    """A parameter override from user text: a decimal (``2.5``) or a ratio
-    (``11/5``), kept exact."""
-    import re
-
-    t = str(text).strip()
-    if not re.fullmatch(r"[+-]?(\d+(\.\d*)?|\.\d+)(/\d+)?", t) or t.endswith("/0"):
-        raise ComemError(f"parameter {name} = {text!r} is not a number; write e.g. {name}=2.5")
-    v = Fraction(t)
-    return int(v) if v.denominator == 1 else v
-
-
-def get_graph(spec: Spec, params: dict | None = None):
-    """Phase 1 for ``spec`` with parameter overrides, cached on the spec."""
-    values = {k: _parse_param_value(k, v) for k, v in (params or {}).items()}
-    key = tuple(sorted((k, str(v)) for k, v in values.items()))
-    graph = spec.graphs.get(key)
-    if graph is None:
-        graph = build_graph(spec, values)
-        if len(spec.graphs) < 64:
-            spec.graphs[key] = graph
-    return graph
-
-
-def frame_size(spec: Spec, size) -> tuple:
-    """``(height, width)`` of one input frame: the spec's, or ``size`` — one
-    number (square), ``"HxW"`` or ``(H, W)`` for video; the joints ``V`` of
-    a 2D model (width 1); nothing for a 1D model (1 x 1)."""
-    if size is None:
-        return spec.size, spec.width or spec.size
-    if isinstance(size, str) and "x" in size.lower():
-        parts = size.lower().replace(" ", "").split("x")
-        if len(parts) != 2:
-            raise ComemError(f"size {size!r} is not HEIGHTxWIDTH; write e.g. 224x398")
-        size = tuple(parts)
-    if isinstance(size, (tuple, list)):
-        if len(size) != 2:
-            raise ComemError(f"size must be one number or (height, width), got {len(size)} values")
-        h = check_int(size[0], "height (pixels)", 1, MAX_SIZE)
-        w = check_int(size[1], "width (pixels)", 1, MAX_SIZE)
-        if spec.dims != 3 and (h, w) != (h, 1):
-            raise ComemError(f"{spec.name} takes {'one axis (V)' if spec.dims == 2 else 'no frame'} per frame, "
-                             f"not {h}x{w}; give --size as one number")
-        return h, w
-    if spec.dims == 1:
-        raise ComemError(f"{spec.name} is a 1D model (input C x T): it has no frame size; drop --size")
-    s = check_int(size, "size (pixels)" if spec.dims == 3 else "size (joints)", 1, MAX_SIZE)
-    return (s, s) if spec.dims == 3 else (s, 1)
-
-
-def check_clip_size(spec: Spec, clip, size):
-    """The spec's defaults, or user values checked to be sane whole numbers:
-    ``(clip, height, width)``."""
-    clip = spec.clip if clip is None else check_int(clip, "clip (frames)", 1, MAX_CLIP)
-    return (clip,) + frame_size(spec, size)
 
 
 def require_continual(spec, graph):
@@ -157,7 +100,8 @@ def prepare(model, profile=None, knobs=None, params=None, convention="ptflops", 
 
 def analyze(model="x3d-m", clip: int | None = None, size=None, profile: str | None = None,
             dtype: str = "fp32", batch: int = 1, convention: str = "ptflops", knobs: dict | None = None,
-            params: dict | None = None, count: str | None = None) -> Report:
+            params: dict | None = None, count: str | None = None, runtime: str | None = None,
+            device: str = "cuda") -> Report:
     """Analyse ``model`` (a built-in name/alias, a spec path or a Spec).
 
     Parameters
@@ -183,6 +127,10 @@ def analyze(model="x3d-m", clip: int | None = None, size=None, profile: str | No
         profile knob overrides, e.g. ``{"conv_state": "library-buffer"}``.
     params
         spec parameter overrides, e.g. ``{"depth_factor": 5.0}``.
+    runtime, device
+        ``runtime="pytorch"`` adds the predicted peak allocated bytes of one
+        eager regular forward and one continual step on ``device`` (``cuda``
+        or ``cpu``): ``Report.runtime`` (:mod:`comem.runtime`).
     """
     s = prepare(model, profile, knobs, params, count if count is not None else convention)
     clip, height, width = check_clip_size(s.spec, clip, size)
@@ -191,10 +139,17 @@ def analyze(model="x3d-m", clip: int | None = None, size=None, profile: str | No
     check_input_fits(s.spec, s.graph, clip, height, width)
     try:
         t = evaluate_graph(s.graph, clip, height, s.profile, record=True, continual=s.continual, width=width,
-                           bytes_per_float=nbytes)
+                           bytes_per_float=nbytes, batch=batch)
     except ComemError as exc:
         raise ComemError(f"{s.spec.name} at clip {clip}, {frame_text(s.spec, height, width)}: {exc}") from None
-    return make_report(s, t, clip, (height, width), dtype_name, nbytes, batch, params)
+    r = make_report(s, t, clip, (height, width), dtype_name, nbytes, batch, params)
+    if runtime is not None:
+        if runtime != "pytorch":
+            raise ComemError(f"unknown runtime {runtime!r}; comem models 'pytorch' (eager, continual-inference)")
+        from .runtime import runtime_peak
+
+        r.runtime = runtime_peak(s.spec, clip, (height, width), dtype_name, batch, device, params)
+    return r
 
 
 #: the three accountings every continual analysis shows side by side

@@ -256,11 +256,17 @@ def main():
 @click.option("--top", type=click.IntRange(min=1), default=None, help="Only the N heaviest layers.")
 @click.option("--depth", type=click.IntRange(min=1), default=None,
               help="Layers summed to N levels of their path (1: stages, 2: blocks...), as torchinfo's depth.")
-def analyze_cmd(model, clip, size, profile, knobs, params, dtype, batch, convention, fmt, view, top, depth):
+@click.option("--runtime", type=click.Choice(["pytorch"]), default=None,
+              help="Also predict the peak bytes PyTorch allocates (eager regular clip, continual-inference step).")
+@click.option("--device", "device", type=click.Choice(["cuda", "cpu"]), default="cuda", show_default=True,
+              help="The allocator --runtime models (cuda: 512-byte blocks).")
+def analyze_cmd(model, clip, size, profile, knobs, params, dtype, batch, convention, fmt, view, top, depth, runtime,
+                device):
     """Analyse MODEL (a built-in name or a spec file)."""
     from .api import analyze
 
-    r = analyze(model, **common_kwargs(clip, size, profile, knobs, params, dtype, batch, convention))
+    r = analyze(model, **common_kwargs(clip, size, profile, knobs, params, dtype, batch, convention),
+                runtime=runtime, device=device)
     if depth and view == "breakdown" and not top:
         view = "layers"
     emit(r.render(fmt, view, top, depth), fmt)
@@ -434,11 +440,15 @@ def validate_cmd(model, clip, size, knobs, layers, no_ptflops, fmt):
 
 
 @main.command("paper")
-@click.option("--table", "tables", multiple=True, type=click.Choice(["1", "3", "7"]),
-              help="Only these tables (repeatable). Default: 1, 3 and 7.")
+@click.option("--table", "tables", multiple=True,
+              type=click.Choice(["1", "3", "7", "mem", "speed", "7-speed", "6", "rcu"]),
+              help="Only these tables (repeatable): 1 (params, FLOPs), 3, 7 (FLOP ratios), mem (Table 1's "
+                   "Mem.), speed (Table 1's throughput vs the roofline), 7-speed (Table 7's throughput ratios), "
+                   "6 (Table 6's configurations and their memory), rcu (Appendix C).  Default: all.")
 @format_option()
 def paper_cmd(tables, fmt):
-    """Tables 1, 3 and 7 of the CoX3D paper beside comem's numbers.
+    """The CoX3D paper's tables beside comem's numbers: Tables 1, 3, 6, 7 and
+    Appendix C.
 
     \b
     Regular models: params and per-clip ptflops counts.  Continual models:
@@ -451,7 +461,122 @@ def paper_cmd(tables, fmt):
     from .formats import render_tables
     from .paper import paper_tables
 
-    emit(render_tables(paper_tables(tables or ("1", "3", "7")), fmt), fmt)
+    from .paper import TABLES
+
+    emit(render_tables(paper_tables(tables or tuple(TABLES)), fmt), fmt)
+
+
+@main.command("predict")
+@click.argument("model")
+@click.option("--device", "device", default="rtx2080ti", show_default=True,
+              help="cpu (the paper's i7-9750H core), tx2, xavier, rtx2080ti, orin, a100, h100, or 'this' (this "
+                   "machine, calibrated by a short micro-benchmark).")
+@click.option("--clip", "-T", type=WholeNumber("clip (frames)", 1, 100000), default=None,
+              help="Frames per clip. Default: the spec's.")
+@click.option("--size", "-S", type=FrameSize(), default=None, help="Frame size. Default: the spec's.")
+@click.option("--batch", "-b", type=WholeNumber("batch (streams)", 1, 65536), default=1, show_default=True,
+              help="Batch size (streams).")
+@click.option("--dtype", type=_dtype_type(), default=None, help="Default: fp16 on the Jetsons, fp32 elsewhere.")
+@click.option("--set", "params", multiple=True, type=NameValue("depth_factor=5.0"), help="Override a spec parameter.")
+@click.option("--top", type=click.IntRange(min=1), default=5, show_default=True, help="Slowest layers shown.")
+@format_option()
+def predict_cmd(model, device, clip, size, batch, dtype, params, top, fmt):
+    """Latency and throughput of the regular clip and the continual frame on a
+    device, by a roofline: executed work and bytes moved per layer against the
+    device's peaks (comem.roofline; figures and their sources in
+    specs/devices/devices.toml).  A model, not a measurement: see comem bench.
+
+    \b
+    comem predict x3d-m --device rtx2080ti --batch 64
+    comem predict x3d-m --device tx2 --batch 32      # fp16
+    comem predict x3d-m --device this
+    """
+    from .formats import Table, render_tables
+    from .roofline import predict
+    from .runtime import runtime_peak
+
+    pr = predict(model, device, batch, dtype, clip, size, dict(params) or None)
+    from .roofline import get_device
+
+    dev = get_device(device)
+    rt = runtime_peak(model, pr.clip, size, pr.dtype, batch, "cpu" if dev["name"] in ("cpu", "this") else "cuda",
+                      dict(params) or None)
+    cap = dev["memory_gb"] * 1e9
+    parts = [("regular (one clip)", pr.regular, rt.regular.total, "clips/s")]
+    if pr.continual is not None:
+        parts.append(("continual (one frame)", pr.continual, rt.continual.total, "frames/s"))
+    rows = []
+    for label, p, peak, unit in parts:
+        mb = sum(1 for lt in p["layers"] if lt.bound == "memory")
+        rows.append([label, f"{p['seconds'] * 1000:.3f} ms", f"{p['per_s']:,.2f} {unit}",
+                     f"{mb} of {len(p['layers'])}", f"{peak / 2 ** 20:,.1f} MiB", "✓" if peak <= cap else "✗"])
+    notes = [f"{dev['title']}; {pr.dtype}, batch {batch}, clip {pr.clip}"]
+    if pr.continual is not None:
+        notes.append(f"predicted speed-up, continual frames/s over regular clips/s: "
+                     f"{pr.continual['per_s'] / pr.regular['per_s']:.2f}×")
+    notes += [f"source: {x}" for x in dev.get("sources", [])]
+    tables = [Table(f"Predicted speed — {pr.model} on {dev['name']}", ["", "latency", "throughput",
+                                                                   "memory-bound layers", "peak allocated",
+                                                                   f"fits {dev['memory_gb']:.3g} GB"], rows, notes)]
+    steps = pr.continual if pr.continual is not None else pr.regular
+    slow = sorted(steps["layers"], key=lambda lt: lt.seconds, reverse=True)[:top]
+    tables.append(Table(f"Slowest layers of one {'step' if pr.continual is not None else 'clip'}",
+                        ["layer", "kind", "FLOPs", "bytes", "time (us)", "bound"],
+                        [[lt.path, lt.kind, lt.flops, lt.bytes, round(lt.seconds * 1e6, 1), lt.bound] for lt in slow],
+                        numeric=(2, 3, 4)))
+    if fmt == "json":
+        import json
+
+        from .formats import json_default
+
+        d = pr.as_dict()
+        d["peak_allocated_bytes"] = {"regular": rt.regular.total,
+                                     "continual": None if rt.continual is None else rt.continual.total}
+        d["device_memory_bytes"] = int(cap)
+        emit(json.dumps(d, indent=2, default=json_default), fmt)
+    else:
+        emit(render_tables(tables, fmt), fmt)
+
+
+@main.command("bench")
+@click.argument("model")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+              help="Where the models run.")
+@click.option("--platform", type=click.Choice(["cpu", "tx2", "xavier", "rtx2080ti"]), default=None,
+              help="Table 6's batch and precision for the model on that platform, and its roofline prediction.")
+@click.option("--batch", "-b", type=WholeNumber("batch (streams)", 1, 4096), default=None,
+              help="Batch size (default: 1, or the platform's).")
+@click.option("--dtype", type=click.Choice(["fp32", "fp16", "bf16"]), default=None,
+              help="Default: fp32, or the platform's.")
+@click.option("--runs", type=click.IntRange(2, 10000), default=10, show_default=True, help="Timed calls.")
+@click.option("--threads", type=click.IntRange(1, 1024), default=1, show_default=True,
+              help="CPU threads (the paper used one core).")
+@click.option("--clip", "-T", type=WholeNumber("clip (frames)", 1, 100000), default=None, help="Default: the spec's.")
+@click.option("--size", "-S", type=FrameSize(), default=None, help="Default: the spec's.")
+@format_option()
+def bench_cmd(model, device, platform, batch, dtype, runs, threads, clip, size, fmt):
+    """Measure the regular and continual models built from the spec (Appendix
+    B's protocol: warm-up, input on the CPU, transfer, run, transfer back) and
+    compare with comem's predictions.  Needs the [validate] extra.
+
+    \b
+    comem bench x3d-xs
+    comem bench x3d-m --device cuda --platform rtx2080ti -f json
+    """
+    from .bench import STEPS, bench, bench_table
+    from .formats import render_tables
+
+    with progress(len(STEPS), "benchmarking") as bar:
+        d = bench(model, device, platform, batch, dtype, runs, clip, size, threads,
+                  progress=lambda step: bar.update(1))
+    if fmt == "json":
+        import json
+
+        from .formats import json_default
+
+        emit(json.dumps(d, indent=2, default=json_default), fmt)
+    else:
+        emit(render_tables([bench_table(d)], fmt), fmt)
 
 
 @main.command("formula")
@@ -766,8 +891,9 @@ def compare_cmd(items, clip, size, profile, knobs, params, dtype, batch, convent
 
 
 @main.command("plot")
-@click.argument("kind", type=click.Choice(["stages", "clip", "size", "models", "pareto-grid"]))
-@click.argument("models", nargs=-1, required=True)
+@click.argument("kind", type=click.Choice(["stages", "clip", "size", "models", "pareto-grid",
+                                           "accuracy-throughput"]))
+@click.argument("models", nargs=-1)
 @click.option("--out", "-o", required=True, help="Output file: .png or .svg.")
 @click.option("--range", "values", default=None, help="x values for 'clip'/'size' plots: 4..64 or 160,224 (default: "
                                                       "clip 1..128, size 32..448:8).")
@@ -778,8 +904,10 @@ def compare_cmd(items, clip, size, profile, knobs, params, dtype, batch, convent
 @click.option("--where", "where", multiple=True, help="pareto-grid: keep points meeting COLUMN OP NUMBER[UNIT].")
 @click.option("--maximize", "maximize", default="params", show_default=True,
               help="pareto-grid: the front also maximises this column ('' for min x and y only).")
+@click.option("--device", "plot_device", type=click.Choice(["cpu", "tx2", "xavier", "rtx2080ti"]),
+              default="rtx2080ti", show_default=True, help="accuracy-throughput: the paper's platform.")
 @model_options
-def plot_cmd(kind, models, out, values, x_col, y_col, color_col, where, maximize, clip, size, profile, knobs, params, dtype,
+def plot_cmd(kind, models, out, values, x_col, y_col, color_col, where, maximize, plot_device, clip, size, profile, knobs, params, dtype,
              batch, convention):
     """Save a plot: stages (memory by stage), clip / size (memory and operations
     as they vary, continual vs regular), models (continual vs regular per model),
@@ -791,6 +919,7 @@ def plot_cmd(kind, models, out, values, x_col, y_col, color_col, where, maximize
     comem plot clip x3d-m --range 4..128 -o clip.svg
     comem plot models x3d-s x3d-m x3d-l i3d-r50 slow-8x8-r50 -o models.png
     comem plot pareto-grid x3d-m --set width_factor=1..3:0.1 --set depth_factor=1..5:0.25 -o pareto.png
+    comem plot accuracy-throughput --device rtx2080ti -o fig9.png     # Figures 6-9: cpu, tx2, xavier
     """
     from . import plot
     from .units import MAX_CLIP, MAX_SIZE, parse_range
@@ -798,6 +927,18 @@ def plot_cmd(kind, models, out, values, x_col, y_col, color_col, where, maximize
     ext = os.path.splitext(out)[1].lower()
     if ext not in (".png", ".svg"):
         raise ComemError(f"--out must end in .png or .svg, got {out!r}")
+    if kind == "accuracy-throughput":
+        if models:
+            raise ComemError("accuracy-throughput draws the paper's models; give no MODEL, only --device")
+        fig = plot.accuracy_throughput(plot_device)
+        try:
+            fig.savefig(out, dpi=120)
+        except OSError as exc:
+            raise ComemError(f"cannot write {out}: {exc.strerror or exc}") from None
+        emit(f"wrote {out}")
+        return
+    if not models:
+        raise ComemError(f"'comem plot {kind}' needs a MODEL")
     if kind == "pareto-grid":
         fixed, grid = split_params(params)
         params = tuple(fixed.items())

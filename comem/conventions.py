@@ -22,6 +22,18 @@ weights; the count a user sees is ``Σ weight(op) · count(op)``.
     (inference, affine), and 0 for what it skips or does not handle —
     ReLU, sigmoid, add/mul, softmax, and 3D pooling (``avg_pool3d``,
     ``max_pool3d``, ``adaptive_avg_pool3d`` have no handler).
+``executed``
+    the arithmetic of convolutions and linear layers *as the runtime executes
+    it*: a continual-inference convolution (``co.Conv3d._forward_step_py``)
+    convolves the one new frame, zero-padded by ``k_T − 1`` in time, into
+    ``k_T`` partial output frames — ``k_T ×`` the ideal MACs of one output
+    frame, the zero taps included (``conv_mac_zero_taps``) — then adds the
+    ``k_T − 1`` stored partials to the first (``conv_partial_add``) and the
+    bias.  Every MAC and every such addition counts 1; elementwise layers,
+    norms and pools count 0 (the roofline charges them for the bytes they
+    move, :mod:`comem.roofline`).  A regular clip executes what ptflops counts
+    for its convolutions.  Proven against the operations the library
+    dispatches (``tests/test_runtime.py``).
 
 A layer that is a functional call in the model it was imported from
 (``torch.relu(x)``, ``x.mean((2, 3, 4))``; ``functional = true`` in a spec)
@@ -72,8 +84,13 @@ CONVENTIONS: dict[str, dict[str, int]] = {
 
 
 #: how much a functional call's op counts next to the same op done by a module
-FUNCTIONAL_FACTOR = {"ptflops": 0, "macs": 1, "flops": 1, "fvcore": 1}
+FUNCTIONAL_FACTOR = {"ptflops": 0, "macs": 1, "flops": 1, "fvcore": 1, "executed": 1}
 _FUNCTIONAL = "@functional"
+
+
+#: executed arithmetic: the MACs and additions of convolutions and linear layers only
+CONVENTIONS["executed"] = {**{op: 0 for op in CONVENTIONS["macs"]},
+                           "conv_mac": 1, "conv_bias": 1, "linear_mac": 1, "linear_bias": 1}
 
 
 def add_ops(op_weights: dict, owner: str):

@@ -42,7 +42,8 @@ class DesignSweep:
                  knobs=None, convention="ptflops", params=None):
         import numpy as np
 
-        from .api import frame_size, prepare
+        from .api import prepare
+        from .inputs import frame_size
 
         if not grid:
             raise ComemError("a design sweep needs at least one parameter with values (e.g. width_factor=1..3:0.25)")

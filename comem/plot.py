@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from .errors import MissingExtraError
 
-KINDS = ("stages", "clip", "size", "models", "pareto-grid")
+KINDS = ("stages", "clip", "size", "models", "pareto-grid", "accuracy-throughput")
 
 
 def _plt():
@@ -215,3 +215,45 @@ def _label(name):
     if name.startswith("ops"):
         return f"{name} (G)"
     return name
+
+
+def accuracy_throughput(device: str = "rtx2080ti"):
+    """Figures 6–9 of the CoX3D paper (Appendix D): Kinetics-400 top-1
+    accuracy against throughput on one of its platforms, from Table 1's
+    published values, with comem's roofline prediction for each model drawn
+    beside its measurement (hollow marker, joined by a line)."""
+    from .errors import ComemError
+    from .paper import PLATFORM_TITLES, PLATFORMS, _label, load_published
+    from .roofline import predict
+
+    if device not in PLATFORMS:
+        raise ComemError(f"accuracy-throughput draws the paper's platforms: {', '.join(PLATFORMS)}; got {device!r}")
+    plt = _plt()
+    pub = load_published()
+    i = PLATFORMS.index(device)
+    batches = {(r["model"], r.get("continual", False), r["clip"]): r["batch"] for r in pub["table6"]["rows"]}
+    first = {}
+    for r in pub["table6"]["rows"]:
+        first.setdefault((r["model"], r.get("continual", False)), r["batch"])
+    fig, ax = plt.subplots(figsize=(8.5, 5.5))
+    for e in pub["table1_hw"]:
+        co = e.get("continual", False)
+        batch = (batches.get((e["model"], co, e["clip"])) or first[(e["model"], co)])[i]
+        measured = e[device][0]
+        pr = predict(e["model"], device, batch=batch, clip=e["clip"], size=e["size"])
+        predicted = (pr.continual if co else pr.regular)["per_s"]
+        color = "tab:red" if co else "tab:blue"
+        ax.plot([measured, predicted], [e["acc"], e["acc"]], color=color, lw=0.7, alpha=0.5)
+        ax.scatter([measured], [e["acc"]], color=color, s=28, zorder=3)
+        ax.scatter([predicted], [e["acc"]], facecolors="none", edgecolors=color, s=28, zorder=3)
+        ax.annotate(_label(e), (measured, e["acc"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.scatter([], [], color="tab:blue", label="clip models (measured)")
+    ax.scatter([], [], color="tab:red", label="continual, per frame (measured)")
+    ax.scatter([], [], facecolors="none", edgecolors="gray", label="comem's roofline prediction")
+    ax.set_xscale("log")
+    ax.set_xlabel(f"throughput on {PLATFORM_TITLES[device]} (predictions/s, Table 6 batch)")
+    ax.set_ylabel("Kinetics-400 top-1 accuracy (%)")
+    ax.set_title(f"Accuracy vs throughput, {PLATFORM_TITLES[device]} (Co3D paper, Appendix D)")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig

@@ -141,6 +141,8 @@ class Report:
     transient_rule: str = "stage-output"
     #: how the layers' own allocations are counted (``library`` rule)
     transient_notes: list = field(default_factory=list)
+    #: the predicted PyTorch peak (``analyze(runtime="pytorch")``): a comem.runtime.RuntimePeak
+    runtime: Any = None
     width: int = 0
     dims: int = 3
 
@@ -328,6 +330,11 @@ class Report:
             d["accountings"] = self.accountings
         if self.notes:
             d["notes"] = self.notes
+        if self.runtime is not None:
+            rt = self.runtime.as_dict()
+            d["peak_allocated_bytes"] = {"regular": rt["regular"], "continual": rt["continual"]}
+            d["peak_allocated_terms"] = rt["terms"]
+            d["runtime"] = {"name": "pytorch", "device": rt["device"]}
         for old, new in LEGACY_KEYS.items():
             d[old] = d[new]
         return d
@@ -546,7 +553,26 @@ def report_tables(r, view: str = "breakdown", top: int | None = None, depth: int
                         numeric=(1,), wrap={2: 70}))
     if r.continual and r.accountings:
         tables.append(accountings_table(r))
+    if r.runtime is not None:
+        tables.append(runtime_table(r.runtime))
     return tables
+
+
+def runtime_table(rt) -> Table:
+    """The predicted PyTorch peak, term by term (bytes and MiB)."""
+    cols = [("regular (one clip)", rt.regular)] + ([("continual (one step)", rt.continual)]
+                                                    if rt.continual is not None else [])
+    rows = []
+    for term in ("weights", "input", "state", "activations", "rounding", "total"):
+        vals = [getattr(t, term) if term != "total" else t.total for _, t in cols]
+        rows.append([term] + [grouped(v) for v in vals] + [human_bytes(v) for v in vals])
+    notes = [f"{rt.device}: " + ("every block rounded up to 512 bytes (the CUDA caching allocator)"
+                                 if rt.device == "cuda" else "requests counted exactly (the CPU allocator)"),
+             "not modelled: convolution workspaces (cuDNN; slow_conv3d's columns on one CPU thread), the CUDA "
+             "context, cached-but-free blocks (see comem.runtime)"]
+    heads = ["term"] + [f"{label} (bytes)" for label, _ in cols] + [label for label, _ in cols]
+    return Table(f"Peak allocated by PyTorch (eager, {rt.dtype}, batch {rt.batch}, clip {rt.clip})", heads, rows,
+                 notes, numeric=tuple(range(1, 1 + len(cols))))
 
 
 def report_data(r, view: str = "breakdown", top: int | None = None, depth: int | None = None) -> dict:

@@ -201,7 +201,7 @@ class _Sweeper:
         from . import errata
         from .api import prepare
 
-        from .api import frame_size
+        from .inputs import frame_size
 
         self.setup = prepare(model, profile, knobs, params, convention)
         s = self.setup

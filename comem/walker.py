@@ -258,13 +258,13 @@ def _guard(multiplicity, value):
 
 class _Ctx:
     def __init__(self, graph: Graph, profile, record: bool, continual: bool, clip_transient: bool = True,
-                 model_input: Shape | None = None, bytes_per_float: int = 4):
+                 model_input: Shape | None = None, bytes_per_float: int = 4, batch: int = 1):
         self.graph = graph
         #: compute the regular model's per-layer clip-level transient candidates
         #: (largest map, liveness) — skipped by sweeps that do not report them
         self.clip_transient = clip_transient
         self.profile = profile
-        self.knobs = Env(profile.as_dict(), model_input, bytes_per_float)
+        self.knobs = Env(profile.as_dict(), model_input, bytes_per_float, batch)
         self.t = Totals(rows=[] if record else None)
         self.continual = continual
         self.rate = 1  # cumulative temporal stride before the current layer
@@ -342,7 +342,8 @@ def _walk_layer(node: LayerNode, x: Shape, ctx: _Ctx, mult, x_held):
     if ctx.clip_transient:
         t.largest_clip = shim.maximum(t.largest_clip, _guard(n, y.numel))
         in_clip = 0 if x_held else x.numel
-        live_clip = _guard(n, in_clip + (0 if inplace else y.numel))
+        extra = kind.library_peak_clip(cfg, x, y, knobs) if ctx.t.rule == "library" else 0
+        live_clip = _guard(n, in_clip + (0 if inplace else y.numel) + extra)
     else:
         live_clip = 0
     if not ctx.continual:
@@ -591,7 +592,7 @@ def _walk_parallel(node: ParallelNode, x, ctx, mult, x_held):
 
 
 def evaluate_graph(graph: Graph, clip, size, profile, record: bool = True, continual: bool | None = None,
-                   width=None, clip_transient: bool = True, bytes_per_float: int = 4) -> Totals:
+                   width=None, clip_transient: bool = True, bytes_per_float: int = 4, batch: int = 1) -> Totals:
     """Evaluate a layer tree for one clip and frame size (ints, symbols or
     arrays); ``width`` defaults to ``size`` (square frames).
 
@@ -599,12 +600,13 @@ def evaluate_graph(graph: Graph, clip, size, profile, record: bool = True, conti
     liveness candidates (its stage-output transient is always computed).
     ``bytes_per_float`` (the dtype) only matters to the ``library``
     transient, which counts each int64 max-pool index as ``8 / bytes``
-    values of the dtype."""
+    values of the dtype; ``batch`` only whether its streams run batched
+    (one stream's reshapes are views, a batch's copy)."""
     if continual is None:
         continual = graph.spec.continual and graph.continual_problem is None
     width = size if width is None else width
     x0 = Shape(graph.in_channels, clip, size, width)
-    ctx = _Ctx(graph, profile, record, continual, clip_transient, x0, bytes_per_float)
+    ctx = _Ctx(graph, profile, record, continual, clip_transient, x0, bytes_per_float, batch)
     t = ctx.t
     t.input_frame = x0.frame
     t.input_clip = x0.numel

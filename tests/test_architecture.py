@@ -104,7 +104,7 @@ def _softsign_kind():
     from comem.layers.activation import Activation
 
     class Softsign(Activation):
-        op_weights = {"softsign": {"ptflops": 0, "macs": 0, "flops": 0, "fvcore": 0}}
+        op_weights = {"softsign": {"ptflops": 0, "macs": 0, "flops": 0, "fvcore": 0, "executed": 0}}
 
     return Softsign("softsign", "softsign", "softsign, element-wise", lambda kit, cfg: kit.nn.Softsign())
 

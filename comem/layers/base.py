@@ -83,12 +83,15 @@ class Env(dict):
     (SlowFast's ResNet head sizes its pool from the crop, ``crop // 32``);
     and ``index_floats``, how many values of the analysed dtype one int64
     index occupies (``8 / bytes per value``: 2 at fp32, 4 at fp16), for the
-    transients that hold max-pool indices."""
+    transients that hold max-pool indices; and ``batched``, whether the
+    streams run as a batch of more than one (the library's reshapes copy
+    then, where one stream's are views)."""
 
-    def __init__(self, knobs, model_input: "Shape | None" = None, bytes_per_float: int = 4):
+    def __init__(self, knobs, model_input: "Shape | None" = None, bytes_per_float: int = 4, batch: int = 1):
         super().__init__(knobs)
         self.model_input = model_input
         self.index_floats = 8 // bytes_per_float
+        self.batched = batch > 1
 
 
 #: the axes of a kernel/stride/padding list, by the model's dims
@@ -234,6 +237,24 @@ class LayerKind:
         """Default: the layer allocates its output and nothing else
         (in-place activations allocate nothing)."""
         return 0 if cfg.get("inplace") else y.frame
+
+    def torch_tensors(self, cfg, x: Shape, continual: bool = False) -> list:
+        """The parameter and buffer tensors PyTorch allocates for this layer
+        (``continual``: its continual-inference module's, state buffer aside):
+        ``[(elements, int64?)]`` — what a runtime's allocator holds, each one
+        block.  Default: one tensor of the layer's params, if any."""
+        p = self.params(cfg, x)
+        return [(p, False)] if not (shim.is_concrete(p) and p == 0) else []
+
+    def state_traffic(self, cfg, x: Shape, y: Shape, knobs):
+        """Floats one continual step reads and writes besides its input and
+        output (state buffers, the library's copies), for the roofline."""
+        return 0
+
+    def library_peak_clip(self, cfg, x: Shape, y: Shape, knobs):
+        """Floats a regular (clip) forward of this layer allocates besides its
+        output, counted by the ``library`` transient rule (default 0)."""
+        return 0
 
     def library_note(self, cfg, knobs) -> str | None:
         """A remark the report adds to the transient when this layer is

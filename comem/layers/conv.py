@@ -68,6 +68,14 @@ class Conv(LayerKind):
         "input-frames": "d_T * (k_T - 1) * c_I * H * W",          # raw input frames
     }
 
+    #: the extra arithmetic of continual-inference's one-frame convolution
+    #: (only the ``executed`` convention weighs it; see comem/conventions.py)
+    op_weights = {
+        "conv_mac_zero_taps": {"ptflops": 0, "macs": 0, "flops": 0, "fvcore": 0, "executed": 1},
+        "conv_partial_add": {"ptflops": 0, "macs": 0, "flops": 0, "fvcore": 0, "executed": 1},
+    }
+    output_only_ops = ("conv_partial_add",)
+
     def configure(self, raw, evaluate, c_in, dims=3):
         cfg = {"dims": dims}
         cfg["c_in"] = c_in
@@ -116,12 +124,32 @@ class Conv(LayerKind):
         p = cfg["c_out"] * (cfg["c_in"] // cfg["groups"]) * kt * kh * kw
         return p + (cfg["c_out"] if cfg["bias"] else 0)
 
+    def torch_tensors(self, cfg, x, continual=False):
+        """weight, bias; a co.Conv also keeps int64 ``state_index`` and
+        ``stride_index`` scalars."""
+        w = self.params(cfg, x) - (cfg["c_out"] if cfg["bias"] else 0)
+        out = [(w, False)] + ([(cfg["c_out"], False)] if cfg["bias"] else [])
+        return out + ([(1, True), (1, True)] if continual else [])
+
     def work(self, cfg, x, y, step, knobs):
         positions = y.h * y.w if step else y.t * y.h * y.w
         out = {"conv_mac": self.macs_per_position(cfg) * positions}
         if cfg["bias"]:
             out["conv_bias"] = cfg["c_out"] * positions
+        if step and not self.stateless(cfg):
+            # co.Conv3d convolves the new frame, padded by k_T-1 in time, into k_T partial output
+            # frames (every step), then sums the k_T-1 stored partials into the first (output steps)
+            kt = cfg["kernel"][0]
+            out["conv_mac_zero_taps"] = (kt - 1) * out["conv_mac"]
+            out["conv_partial_add"] = (kt - 1) * cfg["c_out"] * positions
         return out
+
+    @staticmethod
+    def stateless(cfg) -> bool:
+        """continual-inference runs a conv with a one-frame kernel, no temporal
+        padding and no temporal stride as a plain convolution (``_stateless``)."""
+        kt, pt, st = cfg["kernel"][0], cfg["padding"][0], cfg["stride"][0]
+        return all(shim.is_concrete(v) for v in (kt, pt, st)) and kt == 1 and pt == 0 and st == 1
 
     def symbols(self, cfg, x, y, knobs):
         d = shape_symbols(x, y)
@@ -148,11 +176,19 @@ class Conv(LayerKind):
         ``k_T−1`` stored partials by advanced indexing (a copy, ``(k_T−1)·n``)
         and sums them (``n``): ``2·k_T·n`` at its peak.  A stateless layer
         (``k_T = 1``, no temporal padding/stride) runs the plain convolution."""
-        kt, pt, st = cfg["kernel"][0], cfg["padding"][0], cfg["stride"][0]
         n = y.frame
-        if all(shim.is_concrete(v) for v in (kt, pt, st)) and kt == 1 and pt == 0 and st == 1:
+        if self.stateless(cfg):
             return n
-        return 2 * kt * n
+        return 2 * cfg["kernel"][0] * n
+
+    def state_traffic(self, cfg, x, y, knobs):
+        """``_forward_step_py`` on one frame (n = one output frame): writes
+        k_T−1 extra partial frames, gathers the stored k_T−1 (read, copy),
+        sums them (read) and stores the new ones (read, write): 6(k_T−1)·n;
+        the sum, the add to the first partial and the bias add move about 6n."""
+        if self.stateless(cfg):
+            return 0
+        return (6 * (cfg["kernel"][0] - 1) + 6) * y.frame
 
     def continual_ok(self, cfg):
         if shim.is_concrete(cfg["dilation"][0]) and cfg["dilation"][0] != 1:

@@ -60,5 +60,13 @@ class Delay(LayerKind):
     def torch_module(self, cfg, x, kit, continual, knobs):
         return kit.co.Delay(cfg["frames"]) if continual else kit.nn.Identity()
 
+    def state_traffic(self, cfg, x, y, knobs):
+        """Stores the new frame and reads the one ``frames`` steps old."""
+        return 2 * x.frame if not (shim.is_concrete(cfg["frames"]) and cfg["frames"] == 0) else 0
+
+    def torch_tensors(self, cfg, x, continual=False):
+        """co.Delay keeps an int64 ``state_index`` scalar."""
+        return [(1, True)] if continual else []
+
 
 DELAY = Delay()

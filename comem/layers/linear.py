@@ -36,6 +36,9 @@ class Linear(LayerKind):
     def params(self, cfg, x):
         return cfg["c_in"] * cfg["c_out"] + (cfg["c_out"] if cfg["bias"] else 0)
 
+    def torch_tensors(self, cfg, x, continual=False):
+        return [(cfg["c_in"] * cfg["c_out"], False)] + ([(cfg["c_out"], False)] if cfg["bias"] else [])
+
     def work(self, cfg, x, y, step, knobs):
         positions = x.h * x.w if step else x.t * x.h * x.w
         out = {"linear_mac": cfg["c_in"] * cfg["c_out"] * positions}

@@ -19,7 +19,7 @@ class Mean(LayerKind):
     framewise = True
     #: ptflops counts no functional op, fvcore has no handle for aten::mean,
     #: and an average is neither a multiply-accumulate nor a bias
-    op_weights = {"mean": {"ptflops": 0, "macs": 0, "flops": 0, "fvcore": 0}}
+    op_weights = {"mean": {"ptflops": 0, "macs": 0, "flops": 0, "fvcore": 0, "executed": 0}}
 
     def output(self, cfg, x, env=None):
         return x.with_(h=1, w=1)  # a 2D model's width is already 1; a 1D model's height too

@@ -57,6 +57,15 @@ class Norm(LayerKind):
     def work(self, cfg, x, y, step, knobs):
         return {self.op(cfg): x.frame if step else x.numel}
 
+    def torch_tensors(self, cfg, x, continual=False):
+        """weight and bias when affine; a batch norm also keeps running mean
+        and variance (C each) and an int64 ``num_batches_tracked``."""
+        c = cfg["c"]
+        out = [(c, False), (c, False)] if cfg["affine"] else []
+        if self.name == "batchnorm":
+            out += [(c, False), (c, False), (1, True)]
+        return out
+
     def continual_ok(self, cfg):
         if self.over_time:
             return f"{self.name} normalises with statistics over time, which has no frame-by-frame form"

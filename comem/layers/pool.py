@@ -154,15 +154,41 @@ class Pool(LayerKind):
     def library_peak(self, cfg, x, y, knobs):
         """continual-inference pools the frame spatially (one pooled frame
         ``n' = C·n_H·n_W``), writes it into the buffer, then pools the buffer
-        over time into a new pooled frame: ``2·n'`` (batch 1: the buffer's
-        permute/reshape is a view).  A max pool computes both poolings with
-        indices (``max_pool2d_with_indices``, ``adaptive_max_pool``): ``n'``
-        int64 indices live until the temporal pool returns, each worth
-        ``knobs.index_floats`` values of the dtype (8 bytes)."""
+        over time into a new pooled frame: ``2·n'``.  Before the temporal pool
+        it permutes the ``w``-frame buffer to (B, n_H, n_W, C, T) and reshapes
+        it to (B·n_H·n_W, C, T): a view for one stream or a 1×1 map, a copy of
+        the whole window (``w·n'``) for a batch of streams.  A max pool
+        computes both poolings with indices (``max_pool2d_with_indices``,
+        ``adaptive_max_pool``): ``n'`` int64 indices live until the temporal
+        pool returns, each worth ``knobs.index_floats`` values of the dtype
+        (8 bytes)."""
         pooled = y.c * y.h * y.w
+        peak = 2 * pooled
+        if getattr(knobs, "batched", False) and not (shim.is_concrete(y.h * y.w) and y.h * y.w == 1):
+            peak = peak + self.window(cfg, x, knobs) * pooled
         if self.mode == "max":
-            return 2 * pooled + pooled * knobs.index_floats
-        return 2 * pooled
+            return peak + pooled * knobs.index_floats
+        return peak
+
+    def state_traffic(self, cfg, x, y, knobs):
+        """Writes the pooled frame into the ``w``-frame buffer and reads the
+        window for the temporal pool (a batch also copies it: read, write)."""
+        pooled = y.c * y.h * y.w
+        w = self.window(cfg, x, knobs)
+        extra = 2 * w * pooled if getattr(knobs, "batched", False) else 0
+        return (w + 1) * pooled + extra
+
+    def torch_tensors(self, cfg, x, continual=False):
+        """A continual-inference pool keeps int64 ``state_index`` and
+        ``stride_index`` scalars (its buffer is the state)."""
+        return [(1, True), (1, True)] if continual else []
+
+    def library_peak_clip(self, cfg, x, y, knobs):
+        """A regular 3D max pool runs ``max_pool3d_with_indices``, CPU and
+        CUDA alike: one int64 index per output element lives with it."""
+        if self.mode == "max" and cfg.get("dims", 3) == 3:
+            return y.numel * knobs.index_floats
+        return 0
 
     def library_note(self, cfg, knobs):
         if self.mode == "max":

@@ -39,6 +39,7 @@ class Measured:
     transient_peak_bytes: int | None = None
     stride: int = 1
     unmapped_state: int = 0
+    executed_step: int = 0   # the ``executed`` convention, measured at dispatch level (ExecutedCounter)
 
 
 class _OpCounter:
@@ -146,6 +147,93 @@ class LiveTensorTracker:
         return self._mode.__exit__(*exc)
 
 
+#: aten ops of a linear layer's matrix product
+_ATEN_LINEAR = "linear"   # aten.linear (the op, not comem's layer kind)
+_MATMUL_OPS = frozenset({"addmm", "mm", "bmm", _ATEN_LINEAR})
+
+
+class ExecutedCounter:
+    """The arithmetic the runtime really dispatches, read off the aten ops:
+    every ``convolution`` (output elements × input channels per group ×
+    kernel taps: zero taps of a padded input included; plus one addition
+    per output element for a bias), every matrix product of a linear layer
+    (``addmm``/``mm``/``bmm``/``linear``: M·K·N, plus a bias), and — inside
+    convolution and linear modules — the additions that gather stored
+    partial outputs or add a bias apart (``sum``: input minus output
+    elements; ``add``: output elements).  The
+    independent measure of the ``executed`` convention."""
+
+    def __init__(self, model):
+        from torch.nn import Linear
+        from torch.nn.modules.conv import _ConvNd
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        counter = self
+        self.macs = 0
+        self.adds = 0
+        self.inside_conv = 0
+        # torch's and continual-inference's convolutions and linear layers (a linear layer on a map of
+        # several positions runs matmul + add: its bias additions are dispatched apart)
+        conv_types = (_ConvNd, Linear)
+        self.handles = []
+        for m in model.modules():
+            if isinstance(m, conv_types):
+                self.handles.append(m.register_forward_pre_hook(self._enter))
+                self.handles.append(m.register_forward_hook(self._leave))
+
+        class _Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                out = func(*args, **(kwargs or {}))
+                counter._record(func._overloadpacket.__name__, args, out)
+                return out
+
+        self._mode = _Mode()
+
+    def _enter(self, m, args):
+        self.inside_conv += 1
+
+    def _leave(self, m, args, out):
+        self.inside_conv -= 1
+
+    def _record(self, name, args, out):
+        import torch
+
+        if name == "convolution":
+            w, bias = args[1], args[2]
+            taps = 1
+            for k in w.shape[1:]:
+                taps *= k
+            self.macs += out.numel() * taps
+            if bias is not None:
+                self.adds += out.numel()
+        elif name in _MATMUL_OPS:
+            a, b = (args[1], args[2]) if name == "addmm" else (args[0], args[1])
+            k = a.shape[-1]
+            self.macs += out.numel() * k
+            if name == "addmm" or (name == _ATEN_LINEAR and len(args) > 2 and args[2] is not None):
+                self.adds += out.numel()
+        elif self.inside_conv and isinstance(out, torch.Tensor) and out.is_floating_point():
+            if name == "sum":
+                self.adds += args[0].numel() - out.numel()
+            elif name in ("add", "add_"):
+                self.adds += out.numel()
+
+    @property
+    def total(self) -> int:
+        return self.macs + self.adds
+
+    def __enter__(self):
+        self._mode.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self._mode.__exit__(*exc)
+
+    def remove(self):
+        for h in self.handles:
+            h.remove()
+
+
 def _storages_of(model, extra=()):
     import torch
 
@@ -224,6 +312,7 @@ def measure_continual(model, row_map, in_channels, size, stride: int = 1, seed=0
         m.state[path] = total
     m.unmapped_state = sum(_state_floats(sub) for sub in model.modules() if id(sub) not in mapped)
     counter = _OpCounter(row_map)
+    executed = ExecutedCounter(model)
     steps = []
     with torch.no_grad(), co.call_mode("forward_step"):
         for _ in range(stride):
@@ -231,10 +320,12 @@ def measure_continual(model, row_map, in_channels, size, stride: int = 1, seed=0
             x = frame()
             known = _storages_of(model, [x])
             tracker = LiveTensorTracker(known)
-            with tracker:
+            before = executed.total
+            with tracker, executed:
                 out = model(x)
             del out
-            steps.append((counter.take(), tracker.peak))
+            steps.append((counter.take(), tracker.peak, executed.total - before))
+    executed.remove()
     # the full step is the one in which the most work ran
     def total(w):
         return sum(sum(v.values()) for v in w.values())
@@ -242,8 +333,9 @@ def measure_continual(model, row_map, in_channels, size, stride: int = 1, seed=0
     full = max(steps, key=lambda s: total(s[0]))
     m.work_step = full[0]
     m.transient_peak_bytes = full[1]
+    m.executed_step = full[2]
     avg = defaultdict(lambda: defaultdict(int))
-    for w, _ in steps:
+    for w, _, _ in steps:
         for path, ops in w.items():
             for op, n in ops.items():
                 avg[path][op] += n
