@@ -4,17 +4,18 @@ Each knob is one decision about *what counts*.  A profile fixes every knob;
 any knob can be changed on its own (``--knob conv_state=library-buffer``),
 which is how comem answers what-if questions.
 
-=================  =====================  ===================================
-knob               ``paper``              ``continual-inference``
-=================  =====================  ===================================
-conv_state         partial-outputs        library-buffer
-residual_delay     block-input            auto
-pool_state         k-1                    k
-se_pool            frame                  frame
-transient          stage-output           library
-errata             printed                consistent
-unit_kernel_stride honoured               ignored
-=================  =====================  ===================================
+=================  ===============  =====================  ===============
+knob               ``paper``        ``continual-inference``  ``stream-buffer``
+=================  ===============  =====================  ===============
+conv_state         partial-outputs  library-buffer         input-frames
+residual_delay     block-input      auto                   auto
+pool_state         k-1              k                      running-sum
+se_pool            frame            frame                  clip-causal
+transient          stage-output     library                liveness
+errata             printed          consistent             consistent
+unit_kernel_stride honoured         ignored                honoured
+temporal_padding   symmetric        symmetric              causal
+=================  ===============  =====================  ===============
 
 ``conv_state``
     ``partial-outputs``: Eq. (5), ``d_T(k_T−1)·c_O·n_H·n_W``;
@@ -26,8 +27,16 @@ unit_kernel_stride honoured               ignored
     shortcuts delay the input, projection shortcuts delay the projection's
     output — ``BroadcastReduce(auto_delay=True)``).
 ``pool_state``
-    frames a continual pool keeps: ``k-1`` (paper, pool_5 ``(T−1)·C``) or
-    ``k`` (continual-inference keeps the whole window, ``d(k−1)+1``).
+    frames a continual pool keeps: ``k-1`` (paper, pool_5 ``(T−1)·C``),
+    ``k`` (continual-inference keeps the whole window, ``d(k−1)+1``) or
+    ``running-sum`` (MoViNet: a global average pool over the past keeps one
+    running sum per channel and a frame counter; windowed pools keep their
+    ``k−1`` earlier pooled frames).
+The ``stream-buffer`` profile is MoViNet's stream mode (tensorflow/models
+``official/projects/movinet``): causal temporal convolutions cache their
+``k_T−1`` input frames (the stream buffer), SE and the head pool keep running
+sums, nothing is delayed.
+
 ``se_pool``
     ``frame``: SE blocks pool one frame (paper: temporal pooling dropped);
     ``clip``: SE blocks pool over the clip as a continual pool does, which
@@ -48,6 +57,12 @@ unit_kernel_stride honoured               ignored
     continual-inference 1.2.4's ``co.Conv3d`` does, every frame
     (``ignored``), so the layers after it run every frame.  Only the
     operations per input frame change.
+``temporal_padding``
+    ``symmetric``: temporal convolutions and pools pad as the spec says, and a
+    continual layer delays its output by ``k−1−p``; ``causal``: they pad
+    ``(k−1)·d`` frames before and none after (MoViNet's causal mode), so
+    each emits the frame that just arrived, with no delay, and regular
+    models keep ``ceil(T/s)`` frames.
 ``errata``
     ``printed``: where a spec records an erratum for this network and
     accounting (:mod:`comem.errata`), report the published value (and the
@@ -63,11 +78,12 @@ from .errors import suggest
 KNOBS: dict[str, tuple[str, ...]] = {
     "conv_state": ("partial-outputs", "library-buffer", "input-frames"),
     "residual_delay": ("block-input", "auto"),
-    "pool_state": ("k-1", "k"),
+    "pool_state": ("k-1", "k", "running-sum"),
     "se_pool": ("frame", "clip", "clip-causal"),
     "transient": ("stage-output", "largest-map", "liveness", "library"),
     "errata": ("printed", "consistent"),
     "unit_kernel_stride": ("honoured", "ignored"),
+    "temporal_padding": ("symmetric", "causal"),
 }
 
 #: knobs that change the model rather than how it is accounted for: every
@@ -83,6 +99,7 @@ PROFILES: dict[str, dict[str, str]] = {
         "transient": "stage-output",
         "errata": "printed",
         "unit_kernel_stride": "honoured",
+        "temporal_padding": "symmetric",
     },
     "continual-inference": {
         "conv_state": "library-buffer",
@@ -92,6 +109,17 @@ PROFILES: dict[str, dict[str, str]] = {
         "transient": "library",
         "errata": "consistent",
         "unit_kernel_stride": "ignored",
+        "temporal_padding": "symmetric",
+    },
+    "stream-buffer": {
+        "conv_state": "input-frames",
+        "residual_delay": "auto",
+        "pool_state": "running-sum",
+        "se_pool": "clip-causal",
+        "transient": "liveness",
+        "errata": "consistent",
+        "unit_kernel_stride": "honoured",
+        "temporal_padding": "causal",
     },
 }
 
@@ -100,6 +128,7 @@ PROFILE_ALIASES = {"co": "continual-inference", "library": "continual-inference"
 PROFILE_DOC = {
     "paper": "the publication's accounting (Eqs. 5/7, Appendix A Table 4)",
     "continual-inference": "what continual-inference 1.2.4 really allocates (validated against the library)",
+    "stream-buffer": "MoViNet-style streaming: causal convs cache k_T-1 input frames, running-sum pools, no delay",
 }
 
 

@@ -120,6 +120,21 @@ def axes(v, what, dims=3, fill=1):
     return vals + (fill,) * (3 - dims)
 
 
+def causal(knobs) -> bool:
+    """Temporal padding is causal (knob ``temporal_padding``): ``(k−1)·d``
+    frames before, none after — an output frame per input frame (over the
+    stride) and no delay, as MoViNet's stream mode runs."""
+    return bool(knobs) and knobs.get("temporal_padding") == "causal"
+
+
+def time_out(n, k, s, p, d, knobs):
+    """Output frames of a temporal window: symmetric padding ``p`` by the
+    spec, or causal padding."""
+    if causal(knobs):
+        return shim.fdiv(n - 1, s) + 1
+    return conv_out(n, k, s, p, d)
+
+
 def conv_out(n, k, s, p, d=1):
     """Output length of a convolution / pooling window along one axis:
     ``floor((n + 2p - d(k-1) - 1) / s) + 1``."""

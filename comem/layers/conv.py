@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from .. import shim
 from ..errors import ComemError
-from .base import LayerKind, Shape, axes, conv_out, shape_symbols
+from .base import LayerKind, Shape, axes, causal, conv_out, shape_symbols, time_out
 
 
 MAX_FIELD = 10_000_000  # channels, kernels, strides: anything larger is a typo
@@ -105,7 +105,7 @@ class Conv(LayerKind):
     def output(self, cfg, x: Shape, env=None) -> Shape:
         (kt, kh, kw), (st, sh, sw) = cfg["kernel"], cfg["stride"]
         (pt, ph, pw), (dt, dh, dw) = cfg["padding"], cfg["dilation"]
-        return Shape(cfg["c_out"], conv_out(x.t, kt, st, pt, dt), conv_out(x.h, kh, sh, ph, dh),
+        return Shape(cfg["c_out"], time_out(x.t, kt, st, pt, dt, env), conv_out(x.h, kh, sh, ph, dh),
                      conv_out(x.w, kw, sw, pw, dw))
 
     def check(self, cfg, x, y, where):
@@ -159,7 +159,8 @@ class Conv(LayerKind):
 
     def temporal(self, cfg, x, knobs):
         kt, dt = cfg["kernel"][0], cfg["dilation"][0]
-        return (kt + (kt - 1) * (dt - 1), cfg["padding"][0], cfg["stride"][0])
+        rf = kt + (kt - 1) * (dt - 1)
+        return (rf, rf - 1 if causal(knobs) else cfg["padding"][0], cfg["stride"][0])
 
     def emit_stride(self, cfg, x, knobs):
         """continual-inference 1.2.4 emits every step from a conv with a

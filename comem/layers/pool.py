@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from .. import shim
 from ..errors import ComemError
-from .base import LayerKind, Shape, axes, conv_out, shape_symbols
+from .base import LayerKind, Shape, axes, causal, conv_out, shape_symbols, time_out
 from .conv import positive
 
 
@@ -42,6 +42,7 @@ class Pool(LayerKind):
     state_formulas = {
         "k-1": "d_T * (w - 1) * C * n_H * n_W",        # the paper: pool_5 (16-1)x432
         "k": "(d_T * (w - 1) + 1) * C * n_H * n_W",    # co.*Pool3d: _PoolNd.init_state
+        "running-sum": "C * n_H * n_W",                 # MoViNet: cumulative average (global pools)
     }
     output_only_ops = ("temporal_pool",)
     counts_without_output = True
@@ -110,16 +111,34 @@ class Pool(LayerKind):
         return self.kernel(cfg, knobs)[0]
 
     def causal(self, cfg, knobs) -> bool:
-        """An SE pool over the past clip applied to the current frame: no
-        alignment delay (``se_pool = clip-causal``)."""
-        return cfg["global"] and self.window_kind(cfg, knobs) == "clip-causal"
+        """A global pool over the past applied to the current frame: no
+        alignment delay (an SE pool under ``se_pool = clip-causal``; any
+        global pool under causal temporal padding, MoViNet's cumulative
+        average)."""
+        return cfg["global"] and (self.window_kind(cfg, knobs) == "clip-causal" or causal(knobs))
+
+    def running_sum(self, cfg, knobs) -> bool:
+        """``pool_state = running-sum``: a global average pool over the past
+        keeps one running sum per channel (MoViNet's cumulative pool)."""
+        return knobs.get("pool_state") == "running-sum" and cfg["global"] and self.mode == "avg"
+
+    def state_formula(self, cfg, knobs) -> str:
+        if knobs.get("pool_state") == "running-sum":
+            # a running sum per channel (and a frame counter, not a float); a windowed pool still keeps
+            # its window's earlier pooled frames
+            return "C * n_H * n_W" if self.running_sum(cfg, knobs) else self.state_formulas["k-1"]
+        return super().state_formula(cfg, knobs)
 
     def output(self, cfg, x, env=None):
         if cfg["global"]:
+            if causal(env) and self.window_kind(cfg, env) != "frame":
+                # causal: the cumulative average up to every frame (MoViNet's causal global pool)
+                return Shape(x.c, x.t, 1, 1)
             return Shape(x.c, 1, 1, 1)
         (kt, kh, kw), (st, sh, sw), (pt, ph, pw) = self.kernel(cfg, env), cfg["stride"], cfg["padding"]
         dt, dh, dw = cfg["dilation"]
-        return Shape(x.c, conv_out(x.t, kt, st, pt, dt), conv_out(x.h, kh, sh, ph, dh), conv_out(x.w, kw, sw, pw, dw))
+        return Shape(x.c, time_out(x.t, kt, st, pt, dt, env), conv_out(x.h, kh, sh, ph, dh),
+                     conv_out(x.w, kw, sw, pw, dw))
 
     def check(self, cfg, x, y, where):
         for axis, n_in, n_out in (("T", x.t, y.t), ("H", x.h, y.h), ("W", x.w, y.w)):
@@ -149,6 +168,8 @@ class Pool(LayerKind):
         d = cfg["dilation"][0]
         if self.causal(cfg, knobs):
             return (d * w, d * w - 1, 1)  # sees w frames, delays none
+        if causal(knobs):
+            return (d * w, d * w - 1, cfg["stride"][0])
         return (d * w, cfg["padding"][0], cfg["stride"][0])
 
     def library_peak(self, cfg, x, y, knobs):

@@ -1,0 +1,108 @@
+"""Beyond continual-inference's CNNs: MoViNet's stream buffers.
+
+The expected state is MoViNet's own definition, transcribed here from
+tensorflow/models official/projects/movinet/modeling/movinet.py
+(``Movinet._get_initial_state_shapes`` for conv_type '3d', se_type '3d', no
+positional encoding) and its BLOCK_SPECS — independent of comem's specs and
+formulas.
+"""
+import math
+
+import pytest
+
+import comem
+
+K13, K15, K33, K53 = (1, 3, 3), (1, 5, 5), (3, 3, 3), (5, 3, 3)
+S12, S11 = (1, 2, 2), (1, 1, 1)
+BLOCK_SPECS = {
+    "a0": ((8, K13, S12),
+           [(8, (24,), (K15,), (S12,)),
+            (32, (80, 80, 80), (K33, K33, K33), (S12, S11, S11)),
+            (56, (184, 112, 184), (K53, K33, K33), (S12, S11, S11)),
+            (56, (184, 184, 184, 184), (K53, K33, K33, K33), (S11, S11, S11, S11)),
+            (104, (384, 280, 280, 344), (K53, K15, K15, K15), (S12, S11, S11, S11))], 480),
+    "a1": ((16, K13, S12),
+           [(16, (40, 40), (K15, K33), (S12, S11)),
+            (40, (96, 120, 96, 96), (K33, K33, K33, K33), (S12, S11, S11, S11)),
+            (64, (216, 128, 216, 168, 216), (K53, K33, K33, K33, K33), (S12, S11, S11, S11, S11)),
+            (64, (216, 216, 216, 128, 128, 216), (K53, K33, K33, K33, K15, K33), (S11,) * 6),
+            (136, (456, 360, 360, 360, 456, 456, 544), (K53, K15, K15, K15, K15, K33, K13), (S12,) + (S11,) * 6)],
+           600),
+    "a2": ((16, K13, S12),
+           [(16, (40, 40, 64), (K15, K33, K33), (S12, S11, S11)),
+            (40, (96, 120, 96, 96, 120), (K33,) * 5, (S12,) + (S11,) * 4),
+            (72, (240, 160, 240, 192, 240), (K53, K33, K33, K33, K33), (S12,) + (S11,) * 4),
+            (72, (240, 240, 240, 240, 144, 240), (K53, K33, K33, K33, K15, K33), (S11,) * 6),
+            (144, (480, 384, 384, 480, 480, 480, 576), (K53, K15, K15, K15, K15, K33, K13), (S12,) + (S11,) * 6)],
+           640),
+}
+
+
+def movinet_state_shapes(model_id, height, width, batch=1):
+    """``_get_initial_state_shapes``: name -> shape (B, T, H, W, C)."""
+    stem, blocks, project = BLOCK_SPECS[model_id]
+    states, downsamples = {}, 0
+
+    def divide(n, k):
+        return math.ceil(n / 2 ** k)
+
+    filters, kernel, _ = stem
+    if kernel[0] > 1:  # none of A0-A2: 1x3x3
+        states["state_stem_stream_buffer"] = (batch, kernel[0] - 1, divide(height, 0), divide(width, 0), filters)
+    downsamples += 1
+    for b, (_, expands, kernels, strides) in enumerate(blocks):
+        for i, (e, k, s) in enumerate(zip(expands, kernels, strides)):
+            prefix = f"state_block{b}_layer{i}"
+            if k[0] > 1:
+                states[f"{prefix}_stream_buffer"] = (batch, k[0] - 1, divide(height, downsamples),
+                                                     divide(width, downsamples), e)
+            states[f"{prefix}_pool_buffer"] = (batch, 1, 1, 1, e)      # + an int32 frame count
+            if tuple(s[1:3]) != (1, 1):
+                downsamples += 1                                        # 3D kernels: after the buffer
+    states["state_head_pool_buffer"] = (batch, 1, 1, 1, project)
+    return states
+
+
+@pytest.mark.parametrize("model_id,size", [("a0", 172), ("a1", 172), ("a2", 224), ("a0", 171), ("a2", (200, 355))])
+def test_stream_state_equals_movinet_definition(model_id, size):
+    h, w = (size, size) if isinstance(size, int) else size
+    expected = movinet_state_shapes(model_id, h, w)
+    r = comem.analyze(f"movinet-{model_id}", size=size, profile="stream-buffer")
+    total = sum(math.prod(shape) for shape in expected.values())
+    assert r.state_floats == total
+    # layer by layer: each depthwise conv's buffer and each SE pool's running sum
+    by_layer = {}
+    for row in r.rows:
+        if row.state:
+            by_layer[row.path] = row.state * row.multiplicity
+    for name, shape in expected.items():
+        parts = name.split("_")
+        if name.startswith("state_head"):
+            path = "head.pool"
+        else:
+            path = f"{parts[1]}.{parts[2]}." + ("dw" if "stream" in name else "se.pool")
+        assert by_layer.get(path) == math.prod(shape), (name, path, by_layer.get(path), shape)
+    assert len(by_layer) == len(expected)
+
+
+def test_stream_buffer_profile_is_causal_with_no_delay():
+    r = comem.analyze("movinet-a0", profile="stream-buffer")
+    assert r.delay == 0
+    # regular clip under causal padding keeps every frame: the head pools 50 frames
+    block4 = next(s for s in r.stages if s["stage"] == "block4")
+    assert block4["output"] == [104, 50, 6, 6]          # 50 frames in, 50 out (172 -> 86 -> 43 -> 22 -> 11 -> 6)
+    # every conv/linear MAC of the clip is some frame's: the clip costs 50 steps' MACs (the classifier runs once)
+    w_step, w_clip = r.work_step, r.work_clip
+    assert w_clip["conv_mac"] == 50 * w_step["conv_mac"]
+    x3d = {p: comem.analyze("x3d-m", profile=p) for p in ("paper", "continual-inference", "stream-buffer")}
+    assert x3d["stream-buffer"].delay == 0 < x3d["paper"].delay
+    # conv_1's 5x1x1 temporal conv caches 4 input frames of its 24x112x112 input (its input = its output here)
+    conv_t = next(row for row in x3d["stream-buffer"].rows if row.path == "conv_1.conv_t")
+    assert conv_t.state == 4 * 24 * 112 * 112
+
+
+def test_three_conventions_side_by_side(cli):
+    rc, out, err = cli("compare", "x3d-m:profile=paper", "x3d-m:profile=continual-inference",
+                       "x3d-m:profile=stream-buffer")
+    assert rc == 0, err
+    assert "4,771,632" in out and "11,695,104" in out
