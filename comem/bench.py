@@ -119,10 +119,14 @@ def bench(model, device: str = "cpu", platform: str | None = None, batch: int | 
     progress("continual")
     # memory: measured and predicted (the runtime peak at each part's batch)
     kind = "cuda" if device == "cuda" else "cpu"
-    peaks = {"regular": measure_peak(model, clip, (h, w), dtype, b_reg, params, device),
-             "continual": measure_peak(model, clip, (h, w), dtype, b_co, params, device) if com is not None else None}
+    # one measurement (and prediction) serves both parts when they run at the same batch
+    peak_reg = measure_peak(model, clip, (h, w), dtype, b_reg, params, device)
     pred_reg = runtime_peak(model, clip, (h, w), dtype, b_reg, kind, params)
-    pred_co = runtime_peak(model, clip, (h, w), dtype, b_co, kind, params) if com is not None else None
+    same = b_co == b_reg
+    peaks = {"regular": peak_reg, "continual": None if com is None else
+             peak_reg if same else measure_peak(model, clip, (h, w), dtype, b_co, params, device)}
+    pred_co = None if com is None else pred_reg if same else runtime_peak(model, clip, (h, w), dtype, b_co, kind,
+                                                                         params)
     out["regular"]["peak_allocated_bytes"] = peaks["regular"].regular["total"]
     out["predicted"] = {"regular": {"peak_allocated_bytes": pred_reg.regular.total}}
     if com is not None:

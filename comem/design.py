@@ -272,15 +272,11 @@ def design_sweep(model, grid: dict, clips=None, sizes=None, batches=(1,), dtypes
     sizes × batches × dtypes, in memory: a :class:`~comem.sweep.SweepResult`
     whose columns have a leading design axis (``param_rows`` holds each
     design's values).  :func:`iter_design_sweep` streams large grids."""
-    import numpy as np
-
     ds = _design(model, grid, clips, sizes, batches, dtypes, profile, knobs, convention, params)
-    blocks = list(ds.blocks(block_points=10 ** 12))
-    res = blocks[0]
+    res = ds.block(0, len(ds.rows))
     if not res.valid.any():
         raise ComemError(f"no point of the grid is valid for {ds.setup.spec.name}: "
                          + "; ".join(dict.fromkeys(res.reasons)) + "; widen the ranges")
-    del np
     return res
 
 

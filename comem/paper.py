@@ -197,19 +197,24 @@ def table1_memory(pub) -> Table:
                  numeric=(1, 2, 4, 5, 6))
 
 
+def table6_batches(pub, entry) -> list:
+    """Table 6's batch per platform for a Table 1 row: the configuration of
+    its model, kind (clip or frame) and clip, else of its model and kind."""
+    co = entry.get("continual", False)
+    rows = [r for r in pub["table6"]["rows"] if r["model"] == entry["model"] and r.get("continual", False) == co]
+    same_clip = [r for r in rows if r["clip"] == entry["clip"]]
+    return (same_clip or rows)[0]["batch"]
+
+
 def table1_throughput(pub) -> Table:
     """Table 1's throughput (Table 6's batches) beside the roofline prediction."""
     from .roofline import predict
 
-    batches = {(r["model"], r.get("continual", False), r["clip"]): r["batch"] for r in pub["table6"]["rows"]}
-    first_clip = {}
-    for r in pub["table6"]["rows"]:
-        first_clip.setdefault((r["model"], r.get("continual", False)), r["batch"])
     rows = []
     errors = {p: [] for p in PLATFORMS}
     for e in pub["table1_hw"]:
         co = e.get("continual", False)
-        batch = batches.get((e["model"], co, e["clip"])) or first_clip[(e["model"], co)]
+        batch = table6_batches(pub, e)
         row = [_label(e)]
         for i, plat in enumerate(PLATFORMS):
             pr = predict(e["model"], plat, batch=batch[i], clip=e["clip"], size=e["size"])

@@ -223,7 +223,7 @@ def accuracy_throughput(device: str = "rtx2080ti"):
     published values, with comem's roofline prediction for each model drawn
     beside its measurement (hollow marker, joined by a line)."""
     from .errors import ComemError
-    from .paper import PLATFORM_TITLES, PLATFORMS, _label, load_published
+    from .paper import PLATFORM_TITLES, PLATFORMS, _label, load_published, table6_batches
     from .roofline import predict
 
     if device not in PLATFORMS:
@@ -231,14 +231,10 @@ def accuracy_throughput(device: str = "rtx2080ti"):
     plt = _plt()
     pub = load_published()
     i = PLATFORMS.index(device)
-    batches = {(r["model"], r.get("continual", False), r["clip"]): r["batch"] for r in pub["table6"]["rows"]}
-    first = {}
-    for r in pub["table6"]["rows"]:
-        first.setdefault((r["model"], r.get("continual", False)), r["batch"])
     fig, ax = plt.subplots(figsize=(8.5, 5.5))
     for e in pub["table1_hw"]:
         co = e.get("continual", False)
-        batch = (batches.get((e["model"], co, e["clip"])) or first[(e["model"], co)])[i]
+        batch = table6_batches(pub, e)[i]
         measured = e[device][0]
         pr = predict(e["model"], device, batch=batch, clip=e["clip"], size=e["size"])
         predicted = (pr.continual if co else pr.regular)["per_s"]

@@ -168,14 +168,13 @@ def _peak(dev: dict, dtype: str) -> float:
 def predict(model, device: str = "rtx2080ti", batch: int = 1, dtype: str | None = None, clip=None, size=None,
             params=None) -> Prediction:
     """Latency and throughput of the regular clip and the continual frame."""
-    from .api import analyze
+    from .api import analyze, prepare
     from .conventions import weigh
     from .units import dtype_bytes
 
     dev = get_device(device)
     dname, b = dtype_bytes(dtype or ("fp16" if dev["name"] in ("tx2", "xavier") else "fp32"))
-    r_reg = analyze(model, clip=clip, size=size, dtype=dname, params=params)
-    continual = r_reg.continual
+    continual = prepare(model, params=params).continual
     r = analyze(model, clip=clip, size=size, dtype=dname, params=params, batch=batch,
                 profile="continual-inference" if continual else None)
     peak = _peak(dev, dname) * dev["efficiency_compute"]
@@ -196,9 +195,9 @@ def predict(model, device: str = "rtx2080ti", batch: int = 1, dtype: str | None 
 
     frame = r.rows[0].x.frame if r.rows else 0
     transfer = dev.get("transfer_gbs") or 0
-    reg_layers = [layer_time(row, row.work_clip, row.x.numel, row.y.numel, 0) for row in r.rows
-                  if row.role != "alignment"]
-    t_reg = sum(lt.seconds * _mult(row) for lt, row in zip(reg_layers, [x for x in r.rows if x.role != "alignment"]))
+    reg_rows = [row for row in r.rows if row.role != "alignment"]   # alignment delays exist per step only
+    reg_layers = [layer_time(row, row.work_clip, row.x.numel, row.y.numel, 0) for row in reg_rows]
+    t_reg = sum(lt.seconds * _mult(row) for lt, row in zip(reg_layers, reg_rows))
     if transfer:
         t_reg += frame * r.clip * batch * b / (transfer * 1e9)
     pred = Prediction(r.model, dev["name"], dev["title"], dname, batch, r.clip)
