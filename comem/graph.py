@@ -90,6 +90,8 @@ class _Builder:
         def evaluate(key, default):
             if key not in raw:
                 return default
+            if key in kind.text_fields:  # a word, not an expression
+                return raw[key]
             return eval_value(raw[key], fenv, f"{lpath}: {key!r}")
 
         try:
@@ -100,7 +102,7 @@ class _Builder:
                 raise
             self.fail(lpath, msg)
         if raw.get("functional"):
-            cfg["functional"] = True
+            cfg["functional"] = "regular" if raw["functional"] == "regular" else True
         problem = kind.continual_ok(cfg)
         if problem and self.continual_problem is None:
             self.continual_problem = f"{lpath}: {problem}"
@@ -128,6 +130,8 @@ class _Builder:
         # a block of type T is the composite layer kind T (residual, parallel)
         raw = {"kind": block.type, "main": block.layers, "branches": block.layers, "shortcut": block.shortcut,
                "merge": block.merge, "label": label or block.label or block.type}
+        if block.align != "delay":
+            raw["align"] = block.align
         return KINDS[block.type].expand(self, raw, env, c_in, path, stage, blocks, multiplicity)
 
     # -- stages -------------------------------------------------------------
@@ -298,8 +302,17 @@ def _build(spec, b, env, symbols):
         node.body, c_out = b.build_stage(by_name[node.name], env, c_in)
         return c_out
 
-    walk_streams(nodes, spec.in_channels, build, channels)
-    g = Graph(spec, nodes, env, spec.in_channels, b.continual_problem, symbols)
+    c0 = spec.in_channels
+    if isinstance(c0, str):
+        from .layers.conv import positive
+
+        c0 = eval_value(c0, env, "[model] in_channels")
+        try:
+            c0 = positive(c0, "[model] in_channels")
+        except ComemError as exc:
+            b.fail("[model]", str(exc))
+    walk_streams(nodes, c0, build, channels)
+    g = Graph(spec, nodes, env, c0, b.continual_problem, symbols)
     g.spatial_stride, g.temporal_stride, g.width_stride = network_strides(g)
     return g
 

@@ -37,7 +37,8 @@ def get_graph(spec: Spec, params: dict | None = None):
 def frame_size(spec: Spec, size) -> tuple:
     """``(height, width)`` of one input frame: the spec's, or ``size`` — one
     number (square), ``"HxW"`` or ``(H, W)`` for video; the joints ``V`` of
-    a 2D model (width 1); nothing for a 1D model (1 x 1)."""
+    a 2D model, or ``"VxM"`` joints x bodies (one number keeps the spec's
+    bodies); nothing for a 1D model (1 x 1)."""
     if size is None:
         return spec.size, spec.width or spec.size
     if isinstance(size, str) and "x" in size.lower():
@@ -50,14 +51,13 @@ def frame_size(spec: Spec, size) -> tuple:
             raise ComemError(f"size must be one number or (height, width), got {len(size)} values")
         h = check_int(size[0], "height (pixels)", 1, MAX_SIZE)
         w = check_int(size[1], "width (pixels)", 1, MAX_SIZE)
-        if spec.dims != 3 and (h, w) != (h, 1):
-            raise ComemError(f"{spec.name} takes {'one axis (V)' if spec.dims == 2 else 'no frame'} per frame, "
-                             f"not {h}x{w}; give --size as one number")
+        if spec.dims == 1:
+            raise ComemError(f"{spec.name} is a 1D model (input C x T): it has no frame size; drop --size")
         return h, w
     if spec.dims == 1:
         raise ComemError(f"{spec.name} is a 1D model (input C x T): it has no frame size; drop --size")
     s = check_int(size, "size (pixels)" if spec.dims == 3 else "size (joints)", 1, MAX_SIZE)
-    return (s, s) if spec.dims == 3 else (s, 1)
+    return (s, s) if spec.dims == 3 else (s, spec.width or 1)
 
 
 def check_clip_size(spec: Spec, clip, size):

@@ -58,6 +58,10 @@ class ParallelNode:
     shortcut: int | None = None
     #: the layer kind whose state formula a branch's alignment delay uses
     aligner: Any = None
+    #: "delay": the shortcut is delayed by the main branch's delay;
+    #: "centre": by the centre of its window, the regular model cropping the
+    #: shortcut's input at both ends (co.Residual(residual_shrink=True))
+    align: str = "delay"
 
 
 @dataclass

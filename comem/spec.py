@@ -64,6 +64,9 @@ class Block:
     shortcut: Any = "auto"
     merge: str = "sum"
     label: str | None = None
+    #: how a residual's shortcut lines up with its main branch: "delay" (by
+    #: the main branch's delay) or "centre" (co.Residual(residual_shrink=True))
+    align: str = "delay"
 
 
 @dataclass
@@ -116,7 +119,7 @@ class Spec:
     references: list[str]
     clip: int
     size: int  # the frame height (the joints of a 2D model; 1 for a 1D model)
-    in_channels: int
+    in_channels: int | str  # a number, or an expression over the parameters
     continual: bool
     continual_note: str
     params: dict[str, Any]
@@ -142,7 +145,7 @@ _MODEL_KEYS = {"name", "title", "aliases", "description", "references", "clip", 
 _TOP_KEYS = {"model", "params", "blocks", "stages", "errata", "constraints", "extends"}
 #: names a constraint may use besides the spec's parameters
 INPUT_NAMES = ("clip", "size", "height", "width")
-_BLOCK_KEYS = {"type", "args", "layers", "main", "shortcut", "merge", "label", "branches"}
+_BLOCK_KEYS = {"type", "args", "layers", "main", "shortcut", "merge", "label", "branches", "align"}
 _STAGE_KEYS = {"name", "layers", "block", "repeat", "args", "first", "cycle", "label",
                "stream", "source", "merge", "merge_into"}
 _ERRATUM_KEYS = {"id", "source", "note", "when", "stage", "layer", "quantity", "printed", "consistent",
@@ -237,8 +240,9 @@ def _check_layers(ctx, layers, where):
             if key in ("kind", "name", "label", "functional"):
                 if key == "label" and not isinstance(val, str):
                     ctx.fail(w, "'label' must be a string")
-                if key == "functional" and not isinstance(val, bool):
-                    ctx.fail(w, "'functional' must be true or false (a call like F.relu rather than a module)")
+                if key == "functional" and not (isinstance(val, bool) or val == "regular"):
+                    ctx.fail(w, "'functional' must be true or false (a call like F.relu rather than a module), "
+                                "or \"regular\" (a call in the regular model, a module in the continual one)")
                 continue
             if key in k.nested:
                 if isinstance(val, str):
@@ -344,7 +348,8 @@ def _merge_model(base: Spec | None, table: dict) -> dict:
     merged = {
         "name": base.name, "title": base.title, "aliases": [], "description": base.description,
         "references": list(base.references), "clip": base.clip,
-        "size": base.size if (base.dims != 3 or base.width == base.size) else [base.size, base.width],
+        "size": base.size if (base.dims == 1 or (base.dims == 3 and base.width == base.size)
+                              or (base.dims == 2 and base.width == 1)) else [base.size, base.width],
         "dims": base.dims,
         "in_channels": base.in_channels, "continual": base.continual,
         "continual_note": base.continual_note, "family": base.family,
@@ -371,16 +376,20 @@ def _build(data: dict, ctx: _Ctx, base: Spec | None) -> Spec:
         ctx.fail("[model]", f"dims must be 1 (C, T), 2 (C, T, V) or 3 (C, T, H, W), got {dims}")
     raw_size = ctx.want(m, "size", (int, list), "[model]", required=dims != 1, default=1)
     if isinstance(raw_size, list):
-        if dims != 3 or len(raw_size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool)
+        if dims == 1 or len(raw_size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool)
                                                      for v in raw_size):
-            ctx.fail("[model]", "size must be one number, or [height, width] for a video model (dims = 3)")
+            ctx.fail("[model]", "size must be one number, or [height, width] for a video model (dims = 3), "
+                                "[joints, bodies] for a skeleton model (dims = 2)")
         size, width = raw_size
     else:
         size, width = raw_size, (raw_size if dims == 3 else 1)
     if dims == 1 and size != 1:
         ctx.fail("[model]", "a 1D model (dims = 1, input C x T) has no frame size; drop 'size'")
-    in_ch = ctx.want(m, "in_channels", int, "[model]", required=False, default=3)
-    for key, v in (("clip", clip), ("size", size), ("width", width), ("in_channels", in_ch)):
+    in_ch = ctx.want(m, "in_channels", (int, str), "[model]", required=False, default=3)
+    if isinstance(in_ch, str):  # a parameter (features = 3072): checked when the graph is built
+        _check_value(ctx, in_ch, "[model].in_channels")
+    for key, v in (("clip", clip), ("size", size), ("width", width)) + \
+            ((("in_channels", in_ch),) if isinstance(in_ch, int) else ()):
         if v < 1:
             ctx.fail("[model]", f"{key} must be a positive integer, got {v}")
         if v > 1_000_000:
@@ -448,7 +457,12 @@ def _build(data: dict, ctx: _Ctx, base: Spec | None) -> Spec:
         if merge not in ("sum", "mul", "concat"):
             ctx.fail(w, f"merge must be 'sum', 'mul' or 'concat', got {merge!r}")
         label = ctx.want(b, "label", str, w, required=False)
-        blocks[bname] = Block(bname, btype, args, layers, shortcut, merge, label)
+        align = ctx.want(b, "align", str, w, required=False, default="delay")
+        if align not in ("delay", "centre"):
+            ctx.fail(w, f"align must be 'delay' or 'centre', got {align!r}")
+        if align != "delay" and btype != "residual":
+            ctx.fail(w, "'align' applies to type = 'residual' blocks")
+        blocks[bname] = Block(bname, btype, args, layers, shortcut, merge, label, align)
 
     if "stages" in data:
         raw_stages = data["stages"]

@@ -437,6 +437,11 @@ def _walk_seq(seq: SeqNode, x, ctx, mult, x_held):
         crf, cpad, cs = r.temporal
         if not (shim.is_concrete(n) and n == 1) and not (shim.is_concrete(cs) and cs == 1):
             raise ComemError(f"{child.path}: a repeated block cannot have a temporal stride")
+        if not (shim.is_concrete(n) and n == 1) and any(
+                shim.is_concrete(a) and shim.is_concrete(b) and a != b
+                for a, b in ((x.t, r.y.t), (x.h, r.y.h), (x.w, r.y.w))):
+            raise ComemError(f"{child.path}: a repeated block must keep its frames' shape (T x H x W), this one "
+                             f"turns {x.t}x{x.h}x{x.w} into {r.y.t}x{r.y.h}x{r.y.w}; list the blocks one by one")
         if delays is not None and r.delays:
             plain = shim.is_concrete(stride) and stride == 1 and shim.is_concrete(n) and n == 1
             delays = delays + r.delays if plain else None
@@ -504,10 +509,23 @@ def _walk_parallel(node: ParallelNode, x, ctx, mult, x_held):
     t = ctx.t
     m = mult * node.multiplicity
     base_rate = ctx.rate
-    results = []
-    for branch in node.branches:
+    centre = node.align == "centre" and node.shortcut is not None
+    order = list(range(len(node.branches)))
+    if centre:  # the main branch first: its window decides the shortcut's crop
+        order = [i for i in order if i != node.shortcut] + [node.shortcut]
+    results = [None] * len(node.branches)
+    crop = 0
+    for i in order:
         ctx.rate = base_rate
-        results.append(_walk_seq(branch, x, ctx, m, True))
+        xi = x.with_(t=x.t - 2 * crop) if centre and i == node.shortcut else x
+        results[i] = _walk_seq(node.branches[i], xi, ctx, m, True)
+        if centre and i != node.shortcut:
+            rf_m, p_m, _ = results[i].temporal
+            twice = rf_m - 1 - 2 * p_m
+            if shim.is_concrete(twice) and (twice < 0 or twice % 2):
+                raise ComemError(f"{node.path}: align = 'centre' needs a main branch whose window minus its "
+                                 f"padding is even and non-negative (receptive field {rf_m}, padding {p_m})")
+            crop = shim.maximum(crop, twice // 2)
     ctx.rate = base_rate
     outs = [r.y for r in results]
     _check_merge(node, outs, t)
@@ -537,8 +555,12 @@ def _walk_parallel(node: ParallelNode, x, ctx, mult, x_held):
         live_clip = shim.maximum(live_clip, hold_x_clip + acc_clip + y.numel)
     if not ctx.continual:
         return _Step(y, (1, 0, 1), 0, _guard(node.multiplicity, live_clip), 0, True)
-    # delay alignment: every branch is delayed to the slowest one
-    delays = [r.temporal[0] - 1 - r.temporal[1] for r in results]
+    # delay alignment: every branch is delayed to the slowest one (to the
+    # centre of the slowest window, for align = "centre")
+    if centre:
+        delays = [(r.temporal[0] - 1) // 2 for r in results]
+    else:
+        delays = [r.temporal[0] - 1 - r.temporal[1] for r in results]
     D = shim.maximum(*delays) if len(delays) > 1 else delays[0]
     slowest = None
     if shim.is_concrete(D):
@@ -561,13 +583,18 @@ def _walk_parallel(node: ParallelNode, x, ctx, mult, x_held):
             continue
         at_input = ctx.knobs["residual_delay"] == "block-input" or not branch.children
         shape = x if at_input else r.y
+        if not at_input and not (shim.is_concrete(s_) and s_ == 1):
+            # after a temporally strided branch the delay counts its output
+            # frames, one per s_ input frames (continual-skeletons'
+            # ``Delay(tcn.delay // stride)``)
+            extra = shim.fdiv(extra, s_)
         cfg = {"frames": extra, "c": shape.c}
         if t.rows is not None:
             cfg["frames_text"] = _frames_text(slowest, extra)
         state = aligner.state(cfg, shape, shape, ctx.knobs)
         t.state = t.state + m * state
         t.state_consistent = t.state_consistent + m * state
-        rfs.append(rf + extra * s_)
+        rfs.append(rf + (extra if at_input else extra * s_))
         pads.append(p)
         if t.rows is not None:
             t.rows.append(Row(f"{node.path}.{aligner.name}", node.stage, aligner.name, node.label, aligner, cfg,

@@ -14,6 +14,11 @@ kind                   module
 ``delay``              :mod:`comem.layers.delay`
 ``residual`` ``se``    :mod:`comem.layers.composite`
 ``temporal_subsample`` :mod:`comem.layers.subsample`
+``attention``          :mod:`comem.layers.attention`
+``transformer_encoder``:mod:`comem.layers.transformer`
+``positional_encoding``:mod:`comem.layers.positional`
+``rnn`` ``gru`` ``lstm``:mod:`comem.layers.rnn`
+``graph_conv``         :mod:`comem.layers.graph` (also ``spatial_attention``)
 =====================  ==================================================
 
 Each module states everything about its kind: output shape, params, work
@@ -25,18 +30,23 @@ that implement it for ``comem validate``.  Composite kinds (``residual``,
 :func:`register` line (its new ops carry their weight under every counting
 convention in ``op_weights``).
 """
+from .attention import ATTENTION
 from .activation import (DROPOUT, ELU, GELU, HARDSIGMOID, HARDSWISH, IDENTITY, LEAKY_RELU, RELU, RELU6, SIGMOID, SILU,
                          SOFTMAX, SWISH, TANH)
 from .composite import RESIDUAL, SQUEEZE_EXCITE
 from .conv import CONV
 from .delay import DELAY
 from .flatten import FLATTEN
+from .graph import GRAPH_CONV, SPATIAL_ATTENTION
 from .linear import LINEAR
 from .mean import MEAN
 from .norm import BATCHNORM, GROUPNORM, INSTANCENORM, LAYERNORM
 from .parallel import PARALLEL
 from .pool import AVGPOOL, MAXPOOL
+from .positional import POSITIONAL_ENCODING
+from .rnn import GRU, LSTM, RNN
 from .subsample import TEMPORAL_SUBSAMPLE
+from .transformer import TRANSFORMER_ENCODER
 
 #: every layer kind, by the name a spec uses
 KINDS: dict = {}
@@ -55,5 +65,6 @@ def register(kind):
 for _kind in (CONV, BATCHNORM, LAYERNORM, GROUPNORM, INSTANCENORM,
               RELU, RELU6, LEAKY_RELU, ELU, GELU, SWISH, SILU, HARDSWISH, SIGMOID, HARDSIGMOID, TANH, SOFTMAX, DROPOUT,
               IDENTITY, AVGPOOL, MAXPOOL, LINEAR, FLATTEN, MEAN, DELAY, RESIDUAL, SQUEEZE_EXCITE, PARALLEL,
-              TEMPORAL_SUBSAMPLE):
+              TEMPORAL_SUBSAMPLE, ATTENTION, TRANSFORMER_ENCODER, POSITIONAL_ENCODING, RNN, GRU, LSTM,
+              GRAPH_CONV, SPATIAL_ATTENTION):
     register(_kind)

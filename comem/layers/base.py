@@ -203,15 +203,19 @@ class LayerKind:
     def counted_work(self, cfg, x: Shape, y: Shape, step: bool, knobs) -> dict:
         """:meth:`work`, its ops marked ``op@functional`` when the layer is a
         functional call (``F.relu(x)``, ``x.mean(...)``) in the model it was
-        read from — which conventions that hook only modules (ptflops) skip."""
+        read from — which conventions that hook only modules (ptflops) skip;
+        ``functional = "regular"``: a functional call in the regular model
+        only (ST-GCN's ``x.mean`` where CoST-GCN has a ``co.AvgPool1d``)."""
         work = self.work(cfg, x, y, step, knobs)
-        if isinstance(cfg, dict) and cfg.get("functional"):
+        f = cfg.get("functional") if isinstance(cfg, dict) else None
+        if f is True or (f == "regular" and not step):
             return {functional_op(op): n for op, n in work.items()}
         return work
 
     def output_only(self, cfg) -> tuple:
         ops = self.output_only_ops
-        return tuple(functional_op(op) for op in ops) if isinstance(cfg, dict) and cfg.get("functional") else ops
+        functional = isinstance(cfg, dict) and cfg.get("functional") is True
+        return tuple(functional_op(op) for op in ops) if functional else ops
 
     def symbols(self, cfg, x: Shape, y: Shape, knobs) -> dict:
         """Values of the names the formulas use."""

@@ -5,7 +5,12 @@
 ``shortcut`` (``"auto"``: identity when channels and strides match, else a
 1×1×1 conv + batchnorm projection with the main branch's stride;
 ``"identity"``; ``"projection"``; or a list of layers), ``merge``
-(``sum``).  Adds no state of its own except the *delay* that aligns the
+(``sum``), ``align`` (``delay``, default: the shortcut is delayed by the
+main branch's delay ``r−1−p``; ``centre``: by the centre of the main
+branch's window ``(r−1)/2``, the regular model cropping the shortcut's input
+by ``(r−1)/2 − p`` frames at each end — ``co.Residual(residual_shrink=True)``
+and continual-skeletons' blocks around unpadded temporal convolutions).
+Adds no state of its own except the *delay* that aligns the
 shortcut with the main branch: ``delay·C·H·W`` where ``delay`` is the main
 branch's delay and the placement knob ``residual_delay`` decides ``C·H·W``:
 ``block-input`` (paper, Table 4: the block input) or ``auto``
@@ -36,10 +41,10 @@ from .pool import AVGPOOL
 class Residual(LayerKind):
     name = "residual"
     summary = "residual block: main branch + identity/projection shortcut, delay-aligned"
-    fields = ("main", "shortcut", "merge")
+    fields = ("main", "shortcut", "merge", "align")
     required = ("main",)
     nested = ("main", "shortcut")
-    text_fields = ("merge",)
+    text_fields = ("merge", "align")
     composite = True
 
     def expand(self, b, raw, env, c_in, path, stage, blocks, multiplicity):
@@ -49,6 +54,9 @@ class Residual(LayerKind):
         merge = raw.get("merge", "sum")
         if merge not in ("sum", "mul", "concat"):
             b.fail(path, f"merge must be 'sum', 'mul' or 'concat', got {merge!r}")
+        align = raw.get("align", "delay")
+        if align not in ("delay", "centre"):
+            b.fail(path, f"align must be 'delay' or 'centre', got {align!r}")
         strides = total_stride(main)
         if isinstance(shortcut, list):
             sc_children, c_sc = b.build_list(shortcut, env, c_in, path + ".shortcut", stage, blocks, multiplicity)
@@ -71,7 +79,7 @@ class Residual(LayerKind):
         sc = SeqNode(sc_children, "shortcut", path + ".shortcut", stage, 1, blocks)
         label = raw.get("label") or "residual"
         node = ParallelNode([sc, main], merge, path.rsplit(".", 1)[-1], path, stage, "residual", label, blocks,
-                            multiplicity, shortcut=0, aligner=DELAY)
+                            multiplicity, shortcut=0, aligner=DELAY, align=align)
         c = c_out if merge != "concat" else c_in + c_out
         return node, c
 

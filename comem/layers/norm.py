@@ -2,7 +2,10 @@
 ``instancenorm``.
 
 Spec fields: ``affine`` (default true; instancenorm: false, as in PyTorch),
-``groups`` (groupnorm).
+``groups`` (groupnorm), ``features`` (batchnorm: ``channels``, default, or
+``frame`` — one statistic per element of a frame, the ``BatchNorm1d`` over
+the flattened ``M·V·C`` joint features that opens ST-GCN, AGCN and S-TR:
+params ``2·C·H·W``).
 
 * params = ``2·C`` when affine (weight and bias; running statistics are
   buffers, not parameters)
@@ -35,12 +38,20 @@ class Norm(LayerKind):
         if name == "groupnorm":
             self.fields = ("affine", "groups")
             self.required = ("groups",)
+        if name == "batchnorm":
+            self.fields = ("affine", "features")
+            self.text_fields = ("features",)
 
     def configure(self, raw, evaluate, c_in, dims=3):
         affine = evaluate("affine", self.affine_default)
         if not isinstance(affine, bool):
             raise ComemError(f"{self.name} 'affine' must be true or false, got {affine!r}")
         cfg = {"affine": affine, "c": c_in, "dims": dims}
+        if self.name == "batchnorm":
+            feats = evaluate("features", "channels")
+            if feats not in ("channels", "frame"):
+                raise ComemError(f"batchnorm 'features' must be 'channels' or 'frame', got {feats!r}")
+            cfg["features"] = feats
         if self.name == "groupnorm":
             g = positive(evaluate("groups", None), "groupnorm 'groups'")
             if isinstance(g, int) and isinstance(c_in, int) and c_in % g:
@@ -52,7 +63,9 @@ class Norm(LayerKind):
         return self.name if cfg["affine"] else f"{self.name}_noaffine"
 
     def params(self, cfg, x):
-        return 2 * cfg["c"] if cfg["affine"] else 0
+        if not cfg["affine"]:
+            return 0
+        return 2 * x.frame if cfg.get("features") == "frame" else 2 * cfg["c"]
 
     def work(self, cfg, x, y, step, knobs):
         return {self.op(cfg): x.frame if step else x.numel}
@@ -60,7 +73,7 @@ class Norm(LayerKind):
     def torch_tensors(self, cfg, x, continual=False):
         """weight and bias when affine; a batch norm also keeps running mean
         and variance (C each) and an int64 ``num_batches_tracked``."""
-        c = cfg["c"]
+        c = x.frame if cfg.get("features") == "frame" else cfg["c"]
         out = [(c, False), (c, False)] if cfg["affine"] else []
         if self.name == "batchnorm":
             out += [(c, False), (c, False), (1, True)]
@@ -73,7 +86,9 @@ class Norm(LayerKind):
 
     def torch_module(self, cfg, x, kit, continual, knobs):
         nn, d, c = kit.nn, cfg.get("dims", 3), cfg["c"]
-        if self.name == "batchnorm":
+        if self.name == "batchnorm" and cfg.get("features") == "frame":
+            m = kit.FrameBatchNorm(x.c, x.h * x.w, cfg["affine"])
+        elif self.name == "batchnorm":
             m = getattr(nn, f"BatchNorm{d}d")(c, affine=cfg["affine"])
         elif self.name == "layernorm":
             m = kit.ChannelsLastLayerNorm(c, cfg["affine"])

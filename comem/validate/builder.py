@@ -24,7 +24,7 @@ from collections import OrderedDict, defaultdict
 from ..errors import ComemError
 from ..graph import Graph
 from ..layers.base import Env, Shape
-from ..nodes import LayerNode, ParallelNode, SeqNode, walk_streams
+from ..nodes import LayerNode, ParallelNode, SeqNode, total_stride, walk_streams
 from ..walker import merged_shape
 from .kit import kit
 
@@ -101,7 +101,8 @@ class _Builder:
     def layer(self, node: LayerNode, x: Shape):
         kind = node.kind
         m = kind.torch_module(node.cfg, x, self.k, self.continual, self.knobs)
-        functional = isinstance(node.cfg, dict) and bool(node.cfg.get("functional"))
+        f = node.cfg.get("functional") if isinstance(node.cfg, dict) else None
+        functional = f is True or (f == "regular" and not self.continual)
         if functional and not self.continual and m is not None:
             m.__class__ = _unhooked_class(type(m))
         self.rows.add(node.path, kind, m, functional)
@@ -124,16 +125,41 @@ class _Builder:
 
     def parallel(self, node: ParallelNode, x):
         built, ys = [], []
-        for b in node.branches:
-            m, y = self.seq(b, x)
-            built.append(m)
-            ys.append(y)
+        skip = node.shortcut
+        centre = node.align == "centre" and skip is not None and len(node.branches) == 2
+        order = [1 - skip, skip] if centre else range(len(node.branches))
+        built, ys = [None] * len(node.branches), [None] * len(node.branches)
+        crop = 0
+        for i in order:
+            xi = x
+            if centre and i == skip:
+                # the regular shortcut sees its input cropped at both ends to line up with the
+                # centre of the main branch's window
+                s_t = total_stride(node.branches[i])[0]
+                crop = (x.t - ((ys[1 - skip].t - 1) * s_t + 1)) // 2
+                xi = x.with_(t=x.t - 2 * crop)
+            built[i], ys[i] = self.seq(node.branches[i], xi)
         y = merged_shape(node, ys)
         if not self.continual:
+            if crop:
+                built[skip] = self.k.CentreCrop(crop, built[skip])
             return self.k.Merge(built, node.merge), y
         co, nn = self.k.co, self.k.nn
-        skip = node.shortcut
-        if skip is not None and built[skip] is None and len(built) == 2:
+        strided = [b for b in node.branches if total_stride(b)[0] != 1]
+        if centre and built[skip] is None:
+            m = co.Residual(built[1 - skip], reduce=node.merge, temporal_fill="zeros", residual_shrink=True)
+        elif (centre or strided) and skip is not None and len(built) == 2:
+            # the shortcut delayed explicitly, in its own output frames (continual-skeletons'
+            # Delay(tcn.delay // stride), halved for a centred shortcut)
+            main = built[1 - skip]
+            delay = main.delay // total_stride(node.branches[skip])[0]
+            if centre:
+                delay = (main.receptive_field - 1) // 2 // total_stride(node.branches[skip])[0]
+            sc = built[skip] if built[skip] is not None else self.k.framewise(nn.Identity())
+            sc = co.Sequential(sc, co.Delay(delay, temporal_fill="zeros", auto_shrink=bool(crop)))
+            branches = [sc, main] if skip == 0 else [main, sc]
+            m = co.BroadcastReduce(*branches, reduce=node.merge, auto_delay=False)
+        elif skip is not None and built[skip] is None and len(built) == 2:
             m = co.Residual(built[1 - skip], reduce=node.merge, temporal_fill="zeros")
         else:
             branches = [b if b is not None else self.k.framewise(nn.Identity()) for b in built]

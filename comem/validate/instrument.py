@@ -157,7 +157,9 @@ class ExecutedCounter:
     every ``convolution`` (output elements × input channels per group ×
     kernel taps: zero taps of a padded input included; plus one addition
     per output element for a bias), every matrix product of a linear layer
-    (``addmm``/``mm``/``bmm``/``linear``: M·K·N, plus a bias), and — inside
+    (``addmm``/``mm``/``bmm``/``linear``: M·K·N, plus a bias; a 1-D bias added
+apart, as an attention's in-projection of a 3-D query does; oneDNN's fused
+LSTM layer), and — inside
     convolution and linear modules — the additions that gather stored
     partial outputs or add a bias apart (``sum``: input minus output
     elements; ``add``: output elements).  The
@@ -217,6 +219,17 @@ class ExecutedCounter:
                 self.adds += args[0].numel() - out.numel()
             elif name in ("add", "add_"):
                 self.adds += out.numel()
+        elif name == "mkldnn_rnn_layer":
+            # oneDNN's fused LSTM layer on the CPU: (input, w_ih, w_hh, b_ih, b_hh, ...), batch first
+            x, w_ih, w_hh, b_ih, b_hh = args[:5]
+            steps = x.numel() // x.shape[-1]
+            self.macs += steps * (w_ih.numel() + w_hh.numel())
+            if isinstance(b_ih, torch.Tensor) and args[12]:
+                self.adds += steps * (b_ih.numel() + b_hh.numel())
+        elif name in ("add", "add_") and _is_bias_add(args, out):
+            # a projection's bias added apart from its matmul (an attention's in-projection of a
+            # (T, N, D) query): a 1-D vector broadcast over the last axis
+            self.adds += out.numel()
 
     @property
     def total(self) -> int:
@@ -232,6 +245,14 @@ class ExecutedCounter:
     def remove(self):
         for h in self.handles:
             h.remove()
+
+
+def _is_bias_add(args, out) -> bool:
+    import torch
+
+    return (len(args) > 1 and isinstance(args[1], torch.Tensor) and isinstance(out, torch.Tensor)
+            and args[1].dim() == 1 and out.dim() >= 2 and out.shape[-1] == args[1].shape[0]
+            and out.is_floating_point())
 
 
 def _storages_of(model, extra=()):
@@ -282,6 +303,30 @@ def measure_regular(model, row_map, in_channels, clip, size, use_ptflops=True, s
     return m
 
 
+class _stepping:
+    """How a continual model takes one step: ``model(x)`` under
+    ``co.call_mode("forward_step")`` — or, for a model holding a
+    multi-layer ``co.TransformerEncoder`` (whose retroactive layers run the
+    next layer's *forward* inside a step, which the global call mode would
+    turn into a step too), ``model.forward_step(x)``."""
+
+    def __init__(self, model):
+        import continual as co
+
+        self.model = model
+        nested = any(type(m).__name__ == "RetroactiveLambda" for m in model.modules())
+        self.ctx = None if nested else co.call_mode("forward_step")
+
+    def __enter__(self):
+        if self.ctx is None:
+            return self.model.forward_step
+        self.ctx.__enter__()
+        return self.model
+
+    def __exit__(self, *exc):
+        return self.ctx.__exit__(*exc) if self.ctx is not None else False
+
+
 def measure_continual(model, row_map, in_channels, size, stride: int = 1, seed=0, width=None, dims=3):
     """Warm up through the receptive field, then measure ``stride`` steps."""
     require_extra()
@@ -296,10 +341,10 @@ def measure_continual(model, row_map, in_channels, size, stride: int = 1, seed=0
     m.receptive_field = int(model.receptive_field)
     spatial = input_dims(dims, size, size if width is None else width)
     frame = lambda: torch.randn(1, in_channels, *spatial)  # noqa: E731
-    with torch.no_grad(), co.call_mode("forward_step"):
+    with torch.no_grad(), _stepping(model) as step:
         warm = m.receptive_field + 2 * stride
         for _ in range(warm):
-            model(frame())
+            step(frame())
     mapped = set()
     for path, _, mods in row_map.items():
         total = 0
@@ -314,7 +359,7 @@ def measure_continual(model, row_map, in_channels, size, stride: int = 1, seed=0
     counter = _OpCounter(row_map)
     executed = ExecutedCounter(model)
     steps = []
-    with torch.no_grad(), co.call_mode("forward_step"):
+    with torch.no_grad(), _stepping(model) as step:
         for _ in range(stride):
             counter.new_step()
             x = frame()
@@ -322,7 +367,7 @@ def measure_continual(model, row_map, in_channels, size, stride: int = 1, seed=0
             tracker = LiveTensorTracker(known)
             before = executed.total
             with tracker, executed:
-                out = model(x)
+                out = step(x)
             del out
             steps.append((counter.take(), tracker.peak, executed.total - before))
     executed.remove()

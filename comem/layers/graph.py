@@ -1,0 +1,250 @@
+"""Graph convolutions over skeleton joints, as ST-GCN, AGCN and S-TR use
+them (continual-skeletons ``models/base.py``, ``a_gcn.py``, ``s_tr.py``;
+Hedegaard, Heidari & Iosifidis, "Continual Spatio-Temporal Graph
+Convolutional Networks", Pattern Recognition 2023).
+
+A 2D model's frame is ``V`` joints × ``M`` bodies (``[model] size = [V, M]``);
+the bodies are independent samples, so every per-position count below runs
+over ``P = V·M`` positions a frame (``T·V·M`` a clip).  Both kinds act on one
+frame at a time: the continual networks wrap them in ``co.forward_stepping``
+— stateless, no delay.
+
+``graph_conv`` — the spatial graph convolution unit (``GraphConvolution``;
+``AdaptiveGraphConvolution`` with ``adaptive = true``).  Spec fields:
+``out`` (``c_O``), ``subsets`` (``K``, the adjacency partitions: 3 for the
+spatial partitioning), ``adaptive`` (AGCN), ``embedding`` (AGCN's
+``coff_embedding``, 4: ``c_e = c_O // 4``).
+
+* per subset ``k``: ``x·A_k`` over the joints (``c_I·V`` MACs a position,
+  a functional matmul: ``graph_mac``), then a 1×1 conv ``c_I → c_O``; the
+  ``K`` results summed, batch-normed, the unit's residual added (identity,
+  or a 1×1 conv + batch norm when ``c_I ≠ c_O``), ReLU
+* adaptive: per subset two 1×1 convs ``c_I → c_e`` and the data-dependent
+  graph ``softmax(A1·A2 / (c_e·T))`` (``c_e·V`` MACs a position), added to
+  ``A_k + B_k``.  The regular AGCN forms that graph over the whole clip; the
+  continual one (``co.forward_stepping``, CoAGCN) per frame — another
+  function with the same arithmetic
+* params (trainable, as ptflops and the papers count) = ``K·V²`` (the
+  learned edge importance / ``B_k``) + ``K(c_I·c_O + c_O)`` [+ ``2K(c_I·c_e
+  + c_e)``] [+ ``c_I·c_O + 3c_O`` residual] + ``2c_O``; the fixed
+  adjacency ``A`` (``K·V²``, ``requires_grad=False``) is a tensor but not a
+  parameter
+
+``spatial_attention`` — S-TR's spatial self-attention unit
+(``GcnUnitAttention`` with ``only_attention``, no relative or adjacency
+terms).  Spec fields: ``out``, ``heads`` (``N_h``, 8), ``key_factor``
+(``d_k = int(c_O·key_factor)``, 0.25), ``subsets`` (the ``K×V×V`` adjacency
+it keeps as a learnable parameter, 3).
+
+* a batch norm over the ``c_I·V`` joint features, a 1×1 conv to
+  ``2d_k + c_O`` (queries, keys, values), per head the ``V×V`` attention of
+  the frame's joints (``d_k·V`` + ``c_O·V`` MACs a position, ``attn_mac``;
+  a functional softmax), a 1×1 output conv ``c_O → c_O``, the skip
+  connection when ``c_I = c_O``, batch norm, ReLU
+* params = ``K·V²`` + ``2c_I·V`` + ``c_I(2d_k + c_O) + 2d_k + c_O`` +
+  ``c_O² + c_O`` + ``2c_O``
+"""
+from __future__ import annotations
+
+from .. import shim
+from ..errors import ComemError
+from .base import LayerKind
+from .conv import positive
+
+GRAPH_OPS = {
+    # x·A over the joints: a functional matmul (ptflops' module hooks never see it)
+    "graph_mac": {"ptflops": 0, "macs": 1, "flops": 2, "fvcore": 1, "executed": 1},
+}
+
+
+def _frame_positions(x, step):
+    return x.h * x.w if step else x.t * (x.h * x.w)
+
+
+class GraphConv(LayerKind):
+    name = "graph_conv"
+    summary = "ST-GCN / AGCN spatial graph convolution over joints (K adjacency subsets; frame-wise)"
+    fields = ("out", "subsets", "adaptive", "embedding")
+    framewise = True
+    op_weights = GRAPH_OPS
+
+    def configure(self, raw, evaluate, c_in, dims=3):
+        if dims != 2:
+            raise ComemError("graph_conv runs over the joints of a 2D model (dims = 2, input C x T x V)")
+        adaptive = shim.structural(evaluate("adaptive", False))
+        if adaptive not in (True, False, 0, 1):
+            raise ComemError(f"graph_conv 'adaptive' must be true or false (or 1 / 0), got {adaptive!r}")
+        adaptive = bool(adaptive)
+        c_out = positive(evaluate("out", c_in), "graph_conv 'out' channels")
+        emb = positive(evaluate("embedding", 4), "graph_conv 'embedding'")
+        return {"c_in": c_in, "c_out": c_out, "subsets": positive(evaluate("subsets", 3), "graph_conv 'subsets'"),
+                "adaptive": adaptive, "inter": c_out // emb, "dims": dims}
+
+    def out_channels(self, cfg, c_in):
+        return cfg["c_out"]
+
+    def output(self, cfg, x, env=None):
+        return x.with_(c=cfg["c_out"])
+
+    @staticmethod
+    def projects(cfg):
+        a, b = cfg["c_in"], cfg["c_out"]
+        return not (shim.is_concrete(a) and shim.is_concrete(b) and a == b)
+
+    def params(self, cfg, x):
+        K, ci, co, V = cfg["subsets"], cfg["c_in"], cfg["c_out"], x.h
+        p = K * V * V + K * (ci * co + co) + 2 * co
+        if cfg["adaptive"]:
+            p = p + 2 * K * (ci * cfg["inter"] + cfg["inter"])
+        if self.projects(cfg):
+            p = p + ci * co + co + 2 * co
+        return p
+
+    def torch_tensors(self, cfg, x, continual=False):
+        K, ci, co, V, e = cfg["subsets"], cfg["c_in"], cfg["c_out"], x.h, cfg["inter"]
+        out = [(K * V * V, False), (K * V * V, False)]
+        out += [(ci * co, False), (co, False)] * K
+        if cfg["adaptive"]:
+            out += [(ci * e, False), (e, False)] * (2 * K)
+        if self.projects(cfg):
+            out += [(ci * co, False), (co, False)] + [(co, False)] * 4 + [(1, True)]
+        return out + [(co, False)] * 4 + [(1, True)]
+
+    def work(self, cfg, x, y, step, knobs):
+        K, ci, co, V, e = cfg["subsets"], cfg["c_in"], cfg["c_out"], x.h, cfg["inter"]
+        P = _frame_positions(x, step)
+        w = {"graph_mac": K * ci * V * P, "conv_mac": K * ci * co * P, "conv_bias": K * co * P,
+             "batchnorm": co * P, "add": K * co * P, "relu": co * P}
+        M = x.w  # per call (a clip, or a step): the graph is formed once, each body its own
+        if cfg["adaptive"]:
+            w["conv_mac"] = w["conv_mac"] + 2 * K * ci * e * P
+            w["conv_bias"] = w["conv_bias"] + 2 * K * e * P
+            w["graph_mac"] = w["graph_mac"] + K * e * V * P     # A1·A2 over c_e·T
+            w["softmax"] = K * V * V * M                         # nn.Softmax over the V×V graph
+            w["mul@functional"] = K * V * V * M                  # the / (c_e·T) scaling
+            w["add"] = w["add"] + K * V * V * M + K * V * V      # + A_k; A + B
+        else:
+            w["mul@functional"] = K * V * V                      # A ⊙ edge importance
+        if self.projects(cfg):
+            w["conv_mac"] = w["conv_mac"] + ci * co * P
+            w["conv_bias"] = w["conv_bias"] + co * P
+            w["batchnorm"] = w["batchnorm"] + co * P
+        return w
+
+    def library_peak(self, cfg, x, y, knobs):
+        """Per subset the joint product (``c_I`` a position) and its conv
+        output beside the running sum (``2c_O``), then the residual."""
+        return (x.c + 3 * y.c) * x.h * x.w
+
+    def torch_module(self, cfg, x, kit, continual, knobs):
+        m = kit.GraphConvolution(cfg["c_in"], cfg["c_out"], x.h, cfg["subsets"], cfg["adaptive"], cfg["inter"])
+        return kit.framewise(m) if continual else m
+
+    def torch_work(self, m, inp, out):
+        """The unit's arithmetic from its real tensors: the input ``(N, C,
+        T, V)`` (a step's ``(N, C, V)``) and its convolutions' weights."""
+        x = inp[0] if isinstance(inp, tuple) else inp
+        n, ci, v = x.shape[0], x.shape[1], x.shape[-1]
+        t = x.shape[2] if x.dim() == 4 else 1
+        P = n * t * v
+        K = len(m.convs)
+        co = m.convs[0].out_channels
+        w = {"graph_mac": K * ci * v * P, "conv_mac": K * ci * co * P, "conv_bias": K * co * P,
+             "batchnorm": co * P, "add": K * co * P, "relu": co * P}
+        if m.adaptive:
+            e = m.a[0].out_channels
+            w["conv_mac"] += 2 * K * ci * e * P
+            w["conv_bias"] += 2 * K * e * P
+            w["graph_mac"] += K * e * v * P
+            w["softmax"] = K * v * v * n
+            w["mul@functional"] = K * v * v * n
+            w["add"] += K * v * v * n + K * v * v
+        else:
+            w["mul@functional"] = K * v * v
+        if m.res is not None:
+            w["conv_mac"] += ci * co * P
+            w["conv_bias"] += co * P
+            w["batchnorm"] += co * P
+        return w
+
+
+class SpatialAttention(LayerKind):
+    name = "spatial_attention"
+    summary = "S-TR spatial self-attention over a frame's joints (frame-wise)"
+    fields = ("out", "heads", "key_factor", "subsets")
+    framewise = True
+    op_weights = {}
+
+    def configure(self, raw, evaluate, c_in, dims=3):
+        if dims != 2:
+            raise ComemError("spatial_attention runs over the joints of a 2D model (dims = 2, input C x T x V)")
+        c_out = positive(evaluate("out", c_in), "spatial_attention 'out' channels")
+        heads = positive(evaluate("heads", 8), "spatial_attention 'heads'")
+        kf = evaluate("key_factor", 0.25)
+        dk = int(c_out * kf) if shim.is_concrete(c_out) else c_out * kf
+        for what, v in (("d_k", dk), ("out", c_out)):
+            if shim.is_concrete(v) and shim.is_concrete(heads) and (v < heads or v % heads):
+                raise ComemError(f"spatial_attention: {what}={v} must be a positive multiple of heads={heads}")
+        return {"c_in": c_in, "c_out": c_out, "heads": heads, "dk": dk,
+                "subsets": positive(evaluate("subsets", 3), "spatial_attention 'subsets'"), "dims": dims}
+
+    def out_channels(self, cfg, c_in):
+        return cfg["c_out"]
+
+    def output(self, cfg, x, env=None):
+        return x.with_(c=cfg["c_out"])
+
+    def params(self, cfg, x):
+        K, ci, co, dk, V = cfg["subsets"], cfg["c_in"], cfg["c_out"], cfg["dk"], x.h
+        qkv = 2 * dk + co
+        return K * V * V + 2 * ci * V + ci * qkv + qkv + co * co + co + 2 * co
+
+    def torch_tensors(self, cfg, x, continual=False):
+        K, ci, co, dk, V = cfg["subsets"], cfg["c_in"], cfg["c_out"], cfg["dk"], x.h
+        qkv = 2 * dk + co
+        return ([(K * V * V, False)] + [(ci * V, False)] * 4 + [(1, True)] + [(ci * qkv, False), (qkv, False),
+                (co * co, False), (co, False)] + [(co, False)] * 4 + [(1, True)])
+
+    @staticmethod
+    def skips(cfg):
+        a, b = cfg["c_in"], cfg["c_out"]
+        return shim.is_concrete(a) and shim.is_concrete(b) and a == b
+
+    def work(self, cfg, x, y, step, knobs):
+        ci, co, dk, V, h = cfg["c_in"], cfg["c_out"], cfg["dk"], x.h, cfg["heads"]
+        P = _frame_positions(x, step)
+        w = {"batchnorm": ci * P + co * P, "conv_mac": ci * (2 * dk + co) * P + co * co * P,
+             "conv_bias": (2 * dk + co) * P + co * P, "attn_mac": (dk + co) * V * P,
+             "mul@functional": dk * P, "softmax@functional": h * V * P, "relu": co * P}
+        if self.skips(cfg):
+            w["add"] = co * P
+        return w
+
+    def library_peak(self, cfg, x, y, knobs):
+        """The normalised input, q/k/v (``2d_k + c_O``), the ``N_h·V``
+        attention weights and the two convolution outputs, a position."""
+        return (x.c + 2 * cfg["dk"] + 3 * y.c + 2 * cfg["heads"] * x.h) * x.h * x.w
+
+    def torch_module(self, cfg, x, kit, continual, knobs):
+        m = kit.SpatialAttentionUnit(cfg["c_in"], cfg["c_out"], x.h, cfg["heads"], cfg["dk"], cfg["subsets"])
+        return kit.framewise(m) if continual else m
+
+    def torch_work(self, m, inp, out):
+        """From the real input ``(N, C, T, V)`` (a step's ``(N, C, V)``) and
+        the unit's convolutions."""
+        x = inp[0] if isinstance(inp, tuple) else inp
+        n, ci, v = x.shape[0], x.shape[1], x.shape[-1]
+        t = x.shape[2] if x.dim() == 4 else 1
+        P = n * t * v
+        qkv, co = m.qkv.out_channels, m.out.out_channels
+        dk = (qkv - co) // 2
+        w = {"batchnorm": ci * P + co * P, "conv_mac": ci * qkv * P + co * co * P, "conv_bias": qkv * P + co * P,
+             "attn_mac": (dk + co) * v * P, "mul@functional": dk * P, "softmax@functional": m.heads * v * P,
+             "relu": co * P}
+        if ci == co:
+            w["add"] = co * P
+        return w
+
+
+GRAPH_CONV = GraphConv()
+SPATIAL_ATTENTION = SpatialAttention()
