@@ -388,7 +388,8 @@ def kinds_cmd(fmt):
     def state(kind):
         f = kind.state_formulas
         if isinstance(f, dict):
-            return "; ".join(f"{kind.state_knob}={k}: {parse(v).render()}" for k, v in f.items())
+            chooser = kind.state_field or kind.state_knob
+            return "; ".join(f"{chooser}={k}: {parse(v).render()}" for k, v in f.items())
         return "" if f == "0" else parse(f).render()
 
     rows = [[k.name, list(k.fields), state(k), type(k).__module__, k.summary] for k in KINDS.values()]
@@ -440,15 +441,21 @@ def validate_cmd(model, clip, size, knobs, layers, no_ptflops, fmt):
 
 
 @main.command("paper")
+@click.option("--paper", "paper", type=click.Choice(["co3d", "cost-gcn", "continual-transformers"]),
+              default="co3d", show_default=True,
+              help="Which paper: co3d (Continual 3D CNNs, ECCV 2022), cost-gcn (Continual Spatio-Temporal GCNs, "
+                   "Pattern Recognition 2023: Tables II, III, V), continual-transformers (ICLR 2023: Tables 6, 7).")
 @click.option("--table", "tables", multiple=True,
-              type=click.Choice(["1", "3", "7", "mem", "speed", "7-speed", "6", "rcu"]),
-              help="Only these tables (repeatable): 1 (params, FLOPs), 3, 7 (FLOP ratios), mem (Table 1's "
+              type=click.Choice(["1", "2", "3", "6", "7", "mem", "speed", "7-speed", "rcu"]),
+              help="Only these tables (repeatable).  co3d: 1 (params, FLOPs), 3, 7 (FLOP ratios), mem (Table 1's "
                    "Mem.), speed (Table 1's throughput vs the roofline), 7-speed (Table 7's throughput ratios), "
-                   "6 (Table 6's configurations and their memory), rcu (Appendix C).  Default: all.")
+                   "6 (Table 6's configurations and their memory), rcu (Appendix C); cost-gcn: 2, 3; "
+                   "continual-transformers: 6, 7.  Default: all of the paper's.")
 @format_option()
-def paper_cmd(tables, fmt):
-    """The CoX3D paper's tables beside comem's numbers: Tables 1, 3, 6, 7 and
-    Appendix C.
+def paper_cmd(paper, tables, fmt):
+    """A paper's tables beside comem's numbers: by default the CoX3D paper's
+    Tables 1, 3, 6, 7 and Appendix C; --paper cost-gcn and --paper
+    continual-transformers the authors' continual GCNs and transformers.
 
     \b
     Regular models: params and per-clip ptflops counts.  Continual models:
@@ -459,10 +466,20 @@ def paper_cmd(tables, fmt):
       - temporal pooling at the default window (inferred)
     """
     from .formats import render_tables
-    from .paper import paper_tables
 
-    from .paper import TABLES
+    if paper != "co3d":
+        from .paper_beyond import PAPERS, paper_tables as beyond_tables
 
+        unknown = [t for t in tables if t not in PAPERS[paper][1]]
+        if unknown:
+            raise ComemError(f"--paper {paper} has tables {', '.join(PAPERS[paper][1])}, not {', '.join(unknown)}")
+        emit(render_tables(beyond_tables(paper, tables), fmt), fmt)
+        return
+    from .paper import TABLES, paper_tables
+
+    unknown = [t for t in tables if t not in TABLES]
+    if unknown:
+        raise ComemError(f"the CoX3D paper has tables {', '.join(TABLES)}, not {', '.join(unknown)}")
     emit(render_tables(paper_tables(tables or tuple(TABLES)), fmt), fmt)
 
 
@@ -866,18 +883,28 @@ def solve_cmd(model, for_, budget, ops_budget, include_weights, step, lo, hi, cl
 
 @main.command("compare")
 @click.argument("items", nargs=-1, required=True)
+@click.option("--each-profile", is_flag=True,
+              help="Each item under every accounting profile: partial outputs (paper), the library's buffers "
+                   "(continual-inference) and input-frame stream buffers (stream-buffer), side by side.")
 @model_options
 @format_option("table")
-def compare_cmd(items, clip, size, profile, knobs, params, dtype, batch, convention, fmt):
+def compare_cmd(items, each_profile, clip, size, profile, knobs, params, dtype, batch, convention, fmt):
     """Models or settings side by side with ratios.
 
     \b
     comem compare x3d-s x3d-m x3d-l
     comem compare x3d-m x3d-m:clip=64 x3d-m:profile=continual-inference,dtype=fp16
     comem compare x3d-m:knob.se_pool=frame x3d-m:knob.se_pool=clip-causal
+    comem compare movinet-a0-stream --each-profile   # the three state conventions
     """
     from .compare import compare, compare_table
     from .formats import render_tables
+    from .profiles import PROFILES
+
+    if each_profile:
+        if profile is not None:
+            raise ComemError("--each-profile shows every profile; drop --profile")
+        items = tuple(f"{it}{',' if ':' in it else ':'}profile={p}" for it in items for p in PROFILES)
 
     reports = compare(items, common_kwargs(clip, size, profile, knobs, params, dtype, batch, convention))
     if fmt == "json":

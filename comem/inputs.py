@@ -51,7 +51,7 @@ def frame_size(spec: Spec, size) -> tuple:
             raise ComemError(f"size must be one number or (height, width), got {len(size)} values")
         h = check_int(size[0], "height (pixels)", 1, MAX_SIZE)
         w = check_int(size[1], "width (pixels)", 1, MAX_SIZE)
-        if spec.dims == 1:
+        if spec.dims == 1 and (h, w) != (1, 1):
             raise ComemError(f"{spec.name} is a 1D model (input C x T): it has no frame size; drop --size")
         return h, w
     if spec.dims == 1:

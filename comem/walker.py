@@ -27,7 +27,7 @@ from .errors import ComemError
 from .expr import format_number
 from .graph import Graph
 from .layers.base import Env, Shape
-from .nodes import LayerNode, ParallelNode, SeqNode, walk_streams
+from .nodes import LayerNode, ParallelNode, SeqNode, total_stride, walk_streams
 
 
 class WorkDict(dict):
@@ -520,11 +520,12 @@ def _walk_parallel(node: ParallelNode, x, ctx, mult, x_held):
         xi = x.with_(t=x.t - 2 * crop) if centre and i == node.shortcut else x
         results[i] = _walk_seq(node.branches[i], xi, ctx, m, True)
         if centre and i != node.shortcut:
-            rf_m, p_m, _ = results[i].temporal
-            twice = rf_m - 1 - 2 * p_m
-            if shim.is_concrete(twice) and (twice < 0 or twice % 2):
-                raise ComemError(f"{node.path}: align = 'centre' needs a main branch whose window minus its "
-                                 f"padding is even and non-negative (receptive field {rf_m}, padding {p_m})")
+            # the shortcut's input, cropped at both ends, must give the main branch's frames
+            s_sc = total_stride(node.branches[node.shortcut])[0]
+            twice = x.t - ((results[i].y.t - 1) * s_sc + 1)
+            if shim.is_concrete(twice) and twice < 0:
+                raise ComemError(f"{node.path}: align = 'centre' needs a main branch that shrinks time, not one "
+                                 f"that grows it ({x.t} -> {results[i].y.t} frames)")
             crop = shim.maximum(crop, twice // 2)
     ctx.rate = base_rate
     outs = [r.y for r in results]

@@ -18,6 +18,10 @@ def stage(layers):
     return f'[[stages]]\nname = "s"\nlayers = [{layers}]\n'
 
 
+ONE_D = '[model]\nname = "x"\ndims = 1\nclip = 6\nin_channels = 16\n'
+TWO_D = '[model]\nname = "x"\ndims = 2\nclip = 40\nsize = [25, 2]\nin_channels = 3\n'
+
+
 SPEC_FILES = {
     "toml-syntax": ("[model\nname = 'x'", "not valid TOML"),
     "unknown-top-key": (spec(stage('{kind = "relu"}') + "colour = 3\n"), "unknown key 'colour'"),
@@ -51,6 +55,25 @@ SPEC_FILES = {
     "unknown-name": (spec(stage('{kind = "conv", out = "width", kernel = 3}')), "unknown name 'width'"),
     "bad-source-stream": (spec('[[stages]]\nname = "s"\nsource = ["a"]\nmerge = "concat"\n'), "not produced"),
     "empty-file": ("", "is empty"),
+    "heads-do-not-divide": (spec(stage('{kind = "attention", heads = 5}'), ONE_D), "must divide"),
+    "attention-mode": (spec(stage('{kind = "attention", heads = 4, mode = "sideways"}'), ONE_D),
+                       "must be one of"),
+    "attention-in-video": (spec(stage('{kind = "attention", heads = 4}')), "1D model"),
+    "encoder-activation": (spec(stage('{kind = "transformer_encoder", heads = 4, ff = 8, activation = "tanh"}'),
+                                ONE_D), "'relu' or 'gelu'"),
+    "encoder-split-bias": (spec(stage('{kind = "transformer_encoder", heads = 4, ff = 8, bias = false, '
+                                      'out_bias = true}'), ONE_D), "out_bias = bias"),
+    "too-few-positions": (spec(stage('{kind = "positional_encoding", embeddings = 4}'), ONE_D), "positions"),
+    "lstm-without-hidden": (spec(stage('{kind = "lstm"}'), ONE_D), "missing key 'hidden'"),
+    "graph-conv-in-video": (spec(stage('{kind = "graph_conv", out = 8}')), "2D model"),
+    "spatial-attention-heads": (spec(stage('{kind = "spatial_attention", out = 12, heads = 8}'), TWO_D),
+                                "multiple of heads"),
+    "align-sideways": (spec('[blocks.b]\ntype = "residual"\nalign = "left"\nmain = [{kind = "relu"}]\n'
+                            '[[stages]]\nname = "s"\nblock = "b"\n', TWO_D), "'delay' or 'centre'"),
+    "in-channels-unknown": (spec(stage('{kind = "relu"}'), ONE_D.replace("in_channels = 16",
+                                                                         'in_channels = "features"')),
+                            "unknown name 'features'"),
+    "skeleton-size-3": (spec(stage('{kind = "relu"}'), TWO_D.replace("[25, 2]", "[25, 2, 1]")), "[joints, bodies]"),
 }
 
 
@@ -143,6 +166,10 @@ ARGS = [
     (["solve", "x3d-m", "--for", "size", "--budget", "1KiB"], "nothing fits"),
     (["solve", "x3d-m", "--for", "depth", "--budget", "1GiB"], "not size, clip, batch or a parameter"),
     (["compare", "x3d-m:clipp=3"], "unknown key"),
+    (["compare", "x3d-m", "--each-profile", "--profile", "paper"], "drop --profile"),
+    (["paper", "--paper", "cost-gcn", "--table", "1"], "has tables 2, 3"),
+    (["cooadtr-b1", "--clip", "65"], "positions"),
+    (["cooadtr-b1", "--size", "12"], "no frame size"),
     (["compare", "x3d-m:clip"], "key=value"),
     (["validate", "x3d-q"], "unknown model"),
     (["plot", "stages", "x3d-m", "-o", "out.gif"], ".png or .svg"),

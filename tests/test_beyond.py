@@ -6,6 +6,7 @@ tensorflow/models official/projects/movinet/modeling/movinet.py
 positional encoding) and its BLOCK_SPECS — independent of comem's specs and
 formulas.
 """
+import json
 import math
 
 import pytest
@@ -106,3 +107,11 @@ def test_three_conventions_side_by_side(cli):
                        "x3d-m:profile=stream-buffer")
     assert rc == 0, err
     assert "4,771,632" in out and "11,695,104" in out
+
+
+def test_each_profile_expands_one_item_into_the_three_conventions(cli):
+    rc, out, err = cli("compare", "x3d-m", "--each-profile", "-f", "json")
+    assert rc == 0, err
+    d = json.loads(out)
+    assert sorted(d) == ["x3d-m:profile=continual-inference", "x3d-m:profile=paper", "x3d-m:profile=stream-buffer"]
+    assert d["x3d-m:profile=paper"]["state_floats"] == 4_771_632   # Appendix A, Table 4

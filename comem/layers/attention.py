@@ -6,7 +6,8 @@ Transformers", ICLR 2023).
 The tokens are the model's frames: input ``D × n`` (``D`` = embedding =
 channels, ``n`` = sequence length = the clip at this layer); ``h`` heads of
 ``d = D/h``.  The sequence the continual layer attends over is the clip: its
-receptive field is ``n`` and its delay ``n − 1`` (``sequence_len``).
+receptive field is ``n`` (``sequence_len``) and its delay ``n − 1``, the
+steps before its first output.
 
 Spec fields: ``heads`` (required), ``mode`` — ``single_output`` (default;
 the step computes the newest token's output), ``retroactive`` (the step
@@ -141,8 +142,6 @@ def mha_state(D, h, n, mode):
     return 2 * n * D
 
 
-STATE_TEXT = {"retroactive": "h * (n - 1) + 2 * D * (n - 1) + 2 * D * n", "single_output": "2 * n * D",
-              "regular": "0"}
 
 
 def mha_params(D, bias, out_bias=None):
@@ -166,7 +165,9 @@ class Attention(LayerKind):
     required = ("heads",)
     text_fields = ("mode", "output")
     op_weights = ATTENTION_OPS
-    state_knob = None
+    state_field = "mode"
+    state_formulas = {"single_output": "2 * n * D", "retroactive": "h * (n - 1) + 2 * D * (n - 1) + 2 * D * n",
+                      "regular": "0"}
 
     def configure(self, raw, evaluate, c_in, dims=3):
         if dims != 1:
@@ -214,12 +215,13 @@ class Attention(LayerKind):
     def symbols(self, cfg, x, y, knobs):
         return {"D": cfg["c"], "h": cfg["heads"], "n": x.t}
 
-    def state_formula(self, cfg, knobs):
-        return STATE_TEXT[cfg["mode"]]
-
     def temporal(self, cfg, x, knobs):
         """The continual layer attends over the last ``n`` tokens and emits
-        from the ``n``-th on: receptive field ``n``, no padding."""
+        from the ``n``-th step on: receptive field ``n``, no padding, delay
+        ``n − 1`` — what any ``co.Sequential`` holding it reports.  (A
+        single-output module's own ``delay`` property says
+        ``−query_index − 1 = 0``: its output belongs to the newest token; its
+        ``padding`` stays 0, so a container still counts ``n − 1``.)"""
         return (x.t, 0, 1)
 
     def continual_ok(self, cfg):

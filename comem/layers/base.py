@@ -166,6 +166,8 @@ class LayerKind:
     #: chosen by the knob ``state_knob`` (formulas over :meth:`symbols`)
     state_formulas: str | dict = "0"
     state_knob: str | None = None
+    #: or the spec field whose value picks the formula (``attention``'s ``mode``)
+    state_field: str | None = None
     #: ops a continual layer only performs on steps where it emits an output
     #: (every ``s_T``-th step for a temporal stride ``s_T``)
     output_only_ops: tuple[str, ...] = ()
@@ -223,7 +225,9 @@ class LayerKind:
 
     def state_formula(self, cfg, knobs) -> str:
         f = self.state_formulas
-        return f[knobs[self.state_knob]] if isinstance(f, dict) else f
+        if not isinstance(f, dict):
+            return f
+        return f[cfg[self.state_field]] if self.state_field else f[knobs[self.state_knob]]
 
     def state(self, cfg, x: Shape, y: Shape, knobs, formula: str | None = None):
         """Floats of state: ``formula`` (default: the kind's own) evaluated."""
@@ -304,6 +308,13 @@ class LayerKind:
         from ..conventions import weigh
 
         return weigh(work_step, "ptflops") * (2 if self.framewise else 1)
+
+    def published_clip_count(self, cfg, x: Shape, y: Shape, work_clip: dict):
+        """What the authors' toolchain (ptflops 0.6) counted for this layer in
+        a regular clip (:mod:`comem.paper_beyond`): by default ptflops'."""
+        from ..conventions import weigh
+
+        return weigh(work_clip, "ptflops")
 
     # -- import (comem import, comem.from_module): PyTorch modules -> spec ----
     def torch_types(self, kit) -> tuple:

@@ -71,9 +71,18 @@ class Linear(LayerKind):
 
     def published_step_count(self, cfg, x, y, work_step):
         """What ptflops <= 0.6.9 reported per step for ``co.Linear(channel_dim=1)``:
-        it sees a channels-first ``(1, C, H, W)`` step tensor and counts
-        ``prod(input.shape)·output.shape[-1] + bias`` (see :mod:`comem.paper`)."""
+        it counts ``prod(input.shape)·output.shape[-1] + bias``; a video
+        model's step tensor is channels-first ``(1, C, H, W)`` (see
+        :mod:`comem.paper`), a 1D model's ``(1, C)`` is read right."""
+        if cfg.get("dims", 3) == 1:
+            return cfg["c_in"] * cfg["c_out"] + (cfg["c_out"] if cfg["bias"] else 0)
         return x.c * x.h * x.w * x.w + (x.w if cfg["bias"] else 0)
+
+    def published_clip_count(self, cfg, x, y, work_clip):
+        """ptflops <= 0.6.9 adds a linear layer's bias once per call, however
+        many tokens the call holds."""
+        positions = x.t * x.h * x.w
+        return cfg["c_in"] * cfg["c_out"] * positions + (cfg["c_out"] if cfg["bias"] else 0)
 
 
 LINEAR = Linear()

@@ -118,6 +118,14 @@ class Norm(LayerKind):
             raise ComemError("InstanceNorm with running statistics is a batch norm at inference; use BatchNorm")
         return raw
 
+    def published_step_count(self, cfg, x, y, work_step):
+        """ptflops ≤ 0.6.9 has no LayerNorm hook (0); the others as the
+        default (counted twice per step, ``co.forward_stepping``)."""
+        return 0 if self.name == "layernorm" else super().published_step_count(cfg, x, y, work_step)
+
+    def published_clip_count(self, cfg, x, y, work_clip):
+        return 0 if self.name == "layernorm" else super().published_clip_count(cfg, x, y, work_clip)
+
     def torch_work(self, m, inp, out):
         x = inp[0] if isinstance(inp, tuple) else inp
         affine = getattr(m, "affine", getattr(m, "elementwise_affine", False))

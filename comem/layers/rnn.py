@@ -44,7 +44,7 @@ class Recurrent(LayerKind):
         self.name = name
         self.summary = {"rnn": "Elman RNN", "gru": "GRU", "lstm": "LSTM"}[name] + \
             " over frames (state: hidden" + (" and cell" if name == "lstm" else "") + " per layer)"
-        self.state_formulas = f"{STATES[name]} * L * H_h"
+        self.state_formulas = "2 * L * H_h" if STATES[name] == 2 else "L * H_h"
 
     def configure(self, raw, evaluate, c_in, dims=3):
         if dims != 1:

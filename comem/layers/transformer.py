@@ -71,6 +71,8 @@ class TransformerEncoder(LayerKind):
     required = ("heads", "ff")
     #: an encoder step does its work whether or not it emits
     counts_without_output = True
+    state_field = "layers"
+    state_formulas = {"1": "2 * n * D", "2+": "h * (n - 1) + 2 * D * (n - 1) + 2 * D * n + n * D"}
     text_fields = ("activation", "output")
     op_weights = EXTRA_OPS
 
@@ -158,10 +160,43 @@ class TransformerEncoder(LayerKind):
     def symbols(self, cfg, x, y, knobs):
         return {"D": cfg["c"], "h": cfg["heads"], "n": x.t}
 
+    def published_step_count(self, cfg, x, y, work_step):
+        """What the Continual Transformers' toolchain reported for one step
+        (continual-transformers on continual-inference 0.17, ptflops 0.6.9;
+        :mod:`comem.paper_beyond`): no LayerNorm hook; the GELU module's
+        count twice (a step fires its hooks twice; two layers share the
+        module); for ``L ≥ 2`` the last layer's forward reported its
+        in-projection over all ``n`` tokens (``3nD²``, 0.17's ``flops()``)
+        and ptflops 0.6.9 read its channels-first ``(N, D, 1)`` feed-forward
+        as ``D + F + 2``."""
+        from ..conventions import weigh
+
+        D, F, n = cfg["c"], cfg["ff"], x.t
+        count = weigh(work_step, "ptflops") - work_step.get("layernorm", 0) + work_step.get("gelu", 0)
+        if not (shim.is_concrete(cfg["layers"]) and cfg["layers"] == 1):
+            count = count + 3 * (n - 1) * D * D + (3 * (n - 1) * D if cfg["bias"] else 0)
+            count = count - work_step.get("linear_channels_first_reported", 0) + (D + F + 2)
+        return count
+
+    def published_clip_count(self, cfg, x, y, work_clip):
+        """What OadTR's authors counted for a regular encoder (ptflops 0.6.9
+        with their hook for OadTR's ``SelfAttention``): the hook takes a
+        batch-first ``(1, n, D)`` input for ``n`` batches of one token, so
+        per layer it reports ``n(3D² + h(3d + 1) + D² + D)`` — none of the
+        ``n²`` attention terms nor the query scaling of ptflops' own
+        ``nn.MultiheadAttention`` hook; no LayerNorm hook; a linear layer's
+        bias once per call."""
+        from ..conventions import weigh
+
+        D, F, n, h = cfg["c"], cfg["ff"], x.t, cfg["heads"]
+        full = cfg["layers"] - (1 if cfg["output"] == "last" else 0)
+        drop = n * D + 2 * n * n * D + h * n * n - 3 * n * D - n * h
+        count = weigh(work_clip, "ptflops") - work_clip.get("layernorm", 0) - full * drop
+        return count - full * (n - 1) * (F + D)
+
     def state_formula(self, cfg, knobs):
-        if shim.is_concrete(cfg["layers"]) and cfg["layers"] == 1:
-            return "2 * n * D"
-        return "h * (n - 1) + 2 * D * (n - 1) + 2 * D * n + n * D"
+        one = shim.is_concrete(cfg["layers"]) and cfg["layers"] == 1
+        return self.state_formulas["1" if one else "2+"]
 
     def state(self, cfg, x, y, knobs, formula=None):
         D, h, n = cfg["c"], cfg["heads"], x.t

@@ -330,7 +330,6 @@ class _stepping:
 def measure_continual(model, row_map, in_channels, size, stride: int = 1, seed=0, width=None, dims=3):
     """Warm up through the receptive field, then measure ``stride`` steps."""
     require_extra()
-    import continual as co
     import torch
 
     torch.manual_seed(seed)

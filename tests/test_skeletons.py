@@ -1,0 +1,126 @@
+"""ST-GCN, AGCN and S-TR (and their ``*`` variants, stride one and no
+padding) against reference PyTorch models written after
+continual-skeletons (tests/skeletons.py), and the published numbers of
+Hedegaard, Heidari & Iosifidis, "Continual Spatio-Temporal Graph
+Convolutional Networks" (Pattern Recognition 2023), Table II.
+
+Independent sources: ptflops run on the regular models, the continual
+models' ``get_state()``, ``delay`` and ``receptive_field``, the modules'
+parameters, and the paper's printed numbers (to their rounding).
+"""
+import sys
+from pathlib import Path
+
+import pytest
+
+import comem
+
+torch = pytest.importorskip("torch")
+co = pytest.importorskip("continual")
+ptflops = pytest.importorskip("ptflops")
+sys.path.insert(0, str(Path(__file__).parent))
+import skeletons as sk  # noqa: E402
+
+MODELS = [("st-gcn", False), ("st-gcn", True), ("agcn", False), ("agcn", True), ("s-tr", False), ("s-tr", True)]
+
+
+def spec_name(kind, star):
+    return kind + ("-star" if star else "")
+
+
+def state_floats(model):
+    total = 0
+    for m in model.modules():
+        if isinstance(m, co.CoModule) and hasattr(m, "get_state") and \
+                not any(isinstance(c, co.CoModule) for c in m.modules() if c is not m):
+            s = m.get_state()
+            if s:
+                total += sum(t.numel() for t in s if isinstance(t, torch.Tensor) and t.is_floating_point())
+    return total
+
+
+@pytest.mark.parametrize("kind,star", MODELS)
+@pytest.mark.parametrize("joints", [25, 18])
+def test_regular_model_params_and_ptflops(kind, star, joints):
+    T = 100 if star else 64
+    torch.manual_seed(0)
+    m = sk.Regular(kind, V=joints, star=star).eval()
+    with torch.no_grad():
+        macs, params = ptflops.get_model_complexity_info(m, (3, T, joints, 2), as_strings=False,
+                                                         print_per_layer_stat=False, backend="pytorch",
+                                                         backend_specific_config={"count_functional": False})
+    r = comem.analyze(spec_name(kind, star), clip=T, size=joints)
+    assert (r.ops_per_clip, r.params) == (macs, params)
+
+
+@pytest.mark.parametrize("kind,star", MODELS)
+def test_continual_model_state_delay_and_receptive_field(kind, star):
+    T = 100 if star else 64
+    r = comem.analyze(spec_name(kind, star), clip=T, profile="continual-inference")
+    pool = next(row for row in r.rows if row.kind.name == "avgpool").x.t   # the head's window, as CoModelBase's
+    m = sk.continual(kind, star=star, pool=pool).eval()
+    x = torch.randn(2, 3, r.receptive_field + 8, 25)   # two bodies, folded into the batch
+    with torch.no_grad():
+        for t in range(x.shape[2]):
+            m.forward_step(x[:, :, t])
+    assert r.state_floats == state_floats(m)
+    assert (r.delay, r.receptive_field) == (m.delay, m.receptive_field)
+    assert r.temporal_stride == (1 if star else 4)
+
+
+def test_repeated_block_that_shrinks_time_is_refused(tmp_path):
+    spec = tmp_path / "s.toml"
+    spec.write_text('[model]\nname = "s"\ndims = 2\nclip = 40\nsize = 5\nin_channels = 2\n'
+                    '[blocks.b]\ntype = "sequence"\nlayers = [ { kind = "conv", out = 2, kernel = [3, 1] } ]\n'
+                    '[[stages]]\nname = "a"\nblock = "b"\nrepeat = 3\n')
+    with pytest.raises(comem.ComemError, match="repeated block must keep its frames"):
+        comem.analyze(str(spec))
+
+
+# Table II (NTU RGB+D 60, joints): params (M), FLOPs (G) per prediction
+TABLE_II = [("st-gcn", False, 3.14, 16.73), ("st-gcn-star", False, 3.14, 36.90), ("st-gcn", True, 3.14, 0.27),
+            ("st-gcn-star", True, 3.14, 0.16), ("agcn", False, 3.47, 18.69), ("agcn-star", False, 3.47, 40.87),
+            ("agcn", True, 3.47, 0.30), ("agcn-star", True, 3.47, 0.17), ("s-tr", False, 3.09, 16.14),
+            ("s-tr-star", False, 3.09, 35.65), ("s-tr-star", True, 3.09, 0.15)]
+
+
+@pytest.mark.parametrize("model,continual,params_m,gflops", TABLE_II)
+def test_table_ii_reproduced(model, continual, params_m, gflops):
+    from comem.paper_beyond import per_prediction
+
+    r = comem.analyze(model)
+    assert round(r.params / 1e6, 2) == params_m
+    got = per_prediction(r) if continual else r.ops_per_clip
+    assert round(float(got) / 1e9, 2) == gflops
+
+
+def test_table_ii_cos_tr_counts_strided_convolutions_on_emitted_frames_only():
+    """Table II prints CoS-TR 0.22 G: comem's count with the strided temporal
+    convolutions working on emitted frames only; the every-frame count that
+    reproduces CoST-GCN's 0.27 and CoAGCN's 0.30 gives 0.26."""
+    from comem.paper_beyond import emitted_only, per_prediction
+
+    r = comem.analyze("s-tr")
+    assert round(float(emitted_only(r)) / 1e9, 2) == 0.22
+    assert round(float(per_prediction(r)) / 1e9, 2) == 0.26
+    st = comem.analyze("st-gcn")
+    assert round(float(emitted_only(st)) / 1e9, 2) == 0.22 != 0.27
+
+
+def test_kinetics_table_v():
+    """Table V (Kinetics-Skeleton, 18 joints, 400 classes): ST-GCN 12.04,
+    AGCN 13.45, S-TR 11.62 G; CoST-GCN* 0.11."""
+    from comem.paper_beyond import per_prediction
+
+    for model, g in (("st-gcn", 12.04), ("agcn", 13.45), ("s-tr", 11.62)):
+        assert round(comem.analyze(model, size=18, params={"classes": 400}).ops_per_clip / 1e9, 2) == g
+    r = comem.analyze("st-gcn-star", size=18, params={"classes": 400})
+    assert round(float(per_prediction(r)) / 1e9, 2) == 0.11
+
+
+@pytest.mark.parametrize("model", ["st-gcn-star", "s-tr"])
+def test_validate_passes_on_one_body(model):
+    from comem.validate.compare import validate
+
+    v = validate(model, clip=100 if model.endswith("star") else 40, size=(25, 1))
+    assert v.ok, [c for c in v.checks if not c.ok]

@@ -1,0 +1,232 @@
+"""Attention, the continual transformer encoder, the recycling positional
+encoding and the recurrent kinds against continual-inference 1.2.4's own
+modules, over grids of shapes.
+
+Independent sources: the modules' parameters, ``get_state()``, ``delay`` and
+``receptive_field``; their own ``flops()`` (what ptflops reports for them);
+ptflops run on the modules; PyTorch's ``FlopCounterMode`` (every matrix
+product a step executes) for the plain multiply-accumulates.
+"""
+import pytest
+
+import comem
+
+torch = pytest.importorskip("torch")
+co = pytest.importorskip("continual")
+ptflops = pytest.importorskip("ptflops")
+from torch import nn  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+SHAPES = [(16, 4, 6), (32, 2, 5), (8, 8, 11), (24, 3, 9)]   # (D, h, n)
+
+
+def spec(tmp_path, layers, channels, clip, name="t"):
+    body = ",\n  ".join(layers)
+    path = tmp_path / f"{name}.toml"
+    path.write_text(f'[model]\nname = "{name}"\ndims = 1\nclip = {clip}\nin_channels = {channels}\n'
+                    f'[[stages]]\nname = "s"\nlayers = [\n  {body}\n]\n')
+    return str(path)
+
+
+def state_floats(model):
+    total = 0
+    for m in model.modules():
+        if not isinstance(m, co.CoModule) or not hasattr(m, "get_state"):
+            continue
+        if any(isinstance(c, co.CoModule) for c in m.modules() if c is not m):
+            continue
+        s = m.get_state()
+        if s:
+            total += sum(t.numel() for t in s if isinstance(t, torch.Tensor) and t.is_floating_point())
+    return total
+
+
+def warm(step, d, n):
+    with torch.no_grad():
+        for _ in range(n + 2):
+            step(torch.randn(1, d))
+
+
+def step_macs(step, d):
+    with torch.no_grad(), FlopCounterMode(display=False) as fcm:
+        step(torch.randn(1, d))
+    return fcm.get_total_flops() // 2
+
+
+@pytest.mark.parametrize("D,h,n", SHAPES)
+@pytest.mark.parametrize("mode", ["single_output", "retroactive"])
+@pytest.mark.parametrize("bias", [True, False])
+def test_attention_against_the_library(tmp_path, D, h, n, mode, bias):
+    kw = dict(embed_dim=D, num_heads=h, bias=bias, batch_first=True, embed_dim_second=True, sequence_len=n,
+              forward_returns_attn_mask=False)
+    if mode == "retroactive":
+        m = co.RetroactiveMultiheadAttention(**kw).eval()
+    else:
+        m = co.SingleOutputMultiheadAttention(**kw, single_output_forward=True).eval()
+    path = spec(tmp_path, [f'{{ kind = "attention", heads = {h}, mode = "{mode}", bias = {str(bias).lower()} }}'],
+                D, n)
+    r = comem.analyze(path, profile="continual-inference")
+    assert r.params == sum(p.numel() for p in m.parameters())
+    warm(m.forward_step, D, n)
+    assert r.state_floats == state_floats(m)
+    # the delay a model holding the layer reports (a single-output module's own delay says 0: its
+    # output belongs to the newest token)
+    held = co.Sequential(m)
+    assert (r.delay, r.receptive_field) == (held.delay, held.receptive_field) == (n - 1, n)
+    m.call_mode = "forward_step"
+    assert r.ops_per_step == m.flops()          # ptflops reports the module's flops()
+    m.call_mode = "forward"
+    assert r.ops_per_clip == m.flops()
+    m.call_mode = "forward_step"
+    assert comem.analyze(path, convention="macs").ops_per_step == step_macs(m.forward_step, D)
+
+
+@pytest.mark.parametrize("D,h,n", SHAPES[:3])
+@pytest.mark.parametrize("queries", ["all", "last"])
+def test_regular_attention_is_ptflops_own_count(tmp_path, D, h, n, queries):
+    class Attn(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attn = nn.MultiheadAttention(D, h, batch_first=True)
+
+        def forward(self, x):
+            t = x.transpose(1, 2)
+            q = t[:, -1:] if queries == "last" else t
+            return self.attn(q, t, t, need_weights=False)[0]
+
+    path = spec(tmp_path, [f'{{ kind = "attention", heads = {h}, mode = "regular", output = "{queries}" }}'], D, n)
+    r = comem.analyze(path)
+    m = Attn()
+    macs, params = ptflops.get_model_complexity_info(m, (D, n), as_strings=False, print_per_layer_stat=False,
+                                                     backend="pytorch",
+                                                     backend_specific_config={"count_functional": False})
+    assert (r.ops_per_clip, r.params) == (macs, params)
+
+
+@pytest.mark.parametrize("D,h,n", SHAPES)
+@pytest.mark.parametrize("layers", [1, 2])
+def test_transformer_encoder_against_the_library(tmp_path, D, h, n, layers):
+    F = 3 * D // 2
+    fac = co.TransformerEncoderLayerFactory(d_model=D, nhead=h, dim_feedforward=F, dropout=0.0, sequence_len=n)
+    enc = co.TransformerEncoder(fac, num_layers=layers).eval()
+    path = spec(tmp_path, [f'{{ kind = "transformer_encoder", heads = {h}, ff = {F}, layers = {layers} }}'], D, n)
+    r = comem.analyze(path, profile="continual-inference")
+    assert r.params == sum(p.numel() for p in enc.parameters())
+    warm(enc.forward_step, D, n)
+    assert r.state_floats == state_floats(enc)
+    assert (r.delay, r.receptive_field) == (enc.delay, enc.receptive_field)
+    assert comem.analyze(path, convention="macs").ops_per_step == step_macs(enc.forward_step, D)
+    enc.call_mode = "forward_step"
+    with torch.no_grad():
+        macs, _ = ptflops.get_model_complexity_info(
+            enc, (D,), input_constructor=lambda s: {"input": torch.randn(1, D)}, as_strings=False,
+            print_per_layer_stat=False, backend="pytorch", backend_specific_config={"count_functional": False})
+    assert r.ops_per_step == macs
+
+
+@pytest.mark.parametrize("D,h,n,layers", [(16, 4, 6, 1), (16, 2, 5, 2), (24, 3, 4, 3)])
+def test_regular_encoder_is_ptflops_count_of_nn_transformer(tmp_path, D, h, n, layers):
+    F = 2 * D
+    enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(D, h, F, dropout=0.0, batch_first=True,
+                                                           activation=nn.GELU()),
+                                num_layers=layers, enable_nested_tensor=False)
+
+    class ChannelsFirst(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.enc = enc
+
+        def forward(self, x):
+            return self.enc(x.transpose(1, 2)).transpose(1, 2)
+
+    path = spec(tmp_path, [f'{{ kind = "transformer_encoder", heads = {h}, ff = {F}, layers = {layers}, '
+                           'activation = "gelu", activation_module = true, output = "all" }'], D, n)
+    r = comem.analyze(path)
+    # grad on: nn.TransformerEncoderLayer's fused inference path would hide its modules from the hooks
+    macs, params = ptflops.get_model_complexity_info(ChannelsFirst().train(), (D, n), as_strings=False,
+                                                     print_per_layer_stat=False, backend="pytorch",
+                                                     backend_specific_config={"count_functional": False})
+    assert (r.ops_per_clip, r.params) == (macs, params)
+    assert not r.continual
+
+
+@pytest.mark.parametrize("embeds,learned", [(8, True), (13, False)])
+def test_recycling_positional_encoding(tmp_path, embeds, learned):
+    m = co.RecyclingPositionalEncoding(12, embeds, learned=learned)
+    r = comem.analyze(spec(tmp_path, [f'{{ kind = "positional_encoding", embeddings = {embeds}, '
+                                      f'learned = {str(learned).lower()} }}'], 12, 6),
+                      profile="continual-inference")
+    assert r.params == sum(p.numel() for p in m.parameters())
+    assert (r.state_floats, r.delay) == (0, m.delay)
+    with pytest.raises(comem.ComemError, match="positions"):
+        comem.analyze(spec(tmp_path, [f'{{ kind = "positional_encoding", embeddings = {embeds} }}'], 12, embeds + 1,
+                           name="long"))
+
+
+@pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
+@pytest.mark.parametrize("C,H,L,bias", [(6, 10, 1, True), (5, 7, 3, False), (12, 4, 2, True)])
+def test_recurrent_against_the_library_and_ptflops(tmp_path, kind, C, H, L, bias):
+    cls = {"rnn": "RNN", "gru": "GRU", "lstm": "LSTM"}[kind]
+    path = spec(tmp_path, [f'{{ kind = "{kind}", hidden = {H}, layers = {L}, bias = {str(bias).lower()} }}'], C, 9)
+    r = comem.analyze(path, profile="continual-inference")
+    m = getattr(co, cls)(C, H, num_layers=L, bias=bias).eval()
+    assert r.params == sum(p.numel() for p in m.parameters())
+    warm(m.forward_step, C, 3)
+    assert r.state_floats == state_floats(m)
+    assert r.delay == m.delay == 0
+    regular = getattr(nn, cls)(C, H, num_layers=L, bias=bias, batch_first=True)
+    macs, _ = ptflops.get_model_complexity_info(regular, (9, C), as_strings=False, print_per_layer_stat=False,
+                                                backend="pytorch", backend_specific_config={"count_functional": False})
+    assert r.ops_per_clip == macs
+
+
+def test_library_composition_explains_the_published_cooadtr_counts():
+    """Table 6 (ICLR 2023): CoOadTR-b1 9.6 M and CoOadTR-b2 410.8 M FLOPs on
+    THUMOS14 / ActivityNet features, 10.6 / 411.9 on Kinetics features."""
+    from comem.paper_beyond import _toolchain
+
+    for features, b1, b2 in ((3072, 9.6, 410.8), (4096, 10.6, 411.9)):
+        r1 = comem.analyze("cooadtr-b1", params={"features": features})
+        r2 = comem.analyze("cooadtr-b2", params={"features": features})
+        assert round(r1.ops_per_step / 1e6, 1) == b1
+        assert round(_toolchain(r1) / 1e6, 1) == b1
+        # continual-inference 1.2.4's single-output last layer reports a one-query in-projection
+        assert r2.ops_per_step < b2 * 1e6 * 0.6
+        assert abs(_toolchain(r2) / 1e6 - b2) < 0.15
+
+
+def test_cli_names_of_the_continual_transformers(capsys):
+    from comem.cli import main
+
+    for name in ("cooadtr-b1", "cooadtr-b2", "oadtr-b1"):
+        with pytest.raises(SystemExit) as e:
+            main([name, "-f", "json"], standalone_mode=True)
+        assert e.value.code == 0
+
+
+VALIDATED = {
+    "encoder1": ['{ kind = "linear", out = 16 }', '{ kind = "positional_encoding", embeddings = 8 }',
+                 '{ kind = "transformer_encoder", heads = 4, ff = 24, layers = 1 }', '{ kind = "layernorm" }',
+                 '{ kind = "linear", out = 5 }'],
+    "encoder2": ['{ kind = "linear", out = 16 }', '{ kind = "transformer_encoder", heads = 2, ff = 40, layers = 2 }',
+                 '{ kind = "linear", out = 5 }'],
+    "encoder2_gelu": ['{ kind = "transformer_encoder", heads = 4, ff = 8, layers = 2, activation = "gelu", '
+                      'activation_module = true }'],
+    "single_output": ['{ kind = "linear", out = 16 }', '{ kind = "attention", heads = 4 }',
+                      '{ kind = "linear", out = 5 }'],
+    "retroactive": ['{ kind = "linear", out = 16 }', '{ kind = "attention", heads = 4, mode = "retroactive" }'],
+    "rnn": ['{ kind = "rnn", hidden = 10, layers = 2 }', '{ kind = "linear", out = 3 }'],
+    "gru": ['{ kind = "gru", hidden = 7, layers = 3 }'],
+    "lstm": ['{ kind = "lstm", hidden = 10, layers = 2 }', '{ kind = "linear", out = 3 }'],
+}
+
+
+@pytest.mark.parametrize("name", sorted(VALIDATED))
+def test_comem_validate_passes(tmp_path, name):
+    """comem validate: state, params, work per step and clip (ptflops run on
+    the regular model too), delay, receptive field and the measured transient
+    peak of one step, all equal."""
+    from comem.validate.compare import validate
+
+    v = validate(spec(tmp_path, VALIDATED[name], 12, 7, name=name.replace("_", "-")))
+    assert v.ok, [(c.group, c.quantity, c.analytic, c.measured) for c in v.failures]
