@@ -230,3 +230,29 @@ def test_comem_validate_passes(tmp_path, name):
 
     v = validate(spec(tmp_path, VALIDATED[name], 12, 7, name=name.replace("_", "-")))
     assert v.ok, [(c.group, c.quantity, c.analytic, c.measured) for c in v.failures]
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_import_reads_a_continual_transformer(layers):
+    """comem.from_module on a CoOadTR-like model: params, state, delay and the
+    step's ptflops count equal the library's."""
+    D, h, n, F = 16, 4, 6, 24
+    fac = co.TransformerEncoderLayerFactory(d_model=D, nhead=h, dim_feedforward=F, dropout=0.0, sequence_len=n,
+                                            activation=nn.GELU())
+    m = co.Sequential(co.Linear(12, D, channel_dim=1), co.TransformerEncoder(fac, num_layers=layers),
+                      co.Linear(D, 5, channel_dim=1)).eval()
+    r = comem.analyze(comem.from_module(m, (12, n)), profile="continual-inference")
+    assert r.params == sum(p.numel() for p in m.parameters())
+    warm(m.forward_step, 12, n)
+    assert (r.state_floats, r.delay, r.receptive_field) == (state_floats(m), m.delay, m.receptive_field)
+    m.call_mode = "forward_step"
+    with torch.no_grad():
+        macs, _ = ptflops.get_model_complexity_info(
+            m, (12,), input_constructor=lambda s: {"input": torch.randn(1, 12)}, as_strings=False,
+            print_per_layer_stat=False, backend="pytorch", backend_specific_config={"count_functional": False})
+    # comem counts each module once a step; under forward_step the nn.GELU inside the library's
+    # co.Sequential fires its ptflops hook twice (as BatchNorm and ReLU do in the CoX3D counts): once
+    # more its F elements per token — one token (single-output layer), n + 1 (retroactive layer's n
+    # tokens and the last layer's one)
+    gelu_again = F if layers == 1 else (n + 1) * F
+    assert r.ops_per_step + gelu_again == macs

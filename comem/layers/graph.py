@@ -16,7 +16,11 @@ spatial partitioning), ``adaptive`` (AGCN), ``embedding`` (AGCN's
 ``coff_embedding``, 4: ``c_e = c_O // 4``).
 
 * per subset ``k``: ``x·A_k`` over the joints (``c_I·V`` MACs a position,
-  a functional matmul: ``graph_mac``), then a 1×1 conv ``c_I → c_O``; the
+  a functional matmul: ``graph_mac``), then a 1×1 conv ``c_I → c_O`` (the
+  original ST-GCN's single ``c_I → K·c_O`` conv followed by
+  ``einsum('nkctv,kvw->nctw')`` has the same convolution, its joint product
+  on the output side: ``K·c_O·V`` MACs a position where this form has
+  ``K·c_I·V``); the
   ``K`` results summed, batch-normed, the unit's residual added (identity,
   or a 1×1 conv + batch norm when ``c_I ≠ c_O``), ReLU
 * adaptive: per subset two 1×1 convs ``c_I → c_e`` and the data-dependent

@@ -164,8 +164,9 @@ class TransformerEncoder(LayerKind):
         """What the Continual Transformers' toolchain reported for one step
         (continual-transformers on continual-inference 0.17, ptflops 0.6.9;
         :mod:`comem.paper_beyond`): no LayerNorm hook; the GELU module's
-        count twice (a step fires its hooks twice; two layers share the
-        module); for ``L ≥ 2`` the last layer's forward reported its
+        count twice (under ``forward_step`` an ``nn`` module inside the
+        library's ``co.Sequential`` fires its hooks twice, as BatchNorm and
+        ReLU do in the CoX3D counts); for ``L ≥ 2`` the last layer's forward reported its
         in-projection over all ``n`` tokens (``3nD²``, 0.17's ``flops()``)
         and ptflops 0.6.9 read its channels-first ``(N, D, 1)`` feed-forward
         as ``D + F + 2``."""
@@ -253,6 +254,29 @@ class TransformerEncoder(LayerKind):
         factory = co.TransformerEncoderLayerFactory(d_model=cfg["c"], nhead=cfg["heads"], dim_feedforward=cfg["ff"],
                                                     dropout=0.0, activation=activation, sequence_len=x.t)
         return co.TransformerEncoder(factory, num_layers=cfg["layers"])
+
+    def torch_types(self, kit):
+        return (kit.co.TransformerEncoder,)
+
+    def from_torch(self, m, dims):
+        """A ``co.TransformerEncoder``: its attention and feed-forward modules
+        give the fields."""
+        if "norm" in dict(m.named_children()):
+            raise ComemError("co.TransformerEncoder(norm=...): put the final norm after the encoder as a layer")
+        attn = [s for s in m.modules() if "MultiheadAttention" in type(s).__name__]
+        lin1 = next(s for s in m.modules() if type(s).__name__ == "Linear")
+        act = next((s for s in m.modules() if type(s).__name__ in ("GELU", "ReLU")), None)
+        fn = next((getattr(s, "fn", None) for s in m.modules() if type(s).__name__ == "Lambda"
+                   and getattr(getattr(s, "fn", None), "__name__", "") in ("relu", "gelu")), None)
+        raw = {"kind": "transformer_encoder", "heads": attn[0].num_heads, "ff": lin1.out_features,
+               "layers": len(attn)}
+        if act is not None:
+            raw.update(activation=type(act).__name__.lower(), activation_module=True)
+        elif fn is not None and fn.__name__ == "gelu":
+            raw["activation"] = "gelu"
+        if attn[0].in_proj_bias is None:
+            raw["bias"] = False
+        return raw
 
     def torch_hooked(self, module):
         """The whole encoder, once a step; hooks on its attention, linear,
