@@ -256,3 +256,69 @@ def test_import_reads_a_continual_transformer(layers):
     # tokens and the last layer's one)
     gelu_again = F if layers == 1 else (n + 1) * F
     assert r.ops_per_step + gelu_again == macs
+
+
+class _AttentionLayer(nn.Module):
+    """Informer's AttentionLayer with FullAttention (OadTR's decoder, attn.py):
+    four projections, the attention as einsums."""
+
+    def __init__(self, d, heads):
+        super().__init__()
+        self.q, self.k, self.v, self.o = (nn.Linear(d, d) for _ in range(4))
+        self.h = heads
+
+    def forward(self, queries, keys, values):
+        B, L, _ = queries.shape
+        S = keys.shape[1]
+        q = self.q(queries).view(B, L, self.h, -1)
+        k = self.k(keys).view(B, S, self.h, -1)
+        v = self.v(values).view(B, S, self.h, -1)
+        a = torch.softmax(torch.einsum("blhe,bshe->bhls", q, k) / q.shape[-1] ** 0.5, dim=-1)
+        return self.o(torch.einsum("bhls,bshd->blhd", a, v).reshape(B, L, -1))
+
+
+class _DecoderLayer(nn.Module):
+    """OadTR's DecoderLayer (decoder.py): self-, cross-attention, 1x1 conv feed-forward."""
+
+    def __init__(self, d, heads, ff):
+        super().__init__()
+        self.self_attention, self.cross_attention = _AttentionLayer(d, heads), _AttentionLayer(d, heads)
+        self.conv1, self.conv2 = nn.Conv1d(d, ff, 1), nn.Conv1d(ff, d, 1)
+        self.norm1, self.norm2, self.norm3 = nn.LayerNorm(d), nn.LayerNorm(d), nn.LayerNorm(d)
+
+    def forward(self, x, cross):
+        x = self.norm1(x + self.self_attention(x, x, x))
+        y = x = self.norm2(x + self.cross_attention(x, cross, cross))
+        y = self.conv2(torch.nn.functional.gelu(self.conv1(y.transpose(-1, 1)))).transpose(-1, 1)
+        return self.norm3(x + y)
+
+
+@pytest.mark.parametrize("D,h,F,Q,L,S", [(16, 4, 24, 3, 2, 7), (32, 2, 8, 8, 1, 5)])
+def test_transformer_decoder_against_ptflops_and_flop_counter(tmp_path, D, h, F, Q, L, S):
+    class Decoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.queries = nn.Parameter(torch.zeros(1, Q, D))
+            self.query_pe = nn.Embedding(Q, D)       # OadTR builds it (and never adds it)
+            self.layers = nn.ModuleList(_DecoderLayer(D, h, F) for _ in range(L))
+            self.norm = nn.LayerNorm(D)
+
+        def forward(self, x):  # (N, D, S) -> (N, D, Q)
+            memory = x.transpose(1, 2)
+            q = self.queries.expand(x.shape[0], -1, -1)
+            for layer in self.layers:
+                q = layer(q, memory)
+            return self.norm(q).transpose(1, 2)
+
+    m = Decoder()
+    path = spec(tmp_path, [f'{{ kind = "transformer_decoder", queries = {Q}, layers = {L}, heads = {h}, ff = {F} }}'],
+                D, S)
+    r = comem.analyze(path)
+    macs, params = ptflops.get_model_complexity_info(m, (D, S), as_strings=False, print_per_layer_stat=False,
+                                                     backend="pytorch",
+                                                     backend_specific_config={"count_functional": False})
+    assert (r.ops_per_clip, r.params) == (macs, params)
+    with FlopCounterMode(display=False) as fcm:
+        m(torch.randn(1, D, S))
+    assert comem.analyze(path, convention="macs").ops_per_clip == fcm.get_total_flops() // 2
+    assert not r.continual

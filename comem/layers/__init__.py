@@ -19,6 +19,7 @@ kind                   module
 ``positional_encoding``:mod:`comem.layers.positional`
 ``rnn`` ``gru`` ``lstm``:mod:`comem.layers.rnn`
 ``graph_conv``         :mod:`comem.layers.graph` (also ``spatial_attention``)
+``transformer_decoder``:mod:`comem.layers.decoder` (also ``class_token``)
 =====================  ==================================================
 
 Each module states everything about its kind: output shape, params, work
@@ -35,6 +36,7 @@ from .activation import (DROPOUT, ELU, GELU, HARDSIGMOID, HARDSWISH, IDENTITY, L
                          SOFTMAX, SWISH, TANH)
 from .composite import RESIDUAL, SQUEEZE_EXCITE
 from .conv import CONV
+from .decoder import CLASS_TOKEN, TRANSFORMER_DECODER
 from .delay import DELAY
 from .flatten import FLATTEN
 from .graph import GRAPH_CONV, SPATIAL_ATTENTION
@@ -66,5 +68,5 @@ for _kind in (CONV, BATCHNORM, LAYERNORM, GROUPNORM, INSTANCENORM,
               RELU, RELU6, LEAKY_RELU, ELU, GELU, SWISH, SILU, HARDSWISH, SIGMOID, HARDSIGMOID, TANH, SOFTMAX, DROPOUT,
               IDENTITY, AVGPOOL, MAXPOOL, LINEAR, FLATTEN, MEAN, DELAY, RESIDUAL, SQUEEZE_EXCITE, PARALLEL,
               TEMPORAL_SUBSAMPLE, ATTENTION, TRANSFORMER_ENCODER, POSITIONAL_ENCODING, RNN, GRU, LSTM,
-              GRAPH_CONV, SPATIAL_ATTENTION):
+              GRAPH_CONV, SPATIAL_ATTENTION, TRANSFORMER_DECODER, CLASS_TOKEN):
     register(_kind)
