@@ -101,6 +101,17 @@ def test_regular_attention_is_ptflops_own_count(tmp_path, D, h, n, queries):
                                                      backend="pytorch",
                                                      backend_specific_config={"count_functional": False})
     assert (r.ops_per_clip, r.params) == (macs, params)
+    assert comem.analyze(path, convention="fvcore").ops_per_clip == fvcore_total(m, torch.randn(1, D, n))
+
+
+def fvcore_total(model, x):
+    """fvcore's FlopCountAnalysis (its unsupported ops, such as
+    scaled_dot_product_attention, count 0)."""
+    fvcore = pytest.importorskip("fvcore.nn")
+    f = fvcore.FlopCountAnalysis(model, (x,))
+    f.unsupported_ops_warnings(False)
+    f.uncalled_modules_warnings(False)
+    return f.total()
 
 
 @pytest.mark.parametrize("D,h,n", SHAPES)
@@ -147,6 +158,8 @@ def test_regular_encoder_is_ptflops_count_of_nn_transformer(tmp_path, D, h, n, l
                                                      print_per_layer_stat=False, backend="pytorch",
                                                      backend_specific_config={"count_functional": False})
     assert (r.ops_per_clip, r.params) == (macs, params)
+    assert comem.analyze(path, convention="fvcore").ops_per_clip == fvcore_total(ChannelsFirst().train(),
+                                                                                 torch.randn(1, D, n))
     assert not r.continual
 
 
@@ -321,4 +334,5 @@ def test_transformer_decoder_against_ptflops_and_flop_counter(tmp_path, D, h, F,
     with FlopCounterMode(display=False) as fcm:
         m(torch.randn(1, D, S))
     assert comem.analyze(path, convention="macs").ops_per_clip == fcm.get_total_flops() // 2
+    assert comem.analyze(path, convention="fvcore").ops_per_clip == fvcore_total(m, torch.randn(1, D, S))
     assert not r.continual

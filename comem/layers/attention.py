@@ -39,6 +39,8 @@ continual modules their ``flops()`` (multiplications only; continual-inference
 ``multihead_attention/*.py``), for ``nn.MultiheadAttention`` ptflops'
 ``multihead_attention_counter_hook`` — as the op ``attn_reported``; the
 plain ops (``attn_proj_mac``, ``attn_mac``…) carry every other convention.
+A forward runs ``F.scaled_dot_product_attention`` (``attn_sdpa_mac``, which
+fvcore does not count); a continual step runs ``bmm``s (``attn_mac``).
 The reported count and the plain one differ where the library's formula
 does not follow its code: a single-output layer run forward on ``n`` tokens
 (``single_output_forward``) projects ``2n+1`` tokens but ``flops()`` counts 3;
@@ -61,6 +63,9 @@ ATTENTION_OPS = {
     "attn_proj_mac": {"ptflops": 0, "macs": 1, "flops": 2, "fvcore": 1, "executed": 1},
     "attn_proj_bias": {"ptflops": 0, "macs": 0, "flops": 1, "fvcore": 0, "executed": 1},
     "attn_mac": {"ptflops": 0, "macs": 1, "flops": 2, "fvcore": 1, "executed": 1},
+    # the same products inside F.scaled_dot_product_attention (every forward of nn.MultiheadAttention,
+    # continual or not): fvcore has no handle for aten::scaled_dot_product_attention (0)
+    "attn_sdpa_mac": {"ptflops": 0, "macs": 1, "flops": 2, "fvcore": 0, "executed": 1},
     # exponentials, the query scaling, the retroactive running-sum updates and
     # divisions: counted, weighed 0 (no convention here counts them)
     "attn_exp": {"ptflops": 0, "macs": 0, "flops": 0, "fvcore": 0, "executed": 0},
@@ -89,7 +94,7 @@ def mha_clip_work(D, h, n, queries, bias, mode, out_bias=None):
     out_bias = bias if out_bias is None else out_bias
     proj_tokens = queries + 2 * n
     work = {"attn_proj_mac": proj_tokens * D * D + queries * D * D,
-            "attn_mac": 2 * queries * n * D,
+            "attn_sdpa_mac": 2 * queries * n * D,
             "attn_exp": h * queries * n,
             "attn_elementwise": queries * D}
     b_total = (proj_tokens * D if bias else 0) + (queries * D if out_bias else 0)

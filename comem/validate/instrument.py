@@ -113,6 +113,12 @@ class LiveTensorTracker:
 
         self._mode = _Mode()
         self.known = set(known_storages)
+        if isinstance(known_storages, dict):
+            # a storage alive before the step (old state) may be freed during it and its address
+            # reused by a new tensor: forget it when it dies
+            for key, st in known_storages.items():
+                if st is not None:
+                    weakref.finalize(st, self.known.discard, key)
         self.live = {}
         self.current = 0
         self.peak = 0
@@ -256,19 +262,27 @@ def _is_bias_add(args, out) -> bool:
 
 
 def _storages_of(model, extra=()):
+    """The storages alive before a step: ``{data_ptr: storage}`` for the
+    state and the input (which a step may free), ``{data_ptr: None}`` for
+    weights and buffers."""
     import torch
 
-    keys = set()
+    keys = {}
+
+    def add(t):
+        st = t.untyped_storage()
+        keys[st.data_ptr()] = st
+
     for p in list(model.parameters()) + list(model.buffers()):
-        keys.add(p.untyped_storage().data_ptr())
+        keys[p.untyped_storage().data_ptr()] = None   # alive throughout
     for m in model.modules():
         st = m.get_state() if hasattr(m, "get_state") and callable(getattr(m, "get_state")) else None
         if st:
             for t in (st if isinstance(st, (tuple, list)) else (st,)):
                 if isinstance(t, torch.Tensor):
-                    keys.add(t.untyped_storage().data_ptr())
+                    add(t)
     for t in extra:
-        keys.add(t.untyped_storage().data_ptr())
+        add(t)
     return keys
 
 
