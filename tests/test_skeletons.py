@@ -4,7 +4,7 @@ continual-skeletons (tests/skeletons.py), and the published numbers of
 Hedegaard, Heidari & Iosifidis, "Continual Spatio-Temporal Graph
 Convolutional Networks" (Pattern Recognition 2023), Table II.
 
-Independent sources: ptflops run on the regular models, the continual
+Independent sources: ptflops and fvcore run on the regular models, the continual
 models' ``get_state()``, ``delay`` and ``receptive_field``, the modules'
 parameters, and the paper's printed numbers (to their rounding).
 """
@@ -51,6 +51,12 @@ def test_regular_model_params_and_ptflops(kind, star, joints):
                                                          backend_specific_config={"count_functional": False})
     r = comem.analyze(spec_name(kind, star), clip=T, size=joints)
     assert (r.ops_per_clip, r.params) == (macs, params)
+    if joints == 25:  # fvcore counts the joint products (aten::matmul) too
+        fvcore = pytest.importorskip("fvcore.nn")
+        f = fvcore.FlopCountAnalysis(m, (torch.randn(1, 3, T, joints, 2),))
+        f.unsupported_ops_warnings(False)
+        f.uncalled_modules_warnings(False)
+        assert comem.analyze(spec_name(kind, star), clip=T, size=joints, convention="fvcore").ops_per_clip == f.total()
 
 
 @pytest.mark.parametrize("kind,star", MODELS)
