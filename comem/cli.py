@@ -444,12 +444,12 @@ def validate_cmd(model, clip, size, knobs, layers, no_ptflops, fmt):
 @click.option("--paper", "paper", type=click.Choice(["co3d", "cost-gcn", "continual-transformers"]),
               default="co3d", show_default=True,
               help="Which paper: co3d (Continual 3D CNNs, ECCV 2022), cost-gcn (Continual Spatio-Temporal GCNs, "
-                   "Pattern Recognition 2023: Tables II, III, V), continual-transformers (ICLR 2023: Tables 6, 7).")
+                   "Pattern Recognition 2023: Tables II, III, V and Table II's memory), continual-transformers (ICLR 2023: Tables 6, 7).")
 @click.option("--table", "tables", multiple=True,
               type=click.Choice(["1", "2", "3", "6", "7", "mem", "speed", "7-speed", "rcu"]),
               help="Only these tables (repeatable).  co3d: 1 (params, FLOPs), 3, 7 (FLOP ratios), mem (Table 1's "
                    "Mem.), speed (Table 1's throughput vs the roofline), 7-speed (Table 7's throughput ratios), "
-                   "6 (Table 6's configurations and their memory), rcu (Appendix C); cost-gcn: 2, 3; "
+                   "6 (Table 6's configurations and their memory), rcu (Appendix C); cost-gcn: 2, 3, mem; "
                    "continual-transformers: 6, 7.  Default: all of the paper's.")
 @format_option()
 def paper_cmd(paper, tables, fmt):

@@ -545,12 +545,13 @@ def _walk_parallel(node: ParallelNode, x, ctx, mult, x_held):
         if shim.is_concrete(s_) and shim.is_concrete(strides[0]) and s_ != strides[0]:
             raise ComemError(f"{node.path}: parallel branches must have the same temporal stride")
     hold_x = 0 if x_held else x.frame
-    # regular model: branches in order, outputs held until the merge
+    # regular model: branches in order (a centred residual's main branch first, as continual-skeletons'
+    # SpatioTemporalBlock runs it), outputs held until the merge
     live_clip = 0
     if ctx.clip_transient:
         hold_x_clip = 0 if x_held else x.numel
         acc_clip = 0
-        for r in results:
+        for r in (results[i] for i in order):
             live_clip = shim.maximum(live_clip, hold_x_clip + acc_clip + r.live_clip)
             acc_clip = acc_clip + (r.y.numel if r.new else 0)
         live_clip = shim.maximum(live_clip, hold_x_clip + acc_clip + y.numel)

@@ -50,18 +50,51 @@ class GraphConvolution(nn.Module):
         return self.relu(out)
 
 
+class SpatialAttention(nn.Module):
+    """``s_tr.py`` SpatialAttention (Nh heads, no relative or adjacency
+    terms), with its forward's steps and locals kept (they decide what is
+    alive when)."""
+
+    def __init__(self, cin, dk, dv, Nh):
+        super().__init__()
+        self.dk, self.dv, self.Nh = dk, dv, Nh
+        self.qkv_conv = nn.Conv2d(cin, 2 * dk + dv, 1)
+        self.attn_out = nn.Conv2d(dv, dv, 1)
+
+    def forward(self, x):
+        B, _, T, V = x.size()
+        flat_q, flat_k, flat_v, q, k, v = self.compute_flat_qkv(x)
+        logits = torch.matmul(flat_q.transpose(2, 3), flat_k)
+        weights = torch.softmax(logits, dim=-1)
+        attn_out = torch.matmul(weights, flat_v.transpose(2, 3))
+        attn_out = torch.reshape(attn_out, (B, self.Nh, T, V, self.dv // self.Nh))
+        attn_out = attn_out.permute(0, 1, 4, 2, 3)
+        batch, Nh, dv, T, V = attn_out.size()
+        attn_out = torch.reshape(attn_out, (batch, Nh * dv, T, V))
+        return self.attn_out(attn_out)
+
+    def compute_flat_qkv(self, x):
+        qkv = self.qkv_conv(x)
+        N, _, T, V = qkv.size()
+        q, k, v = torch.split(qkv, [self.dk, self.dk, self.dv], dim=1)
+        q, k, v = (torch.reshape(t, (N, self.Nh, t.shape[1] // self.Nh, T, V)) for t in (q, k, v))
+        dkh = self.dk // self.Nh
+        q = q * (dkh ** -0.5)
+        flat_q = torch.reshape(q, (N, self.Nh, dkh, T * V))
+        flat_k = torch.reshape(k, (N, self.Nh, dkh, T * V))
+        flat_v = torch.reshape(v, (N, self.Nh, self.dv // self.Nh, T * V))
+        return flat_q, flat_k, flat_v, q, k, v
+
+
 class GcnUnitAttention(nn.Module):
-    """``s_tr.py`` GcnUnitAttention (only_attention, no relative or adjacency
-    terms, data normalisation and skip connection on) with its
-    SpatialAttention."""
+    """``s_tr.py`` GcnUnitAttention (only_attention, data normalisation and
+    skip connection on), its forward's steps and locals kept."""
 
     def __init__(self, cin, cout, V, K=3, Nh=8, dk_factor=0.25):
         super().__init__()
         self.A = nn.Parameter(torch.rand(K, V, V))
         self.data_bn = nn.BatchNorm1d(cin * V)
-        self.dk, self.dv, self.Nh = int(cout * dk_factor), cout, Nh
-        self.qkv_conv = nn.Conv2d(cin, 2 * self.dk + self.dv, 1)
-        self.attn_out = nn.Conv2d(self.dv, self.dv, 1)
+        self.attention_conv = SpatialAttention(cin, int(cout * dk_factor), cout, Nh)
         self.bn = nn.BatchNorm2d(cout)
         self.relu = nn.ReLU()
         self.cin, self.cout = cin, cout
@@ -69,22 +102,15 @@ class GcnUnitAttention(nn.Module):
     def forward(self, x):
         N, C, T, V = x.size()
         x_sum = x
-        x = self.data_bn(x.permute(0, 1, 3, 2).reshape(N, C * V, T)).reshape(N, C, V, T).permute(0, 1, 3, 2)
+        x = x.permute(0, 1, 3, 2).reshape(N, C * V, T)
+        x = self.data_bn(x)
+        x = x.reshape(N, C, V, T).permute(0, 1, 3, 2)
         xa = x.permute(0, 2, 1, 3).reshape(-1, C, 1, V)
-        B = xa.shape[0]
-        q, k, v = torch.split(self.qkv_conv(xa), [self.dk, self.dk, self.dv], dim=1)
-        q = q.reshape(B, self.Nh, self.dk // self.Nh, 1, V) * (self.dk // self.Nh) ** -0.5
-        k = k.reshape(B, self.Nh, self.dk // self.Nh, 1, V)
-        v = v.reshape(B, self.Nh, self.dv // self.Nh, 1, V)
-        flat_q = q.reshape(B, self.Nh, self.dk // self.Nh, V)
-        flat_k = k.reshape(B, self.Nh, self.dk // self.Nh, V)
-        flat_v = v.reshape(B, self.Nh, self.dv // self.Nh, V)
-        weights = torch.softmax(torch.matmul(flat_q.transpose(2, 3), flat_k), dim=-1)
-        attn = torch.matmul(weights, flat_v.transpose(2, 3))
-        attn = attn.reshape(B, self.Nh, 1, V, self.dv // self.Nh).permute(0, 1, 4, 2, 3).reshape(B, self.dv, 1, V)
-        attn = self.attn_out(attn).reshape(N, T, -1, V).permute(0, 2, 1, 3)
-        y = attn + x_sum if self.cin == self.cout else attn
-        return self.relu(self.bn(y))
+        attn_out = self.attention_conv(xa)
+        attn_out = attn_out.reshape(N, T, -1, V).permute(0, 2, 1, 3)
+        y = attn_out + x_sum if self.cin == self.cout else attn_out
+        y = self.bn(y)
+        return self.relu(y)
 
 
 LAYERS = [(64, 1, False), (64, 1, True), (64, 1, True), (64, 1, True), (128, 2, True), (128, 1, True),

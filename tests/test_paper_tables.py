@@ -125,7 +125,7 @@ def test_count_option_and_continual_request_errors(cli):
     assert rc == 2 and "no continual form" in err
 
 
-@pytest.mark.parametrize("paper,expected_tables", [("cost-gcn", 2), ("continual-transformers", 2)])
+@pytest.mark.parametrize("paper,expected_tables", [("cost-gcn", 3), ("continual-transformers", 2)])
 def test_other_papers_command_json(cli, paper, expected_tables):
     rc, out, err = cli("paper", "--paper", paper, "-f", "json")
     assert rc == 0, err

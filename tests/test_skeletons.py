@@ -130,3 +130,32 @@ def test_validate_passes_on_one_body(model):
 
     v = validate(model, clip=100 if model.endswith("star") else 40, size=(25, 1))
     assert v.ok, [c for c in v.checks if not c.ok]
+
+
+@pytest.mark.parametrize("kind,star", MODELS)
+def test_regular_eager_activations_equal_a_live_tensor_tracker(kind, star):
+    """comem's regular activation peak (each graph unit's and spatial
+    attention's temporaries from their forward's locals) equals the live
+    tensors of the reference forward on the CPU, but for one tensor the
+    reference keeps beside it: its input reshaped for the blocks
+    (``x = self.layers(x)`` holds it), 3·T·V·M floats."""
+    from comem.validate.instrument import LiveTensorTracker, _storages_of
+
+    T = 100 if star else 64
+    torch.set_num_threads(1)
+    m = sk.Regular(kind, star=star).eval()
+    x = torch.randn(1, 3, T, 25, 2)
+    tracker = LiveTensorTracker(_storages_of(m, [x]))
+    with torch.no_grad(), tracker:
+        m(x)
+    r = comem.analyze(spec_name(kind, star), clip=T, runtime="pytorch", device="cpu")
+    assert r.runtime.regular.activations + 3 * T * 25 * 2 * 4 == tracker.peak
+
+
+def test_table_ii_memory_of_the_regular_models():
+    """Table II's Max mem. (MB, read as MiB as for the CoX3D paper's Table 1):
+    ST-GCN 45.3, ST-GCN* 72.6, AGCN 48.4, AGCN* 76.4, S-TR 74.2, S-TR* 111.5."""
+    for model, mib in (("st-gcn", 45.3), ("st-gcn-star", 72.6), ("agcn", 48.4), ("agcn-star", 76.4),
+                       ("s-tr", 74.2), ("s-tr-star", 111.5)):
+        r = comem.analyze(model, runtime="pytorch", device="cuda")
+        assert abs(r.runtime.regular.total / 2 ** 20 - mib) / mib < 0.05, model

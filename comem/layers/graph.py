@@ -135,10 +135,30 @@ class GraphConv(LayerKind):
             w["batchnorm"] = w["batchnorm"] + co * P
         return w
 
+    def unit_peak(self, cfg, x, positions):
+        """The unit's live floats at its peak (input excluded), from the
+        forward's locals: at the third subset the joint product ``x·A_k``
+        (``c_I``), the previous and the new conv output and the running sum
+        (``3c_O``; ``K·c_O`` for ``K < 3``); or, with a projecting residual,
+        the last conv output, the batch-normed sum and the residual's conv and
+        batch norm (``4c_O``; ``3c_O`` without); AGCN's two embeddings stay
+        alive (``2c_e``); per call the ``K×V×V`` graph, and AGCN's
+        data-dependent ``V×V`` graph of each body."""
+        K, ci, co, V, e = cfg["subsets"], cfg["c_in"], cfg["c_out"], x.h, cfg["inter"]
+        subsets = ci + shim.minimum(K, 3) * co
+        tail = (4 if self.projects(cfg) else 3) * co
+        peak = shim.maximum(subsets, tail) * positions + K * V * V
+        if cfg["adaptive"]:
+            peak = peak + 2 * e * positions + x.w * V * V
+        return peak
+
     def library_peak(self, cfg, x, y, knobs):
-        """Per subset the joint product (``c_I`` a position) and its conv
-        output beside the running sum (``2c_O``), then the residual."""
-        return (x.c + 3 * y.c) * x.h * x.w
+        """One frame through the unit (:meth:`unit_peak`)."""
+        return self.unit_peak(cfg, x, x.h * x.w)
+
+    def library_peak_clip(self, cfg, x, y, knobs):
+        """The regular clip through the unit, beyond its output."""
+        return self.unit_peak(cfg, x, x.t * (x.h * x.w)) - y.numel
 
     def torch_module(self, cfg, x, kit, continual, knobs):
         m = kit.GraphConvolution(cfg["c_in"], cfg["c_out"], x.h, cfg["subsets"], cfg["adaptive"], cfg["inter"])
@@ -224,10 +244,29 @@ class SpatialAttention(LayerKind):
             w["add"] = co * P
         return w
 
+    def unit_peak(self, cfg, x, frames, knobs):
+        """The unit's live floats at its peak (input excluded), from the
+        forward's locals, a position: the batch-normed input (``c_I``) and
+        its frame-major copy (``c_I``, a copy only when there are several
+        samples — bodies or streams — and frames), q/k/v (``2d_k + c_O``),
+        the scaled q (``d_k``), logits and softmax (``2N_h·V``), the heads
+        joined (a copy) and the output conv (``2c_O``); or, at the end, the
+        skip sum, its batch norm and ReLU beside the output conv."""
+        ci, co, dk, V, h = cfg["c_in"], cfg["c_out"], cfg["dk"], x.h, cfg["heads"]
+        several = (not (shim.is_concrete(x.w) and x.w == 1) or (knobs is not None and knobs.batched)) and \
+            not (shim.is_concrete(frames) and frames == 1)
+        held = ci + (ci if several else 0)
+        attention = held + 3 * dk + 3 * co + 2 * h * V
+        end = held + (4 if self.skips(cfg) else 3) * co
+        return shim.maximum(attention, end) * frames * (x.h * x.w)
+
     def library_peak(self, cfg, x, y, knobs):
-        """The normalised input, q/k/v (``2d_k + c_O``), the ``N_h·V``
-        attention weights and the two convolution outputs, a position."""
-        return (x.c + 2 * cfg["dk"] + 3 * y.c + 2 * cfg["heads"] * x.h) * x.h * x.w
+        """One frame through the unit (:meth:`unit_peak`)."""
+        return self.unit_peak(cfg, x, 1, knobs)
+
+    def library_peak_clip(self, cfg, x, y, knobs):
+        """The regular clip through the unit, beyond its output."""
+        return self.unit_peak(cfg, x, x.t, knobs) - y.numel
 
     def torch_module(self, cfg, x, kit, continual, knobs):
         m = kit.SpatialAttentionUnit(cfg["c_in"], cfg["c_out"], x.h, cfg["heads"], cfg["dk"], cfg["subsets"])
