@@ -140,15 +140,6 @@ def mha_step_work(D, h, n, bias, mode, out_bias=None):
     return work
 
 
-def mha_state(D, h, n, mode):
-    """Floats ``get_state()`` holds (one stream)."""
-    if mode == "retroactive":
-        return h * (n - 1) + 2 * D * (n - 1) + 2 * D * n
-    return 2 * n * D
-
-
-
-
 def mha_params(D, bias, out_bias=None):
     out_bias = bias if out_bias is None else out_bias
     return 4 * D * D + (3 * D if bias else 0) + (D if out_bias else 0)

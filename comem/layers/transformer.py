@@ -45,7 +45,7 @@ from __future__ import annotations
 
 from .. import shim
 from ..errors import ComemError
-from .attention import (ATTENTION_OPS, check_heads, mha_clip_work, mha_params, mha_state, mha_step_work,
+from .attention import (ATTENTION_OPS, check_heads, mha_clip_work, mha_params, mha_step_work,
                         torch_attention_work)
 from .base import LayerKind
 from .conv import positive
@@ -198,14 +198,6 @@ class TransformerEncoder(LayerKind):
     def state_formula(self, cfg, knobs):
         one = shim.is_concrete(cfg["layers"]) and cfg["layers"] == 1
         return self.state_formulas["1" if one else "2+"]
-
-    def state(self, cfg, x, y, knobs, formula=None):
-        D, h, n = cfg["c"], cfg["heads"], x.t
-        if formula is None and not (shim.is_concrete(cfg["layers"]) and cfg["layers"] == 1):
-            return mha_state(D, h, n, "retroactive") + n * D
-        if formula is None:
-            return mha_state(D, h, n, "single_output")
-        return super().state(cfg, x, y, knobs, formula)
 
     def temporal(self, cfg, x, knobs):
         return (x.t, 0, 1)
