@@ -96,18 +96,16 @@ def bench(model, device: str = "cpu", platform: str | None = None, batch: int | 
     reg.cpu()
     progress("regular")
     if com is not None:
-        import continual as co
-
         com = com.to(dev)
         frame = torch.randn(b_co, c_in, *spatial, dtype=tdt)
-        with torch.no_grad(), co.call_mode("forward_step"):
+        with torch.no_grad():   # steps by forward_step, as comem.validate measures them
             for _ in range(int(com.receptive_field) + 2):
-                com(frame.to(dev))
+                com.forward_step(frame.to(dev))
             times = []
             for _ in range(runs):
                 sync()
                 t0 = time.perf_counter()
-                y = com(frame.to(dev))
+                y = com.forward_step(frame.to(dev))
                 if y is not None:
                     y.cpu()
                 sync()

@@ -317,30 +317,6 @@ def measure_regular(model, row_map, in_channels, clip, size, use_ptflops=True, s
     return m
 
 
-class _stepping:
-    """How a continual model takes one step: ``model(x)`` under
-    ``co.call_mode("forward_step")`` — or, for a model holding a
-    multi-layer ``co.TransformerEncoder`` (whose retroactive layers run the
-    next layer's *forward* inside a step, which the global call mode would
-    turn into a step too), ``model.forward_step(x)``."""
-
-    def __init__(self, model):
-        import continual as co
-
-        self.model = model
-        nested = any(type(m).__name__ == "RetroactiveLambda" for m in model.modules())
-        self.ctx = None if nested else co.call_mode("forward_step")
-
-    def __enter__(self):
-        if self.ctx is None:
-            return self.model.forward_step
-        self.ctx.__enter__()
-        return self.model
-
-    def __exit__(self, *exc):
-        return self.ctx.__exit__(*exc) if self.ctx is not None else False
-
-
 def measure_continual(model, row_map, in_channels, size, stride: int = 1, seed=0, width=None, dims=3):
     """Warm up through the receptive field, then measure ``stride`` steps."""
     require_extra()
@@ -354,10 +330,12 @@ def measure_continual(model, row_map, in_channels, size, stride: int = 1, seed=0
     m.receptive_field = int(model.receptive_field)
     spatial = input_dims(dims, size, size if width is None else width)
     frame = lambda: torch.randn(1, in_channels, *spatial)  # noqa: E731
-    with torch.no_grad(), _stepping(model) as step:
+    # model.forward_step, not model(x) under co.call_mode("forward_step"): the global call mode would
+    # also turn the forward a retroactive transformer layer runs inside its step into a step
+    with torch.no_grad():
         warm = m.receptive_field + 2 * stride
         for _ in range(warm):
-            step(frame())
+            model.forward_step(frame())
     mapped = set()
     for path, _, mods in row_map.items():
         total = 0
@@ -372,7 +350,7 @@ def measure_continual(model, row_map, in_channels, size, stride: int = 1, seed=0
     counter = _OpCounter(row_map)
     executed = ExecutedCounter(model)
     steps = []
-    with torch.no_grad(), _stepping(model) as step:
+    with torch.no_grad():
         for _ in range(stride):
             counter.new_step()
             x = frame()
@@ -380,7 +358,7 @@ def measure_continual(model, row_map, in_channels, size, stride: int = 1, seed=0
             tracker = LiveTensorTracker(known)
             before = executed.total
             with tracker, executed:
-                out = step(x)
+                out = model.forward_step(x)
             del out
             steps.append((counter.take(), tracker.peak, executed.total - before))
     executed.remove()

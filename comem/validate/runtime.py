@@ -111,19 +111,19 @@ def _measure_peak(model, clip, size, dtype, batch, params, device, seed) -> Meas
     out.regular["total"] = sum(out.regular.values())
     if com is None:
         return out
-    import continual as co
-
+    # steps by forward_step (see measure_continual: a global call mode would make the forward a
+    # retroactive transformer layer runs inside its step a step too)
     frame = lambda: torch.randn(batch, c_in, *spatial, dtype=tdt)  # noqa: E731
-    with torch.no_grad(), co.call_mode("forward_step"):
+    with torch.no_grad():
         for _ in range(int(com.receptive_field) + 2):
-            com(frame())
+            com.forward_step(frame())
     state = _state_tensors(com)
     state_keys = {t.untyped_storage().data_ptr() for t in state}
     own = [t for t in list(com.parameters()) + list(com.buffers()) if t.untyped_storage().data_ptr() not in state_keys]
     x = frame()
     tracker = LiveTensorTracker(_storages_of(com, [x]))
-    with torch.no_grad(), co.call_mode("forward_step"), tracker:
-        y = com(x)
+    with torch.no_grad(), tracker:
+        y = com.forward_step(x)
     del y
     out.continual = {"weights": _bytes(own), "input": _bytes([x]), "state": _bytes(state),
                      "activations": tracker.peak}
@@ -151,15 +151,13 @@ def _measure_cuda(out, reg, com, c_in, clip, spatial, batch, tdt):
     torch.cuda.empty_cache()
     if com is None:
         return out
-    import continual as co
-
     com = com.to(dev)
-    with torch.no_grad(), co.call_mode("forward_step"):
+    with torch.no_grad():
         for _ in range(int(com.receptive_field) + 2):
-            com(torch.randn(batch, c_in, *spatial, dtype=tdt, device=dev))
+            com.forward_step(torch.randn(batch, c_in, *spatial, dtype=tdt, device=dev))
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-        com(torch.randn(batch, c_in, *spatial, dtype=tdt, device=dev))
+        com.forward_step(torch.randn(batch, c_in, *spatial, dtype=tdt, device=dev))
         torch.cuda.synchronize()
     out.continual = {"total": torch.cuda.max_memory_allocated()}
     return out
@@ -172,10 +170,8 @@ def allocator_peak_cpu(module, x, step: bool = False) -> int:
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    ctx = __import__("continual").call_mode("forward_step") if step else _null()
-    with _quiet_stderr(), torch.no_grad(), ctx, profile(activities=[ProfilerActivity.CPU],
-                                                        profile_memory=True) as prof:
-        module(x)
+    with _quiet_stderr(), torch.no_grad(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        module.forward_step(x) if step else module(x)
     current = peak = 0
     # each event's own allocations and frees (an op's self usage; [memory] events are frees outside
     # any op), in time order
@@ -208,10 +204,3 @@ class _quiet_stderr:
         os.close(self.null)
         return False
 
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
