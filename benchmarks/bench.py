@@ -24,7 +24,7 @@ from startup import measure as measure_startup  # noqa: E402
 
 
 def bench_formula() -> float:
-    code = ("import time; t=time.perf_counter(); from comem.symbolic import closed_forms; "
+    code = ("import time; t=time.perf_counter(); from comem.analyses.symbolic import closed_forms; "
             "f=closed_forms('x3d-m'); print(time.perf_counter()-t)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout.strip())
@@ -32,10 +32,10 @@ def bench_formula() -> float:
 
 def bench_sweep(n_clip=1000, n_size=1000, per_point_samples=300):
     from comem import api
-    from comem.sweep import sweep
-    from comem.profiles import get_profile
-    from comem.walker import evaluate_graph
-    from comem.conventions import weigh
+    from comem.analyses.sweep import sweep
+    from comem.accounting.profiles import get_profile
+    from comem.model.walk import evaluate_graph
+    from comem.accounting.conventions import weigh
 
     clips = list(range(1, n_clip + 1))
     sizes = list(range(32, 32 + n_size))

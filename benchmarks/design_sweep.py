@@ -18,8 +18,8 @@ import time
 
 def main(runs: int = 3):
     import comem
-    from comem.design import DesignSweep
-    from comem.units import parse_values
+    from comem.analyses.design import DesignSweep
+    from comem.core.units import parse_values
 
     grid = {"width_factor": parse_values("1..3:0.25", "w"), "depth_factor": parse_values("1..5:0.5", "d"),
             "bottleneck_factor": parse_values("1.5..3:0.25", "b")}

@@ -1,4 +1,4 @@
-"""Predicted vs measured on this machine: peak allocated bytes (comem.runtime
+"""Predicted vs measured on this machine: peak allocated bytes (comem.model.runtime
 against a real eager run) and throughput (the roofline for 'this' machine,
 calibrated by a micro-benchmark, against `comem bench`), one CPU thread.
 
@@ -10,7 +10,7 @@ import sys
 
 
 def main(runs: int = 5):
-    from comem.bench import bench
+    from comem.device.bench import bench
 
     cases = [("x3d-xs", None, None), ("x3d-s", None, 112), ("x3d-m", None, 112), ("i3d-r50", 8, 112),
              ("slow-8x8-r50", 8, 112)]

@@ -92,7 +92,7 @@ def main(runs: int = 5):
     t_torch = time.perf_counter() - t0
     t0 = time.perf_counter()
     import comem
-    from comem.importer import from_module
+    from comem.pytorch.importer import from_module
 
     t_comem = time.perf_counter() - t0
     model = build_x3d_l()
@@ -108,7 +108,7 @@ def main(runs: int = 5):
     t0 = time.perf_counter()
     r = comem.analyze(spec, clip=16, size=312, profile="continual-inference")
     t_an = time.perf_counter() - t0
-    from comem.sweep import sweep
+    from comem.analyses.sweep import sweep
 
     t0 = time.perf_counter()
     s = sweep(spec, clips=list(range(4, 104, 4)), sizes=list(range(160, 480, 8)))

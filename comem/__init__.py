@@ -13,45 +13,40 @@ that need it.
 """
 __version__ = "0.2.0"
 
-__all__ = ["analyze", "Report", "ComemError", "load_spec", "list_models", "profiles", "get_profile",
-           "from_module", "Spec", "__version__"]
+# The public API: name -> (module, attribute); resolved lazily on first use, so
+# ``import comem`` stays cheap (no numpy, sympy or torch).  An attribute of None
+# is the module itself (``comem.sweep.sweep(...)``).
+_PUBLIC = {
+    "analyze": ("comem.api", "analyze"),
+    "Report": ("comem.results.report", "Report"),
+    "ComemError": ("comem.errors", "ComemError"),
+    "Spec": ("comem.spec.schema", "Spec"),
+    "load_spec": ("comem.spec.load", "load_spec"),
+    "resolve": ("comem.spec.registry", "resolve"),
+    "list_models": ("comem.spec.registry", "builtin_names"),
+    "get_profile": ("comem.accounting.profiles", "get_profile"),
+    "profiles": ("comem.accounting.profiles", None),
+    "from_module": ("comem.pytorch.importer", "from_module"),
+    "sweep": ("comem.analyses.sweep", None),
+    "solve": ("comem.analyses.solve", None),
+    "symbolic": ("comem.analyses.symbolic", None),
+    "plot": ("comem.plot", None),
+}
+
+__all__ = [*_PUBLIC, "__version__"]
 
 
 def __getattr__(name):
-    if name == "analyze":
-        from .api import analyze
+    try:
+        module, attr = _PUBLIC[name]
+    except KeyError:
+        raise AttributeError(f"module 'comem' has no attribute {name!r}") from None
+    import importlib
 
-        return analyze
-    if name == "Report":
-        from .report import Report
+    value = importlib.import_module(module)
+    return value if attr is None else getattr(value, attr)
 
-        return Report
-    if name == "ComemError":
-        from .errors import ComemError
 
-        return ComemError
-    if name == "Spec":
-        from .spec import Spec
+from comem import _compat  # noqa: E402  (0.2 module paths, e.g. ``from comem.sweep import sweep``)
 
-        return Spec
-    if name == "load_spec":
-        from .spec import load_spec
-
-        return load_spec
-    if name == "list_models":
-        from .spec import builtin_names
-
-        return builtin_names
-    if name == "get_profile":
-        from .profiles import get_profile
-
-        return get_profile
-    if name == "from_module":
-        from .importer import from_module
-
-        return from_module
-    if name == "profiles":
-        from . import profiles
-
-        return profiles
-    raise AttributeError(f"module 'comem' has no attribute {name!r}")
+_compat.install()

@@ -1,3 +1,3 @@
-from .cli import run
+from comem.cli import run
 
 run()

@@ -14,14 +14,16 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from . import conventions, shim
-from .errors import ComemError
-from .profiles import get_profile
-from .report import Report, build_breakdown
-from .spec import Spec, resolve
-from .inputs import check_clip_size, get_graph
-from .units import MAX_BATCH, check_int, dtype_bytes, frame_text
-from .walker import evaluate_graph
+from comem.accounting import conventions
+from comem.core import shim
+from comem.errors import ComemError
+from comem.accounting.profiles import get_profile
+from comem.results.report import Report, build_breakdown
+from comem.spec.registry import resolve
+from comem.spec.schema import Spec
+from comem.model.inputs import check_clip_size, get_graph
+from comem.core.units import MAX_BATCH, check_int, dtype_bytes, frame_text
+from comem.model.walk import evaluate_graph
 
 
 def require_continual(spec, graph):
@@ -36,7 +38,7 @@ def constraint_failures(spec, graph, clip, size, width=None) -> list:
     breaks (rules over the parameters and clip, size/height, width)."""
     if not spec.constraints:
         return []
-    from .expr import evaluate
+    from comem.core.expr import evaluate
 
     out = []
     for rule, message in spec.constraints:
@@ -113,7 +115,7 @@ def analyze(model="x3d-m", clip: int | None = None, size=None, profile: str | No
         the spec's.
     profile
         ``"paper"`` (default) or ``"continual-inference"`` (see
-        :mod:`comem.profiles`).  Asking for a profile or knobs of a model with
+        :mod:`comem.accounting.profiles`).  Asking for a profile or knobs of a model with
         no continual form (R(2+1)D, SlowFast) is an error.
     dtype
         ``fp32`` (default), ``fp16``, ``bf16``, ``int8``, ``fp64``: bytes per float.
@@ -121,7 +123,7 @@ def analyze(model="x3d-m", clip: int | None = None, size=None, profile: str | No
         number of streams / batch size: memory and operations scale with it.
     convention
         FLOP-counting convention: ``ptflops`` (default), ``macs``, ``flops``,
-        ``fvcore`` (see :mod:`comem.conventions`).  ``count`` is its old
+        ``fvcore`` (see :mod:`comem.accounting.conventions`).  ``count`` is its old
         name, accepted for one release.
     knobs
         profile knob overrides, e.g. ``{"conv_state": "library-buffer"}``.
@@ -130,7 +132,7 @@ def analyze(model="x3d-m", clip: int | None = None, size=None, profile: str | No
     runtime, device
         ``runtime="pytorch"`` adds the predicted peak allocated bytes of one
         eager regular forward and one continual step on ``device`` (``cuda``
-        or ``cpu``): ``Report.runtime`` (:mod:`comem.runtime`).
+        or ``cpu``): ``Report.runtime`` (:mod:`comem.model.runtime`).
     """
     s = prepare(model, profile, knobs, params, count if count is not None else convention)
     clip, height, width = check_clip_size(s.spec, clip, size)
@@ -146,7 +148,7 @@ def analyze(model="x3d-m", clip: int | None = None, size=None, profile: str | No
     if runtime is not None:
         if runtime != "pytorch":
             raise ComemError(f"unknown runtime {runtime!r}; comem models 'pytorch' (eager, continual-inference)")
-        from .runtime import runtime_peak
+        from comem.model.runtime import runtime_peak
 
         r.runtime = runtime_peak(s.spec, clip, (height, width), dtype_name, batch, device, params)
     return r
@@ -164,7 +166,7 @@ def accountings(s: Setup, t, clip, frame, batch, nbytes) -> dict:
     """State / transient / total of the network under the paper (as printed),
     the paper's equations and continual-inference, with the user's model
     knobs (``se_pool``) applied; the selected profile's totals are reused."""
-    from .profiles import MODEL_KNOBS
+    from comem.accounting.profiles import MODEL_KNOBS
 
     model_knobs = {k: v for k, v in s.profile.as_dict().items() if k in MODEL_KNOBS}
     out = {}

@@ -4,7 +4,7 @@ continual against regular.  Every function returns a matplotlib Figure
 """
 from __future__ import annotations
 
-from .errors import MissingExtraError
+from comem.errors import MissingExtraError
 
 KINDS = ("stages", "clip", "size", "models", "pareto-grid", "accuracy-throughput")
 
@@ -67,8 +67,8 @@ def against(model, axis: str, values, **kw):
     per clip) as ``clip`` or ``size`` varies, from one vectorised sweep."""
     import numpy as np
 
-    from .api import analyze
-    from .sweep import sweep
+    from comem.api import analyze
+    from comem.analyses.sweep import sweep
 
     plt = _plt()
     base = analyze(model, **{k: v for k, v in kw.items() if k in ("profile", "knobs", "params", "dtype", "convention")})
@@ -111,7 +111,7 @@ def continual_vs_regular(models, **kw):
     memory; a model without a continual form shows its regular bars only
     (and says so under its name)."""
     plt = _plt()
-    from .api import analyze
+    from comem.api import analyze
 
     reps = [analyze(m, **kw) for m in models]
     names = [r.title if r.continual else f"{r.title}\n(regular only)" for r in reps]
@@ -149,9 +149,9 @@ def pareto_grid(model, grid: dict, x="total_bytes", y="ops_per_step", color=None
     a larger ``maximize`` — the efficient designs."""
     import numpy as np
 
-    from .design import iter_design_sweep
-    from .errors import ComemError
-    from .pareto import _as_number, _compare, _flat_columns, nondominated, parse_condition
+    from comem.analyses.design import iter_design_sweep
+    from comem.errors import ComemError
+    from comem.analyses.pareto import _as_number, _compare, _flat_columns, nondominated, parse_condition
 
     plt = _plt()
     color = color or next(iter(grid))
@@ -222,9 +222,9 @@ def accuracy_throughput(device: str = "rtx2080ti"):
     accuracy against throughput on one of its platforms, from Table 1's
     published values, with comem's roofline prediction for each model drawn
     beside its measurement (hollow marker, joined by a line)."""
-    from .errors import ComemError
-    from .paper import PLATFORM_TITLES, PLATFORMS, _label, load_published, table6_batches
-    from .roofline import predict
+    from comem.errors import ComemError
+    from comem.reproduce.co3d import PLATFORM_TITLES, PLATFORMS, _label, load_published, table6_batches
+    from comem.device.roofline import predict
 
     if device not in PLATFORMS:
         raise ComemError(f"accuracy-throughput draws the paper's platforms: {', '.join(PLATFORMS)}; got {device!r}")

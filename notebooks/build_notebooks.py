@@ -44,8 +44,8 @@ print("regular X3D-M worst case (Sec. 3.7):", f"{r.regular_total_floats:,}")  # 
 The library's convolution buffers `(k_T−1)²` frames, delays projection shortcuts after the
 projection, and keeps whole pool windows (see `docs/library-vs-paper.md`). `comem validate x3d-m`
 checks these numbers against the instrumented library model."""),
-    ("code", """from comem.compare import compare, compare_table
-from comem.formats import render_tables
+    ("code", """from comem.analyses.compare import compare, compare_table
+from comem.results.formats import render_tables
 print(render_tables([compare_table(compare(["x3d-m", "x3d-m:knob.errata=consistent",
                                              "x3d-m:profile=continual-inference"], {}))], "table"))"""),
     ("md", """## Table 1, Table 3 and Table 7 (FLOPs)
@@ -54,7 +54,7 @@ comem counts each module once; the published continual counts came from ptflops 
 continual-inference modules, which counts BatchNorm/ReLU twice, miscounts the channels-first
 classifier, and leaves out the temporal pooling at the default window. The "published toolchain"
 column reconstructs those counts from comem's own operation counts."""),
-    ("code", """from comem.paper import paper_tables
+    ("code", """from comem.reproduce.co3d import paper_tables
 from IPython.display import Markdown
 Markdown(render_tables(paper_tables(("1",)), "markdown"))"""),
     ("code", """Markdown(render_tables(paper_tables(("3", "7")), "markdown"))"""),
@@ -67,7 +67,7 @@ Questions an engineer deploying a streaming video model asks, answered analytica
 milliseconds."""),
     ("code", """import numpy as np
 import comem
-from comem.sweep import sweep
+from comem.analyses.sweep import sweep
 from comem import plot"""),
     ("md", """## Which X3D fits in 8 MiB of state at fp16 for 4 streams — and at what FLOPs per frame?
 
@@ -95,7 +95,7 @@ X3D-L's deeper stages need a smaller input. At its native 224², X3D-M does not 
     ("code", """m = comem.analyze("x3d-m", batch=4, dtype="fp16")
 print(f"X3D-M at 224², 4 streams, fp16: state {m.state_floats * 2 / 2**20:.2f} MiB, "
       f"state + transient {m.total_floats * 2 / 2**20:.2f} MiB")
-from comem.solve import solve
+from comem.analyses.solve import solve
 print(solve("x3d-m", "size", budget_bytes=8 * 2**20, dtype="fp16", batch=4))"""),
     ("md", "## How memory and compute move with the clip (the global-pool window)"),
     ("code", """import matplotlib.pyplot as plt
@@ -117,8 +117,8 @@ X3D was found by expanding a tiny network along axes: frames, frame size, width 
 every spec parameter exactly (widths round to multiples of 8 at every point) and vectorised: one
 walk of the layer tree per distinct structure (here: per depth) evaluates every width, bottleneck,
 clip and size at once (`python benchmarks/design_sweep.py`: about 2.7 M points/s)."""),
-    ("code", """from comem.design import design_sweep
-from comem.units import parse_values
+    ("code", """from comem.analyses.design import design_sweep
+from comem.core.units import parse_values
 
 axes = {"width_factor": parse_values("1..3:0.25", "γ_w"), "depth_factor": parse_values("1..5:0.5", "γ_d"),
         "bottleneck_factor": parse_values("1.5..3:0.75", "γ_b")}
@@ -130,7 +130,7 @@ print(f"{r.points:,} designs x sizes, all exact; columns: {', '.join(r.headers()
 4 streams, and needs the fewest operations per frame?* Taken literally the answer is the smallest
 network; the useful answer is the Pareto front: under the budget, the designs no other design beats
 on operations per frame *and* capacity (parameters)."""),
-    ("code", """from comem.pareto import pareto
+    ("code", """from comem.analyses.pareto import pareto
 question = dict(axes, stem_kt=[3, 5], depth_factor=parse_values("1..3:0.5", "γ_d"))
 front = pareto("x3d-m", question, clips=[8, 16], sizes=[112, 128, 160], batches=[4], dtypes=["fp16"],
                minimize=["ops_per_step"], maximize=["params"], where=["total_bytes<=8MiB"])
@@ -158,7 +158,7 @@ for label, (w, d, b) in named.items():
                       params={"width_factor": w, "depth_factor": d, "bottleneck_factor": b})
     total = a.total_bytes + a.weights_bytes
     print(f"{label:20s} needs {total / 2**30:.2f} GiB at 224², 32 streams: {'fits' if total <= tx2 else 'does not fit'}")
-from comem.solve import solve, solve_param
+from comem.analyses.solve import solve, solve_param
 print("how far each axis expands (the others at X3D-M's) before 8 GB is full:")
 common = dict(clip=16, size=224, batch=32, dtype="fp16", profile="continual-inference", include_weights=True)
 for name, step, hi in (("depth_factor", 0.5, 64), ("width_factor", 0.25, 24), ("bottleneck_factor", 0.25, 48)):
@@ -179,7 +179,7 @@ designs no other design beats on lower memory, fewer operations per frame and mo
                        dtypes=["fp16"])
 plt.close(fig); fig"""),
     ("md", "## Closed form of the state in clip and size"),
-    ("code", """from comem.symbolic import closed_forms
+    ("code", """from comem.analyses.symbolic import closed_forms
 f = closed_forms("x3d-m")
 f["state_floats"]"""),
 ]

@@ -87,7 +87,7 @@ def test_weights_in_the_memory_picture():
 
 
 def test_solve_with_weights():
-    from comem.solve import solve
+    from comem.analyses.solve import solve
 
     budget = 64 * 2 ** 20
     r = solve("x3d-m", "batch", budget_bytes=budget, dtype="fp16", include_weights=True)
@@ -159,7 +159,7 @@ def test_resnet_heads_equal_the_reference_code(model, crop, clip):
     r = comem.analyze(model, size=crop, clip=clip)
     rows = [x for x in r.rows if x.stage in ("pool_5", "fc")]
     assert sum(x.params * x.multiplicity for x in rows) == params
-    from comem.conventions import weigh
+    from comem.accounting.conventions import weigh
     assert sum(weigh(x.work_clip, "ptflops") * x.multiplicity for x in rows) == int(macs)
     # the continual head's pool (co3d: co.AvgPool3d(pool_size, stride=1)) holds its window of pooled maps
     copool = co.AvgPool3d(pool_size, stride=1).eval()
@@ -204,7 +204,7 @@ def test_max_pool_indices_in_the_library_transient(tmp_path):
 @pytest.mark.validation
 def test_max_pool_indices_measured(tmp_path):
     pytest.importorskip("continual")
-    from comem.validate.compare import validate
+    from comem.pytorch.validate import validate
 
     spec = tmp_path / "maxpool-net.toml"
     spec.write_text(MAXPOOL_SPEC)

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 import comem
-from comem import conventions
+from comem.accounting import conventions
 from comem.errors import ComemError
-from comem.expr import parse
+from comem.core.expr import parse
 from comem.layers import KINDS
 
 ROOT = Path(comem.__file__).parent
@@ -45,13 +45,72 @@ def _kinds_named(path):
     return found & set(KINDS)
 
 
-@pytest.mark.parametrize("module", ["walker.py", "report.py", "api.py", "nodes.py", "validate/builder.py",
-                                    "validate/instrument.py", "validate/compare.py", "paper.py", "sweep.py",
-                                    "symbolic.py"])
-def test_engine_and_validators_name_no_layer_kind(module):
+MODULES = sorted(str(p.relative_to(ROOT)) for p in ROOT.rglob("*.py") if "__pycache__" not in p.parts)
+OUTSIDE_LAYERS = [m for m in MODULES if not m.startswith("layers/")]
+#: modules still naming kinds, each a debt to pay (strict: the test fails once one is clean, so it leaves this list)
+KIND_DEBT = {"pytorch/importer/trace.py", "pytorch/importer/emit.py"}
+
+
+@pytest.mark.parametrize("module", [pytest.param(m, marks=pytest.mark.xfail(strict=True, reason="names kinds"))
+                                    if m in KIND_DEBT else m for m in OUTSIDE_LAYERS])
+def test_no_module_outside_layers_names_a_layer_kind(module):
     named = _kinds_named(ROOT / module)
     assert not named, f"{module} names layer kinds {sorted(named)}; their formulas belong in comem/layers/"
     assert not re.search(r"kind(\.name)?\s*==", (ROOT / module).read_text())
+
+
+#: the package tree, ground first: a module imports only from its own level or below
+LEVELS = [{"errors", "_compat", "core"}, {"accounting"}, {"layers"}, {"spec"}, {"model", "results"}, {"api"},
+          {"analyses", "pytorch"}, {"device"}, {"reproduce"}, {"plot"}, {"cli"}]
+LEVEL = {area: i for i, areas in enumerate(LEVELS) for area in areas}
+
+
+def _area(module: str) -> str:
+    """``comem.model.walk`` -> ``model``; ``comem.api`` -> ``api``."""
+    return module.split(".")[1]
+
+
+def _comem_imports(path):
+    """Every comem module a file imports, at module level or inside a function."""
+    for n in ast.walk(ast.parse(path.read_text())):
+        if isinstance(n, ast.ImportFrom) and n.module and n.level == 0 and n.module.startswith("comem"):
+            if n.module == "comem":
+                yield from (f"comem.{a.name}" for a in n.names)
+            else:
+                yield n.module
+        elif isinstance(n, ast.Import):
+            yield from (a.name for a in n.names if a.name.startswith("comem"))
+        elif isinstance(n, ast.ImportFrom) and n.level:
+            yield f"relative import in {path.name}"
+
+
+def test_every_folder_has_a_level():
+    areas = {m.split("/")[0].removesuffix(".py") for m in MODULES} - {"__init__", "__main__"}
+    assert areas <= set(LEVEL), f"folders without a place in the import order: {sorted(areas - set(LEVEL))}"
+
+
+@pytest.mark.parametrize("module", [m for m in MODULES if m not in ("__init__.py", "__main__.py")])
+def test_each_folder_imports_in_one_direction(module):
+    mine = LEVEL[module.split("/")[0].removesuffix(".py")]
+    for imported in _comem_imports(ROOT / module):
+        assert not imported.startswith("relative"), f"{module}: use absolute comem.* imports ({imported})"
+        if imported == "comem.__version__":
+            continue
+        assert LEVEL[_area(imported)] <= mine, (
+            f"{module} imports {imported}: {_area(imported)} sits above {module.split('/')[0]} in the tree")
+
+
+def test_torch_is_imported_at_module_level_only_in_pytorch():
+    for module in MODULES:
+        if module.startswith("pytorch/"):
+            continue
+        tree = ast.parse((ROOT / module).read_text())
+        for n in tree.body:
+            names = [a.name for a in n.names] if isinstance(n, ast.Import) else (
+                [n.module] if isinstance(n, ast.ImportFrom) and n.module else [])
+            heavy = [x for x in names if x.split(".")[0] in ("torch", "continual", "numpy", "sympy", "onnx",
+                                                              "onnxruntime", "matplotlib")]
+            assert not heavy, f"{module} imports {heavy} at module level; import it inside the function"
 
 
 def test_an_op_no_convention_weighs_is_an_error_not_a_zero():
@@ -150,7 +209,7 @@ def test_a_new_kind_in_one_module_and_one_registry_line(softsign_kind, tmp_path)
 @pytest.mark.validation
 def test_a_new_kind_is_validated_against_the_library(softsign_kind, tmp_path):
     pytest.importorskip("continual")
-    from comem.validate.compare import validate
+    from comem.pytorch.validate import validate
 
     spec = tmp_path / "softsign-net.toml"
     spec.write_text(TANH_SPEC)

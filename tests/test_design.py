@@ -14,10 +14,10 @@ from fractions import Fraction as F
 import pytest
 
 import comem
-from comem.design import DesignSweep, design_sweep
-from comem.pareto import pareto
-from comem.solve import solve_param
-from comem.units import parse_values
+from comem.analyses.design import DesignSweep, design_sweep
+from comem.analyses.pareto import pareto
+from comem.analyses.solve import solve_param
+from comem.core.units import parse_values
 
 QUANTITIES = ("state_floats", "transient_floats", "total_floats", "state_bytes", "transient_bytes", "total_bytes",
               "ops_per_step", "ops_per_clip", "regular_total_floats", "regular_total_bytes", "params")

@@ -3,10 +3,10 @@ from fractions import Fraction
 
 import pytest
 
-from comem import shim
+from comem.core import shim
 from comem.layers import KINDS
 from comem.layers.base import Shape, conv_out
-from comem.profiles import get_profile
+from comem.accounting.profiles import get_profile
 
 
 class Ctx:

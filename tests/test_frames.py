@@ -77,7 +77,7 @@ def test_bad_frame_sizes(cli, args, needle):
 def test_non_square_against_instrumented_models(model, clip, size):
     pytest.importorskip("torch")
     pytest.importorskip("continual")
-    from comem.validate.compare import validate
+    from comem.pytorch.validate import validate
 
     v = validate(model, clip=clip, size=size, use_ptflops=True, per_layer=True)
     assert not v.failures, [(c.group, c.quantity, c.analytic, c.measured) for c in v.failures][:8]

@@ -17,8 +17,8 @@ pytest.importorskip("torch")
 pytest.importorskip("continual")
 
 import comem  # noqa: E402
-from comem.importer.check import compare  # noqa: E402
-from comem.importer.emit import to_toml  # noqa: E402
+from comem.pytorch.importer.check import compare  # noqa: E402
+from comem.pytorch.importer.emit import to_toml  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 import zoo  # noqa: E402
@@ -72,7 +72,7 @@ def test_toml_round_trip(tmp_path, name):
     """The written TOML, loaded back, is the module: the numbers measured on it."""
     make, shapes = ZOO[name]
     module, shape = make(), shapes[1]
-    spec, data = comem.importer.spec_from_module(module, shape)
+    spec, data = comem.pytorch.importer.spec_from_module(module, shape)
     path = tmp_path / f"{name}.toml"
     path.write_text(to_toml(data, "imported in a test"))
     loaded = comem.load_spec(path)
@@ -85,7 +85,7 @@ def test_toml_round_trip(tmp_path, name):
 def test_imported_spec_builds_back_into_continual_inference():
     """The imported I3D spec, built by comem's own builder into a continual
     model at a frame the import never saw, matches comem's numbers."""
-    from comem.validate.compare import validate
+    from comem.pytorch.validate import validate
 
     spec = comem.from_module(zoo.I3DLike(), (3, 8, 64, 64))
     v = validate(spec, clip=6, size=(48, 80), use_ptflops=False, per_layer=False)
@@ -243,7 +243,7 @@ def test_groupnorm_model_has_per_clip_numbers_only():
 
 
 def test_functional_ops_weigh_zero_under_ptflops_only():
-    from comem.conventions import CONVENTIONS, FUNCTIONAL_FACTOR, weigh
+    from comem.accounting.conventions import CONVENTIONS, FUNCTIONAL_FACTOR, weigh
 
     assert set(FUNCTIONAL_FACTOR) == set(CONVENTIONS)
     work = {"relu@functional": 10, "relu": 5}
@@ -259,10 +259,10 @@ def test_imported_spec_works_everywhere_a_builtin_does():
     its point analyses (and the spec is a comem.Spec)."""
     import sympy
 
-    from comem.compare import compare as compare_models
-    from comem.solve import solve
-    from comem.sweep import sweep
-    from comem.symbolic import closed_forms
+    from comem.analyses.compare import compare as compare_models
+    from comem.analyses.solve import solve
+    from comem.analyses.sweep import sweep
+    from comem.analyses.symbolic import closed_forms
 
     spec = comem.from_module(zoo.X3DLike(), (3, 8, 64, 64))
     assert isinstance(spec, comem.Spec)

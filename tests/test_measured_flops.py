@@ -9,9 +9,9 @@ pytest.importorskip("torch")
 pytest.importorskip("ptflops")
 
 from comem import api  # noqa: E402
-from comem.conventions import weigh  # noqa: E402
-from comem.profiles import get_profile  # noqa: E402
-from comem.walker import evaluate_graph  # noqa: E402
+from comem.accounting.conventions import weigh  # noqa: E402
+from comem.accounting.profiles import get_profile  # noqa: E402
+from comem.model.walk import evaluate_graph  # noqa: E402
 
 pytestmark = pytest.mark.validation
 
@@ -19,8 +19,8 @@ pytestmark = pytest.mark.validation
 def _measure(model, clip, size):
     import torch
 
-    from comem.validate.builder import build_regular
-    from comem.validate.instrument import measure_regular
+    from comem.pytorch.build import build_regular
+    from comem.pytorch.instrument import measure_regular
 
     spec = api.resolve(model)
     graph = api.get_graph(spec)

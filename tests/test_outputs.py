@@ -93,7 +93,7 @@ def test_layer_rows_share_and_depth(cli):
 def test_tables_are_drawn_by_tabulate():
     from tabulate import tabulate
 
-    from comem.formats import Table, render_tables
+    from comem.results.formats import Table, render_tables
 
     t = Table("t", ["a", "b"], [["x", 1234567]], numeric=(1,))
     assert render_tables([t], "markdown").endswith(tabulate([["x", "1,234,567"]], ["a", "b"], tablefmt="pipe",
@@ -165,7 +165,7 @@ def test_knob_without_equals_gets_a_name_value_hint(cli):
 
 
 def test_validate_install_hint_names_fvcore():
-    from comem.validate import INSTALL_HINT
+    from comem.pytorch import INSTALL_HINT
 
     assert "fvcore" in INSTALL_HINT
 
@@ -187,7 +187,7 @@ def test_readme_ptflops_wording():
 # sweeps stream in blocks
 
 def test_streamed_blocks_equal_the_whole_sweep():
-    from comem.sweep import iter_sweep, sweep
+    from comem.analyses.sweep import iter_sweep, sweep
 
     whole = sweep("x3d-m", [4, 5, 16, 31], [31, 64, 225], [1, 2], ["fp32", "fp16"])
     rows = []
@@ -199,7 +199,7 @@ def test_streamed_blocks_equal_the_whole_sweep():
 
 @pytest.mark.parametrize("fmt", ["csv", "json"])
 def test_streamed_text_equals_the_rows(cli, fmt):
-    from comem.sweep import sweep
+    from comem.analyses.sweep import sweep
 
     rc, out, err = cli("sweep", "slowfast-8x8-r50", "--clip", "28..33", "--size", "64,97", "-f", fmt)
     assert rc == 0, err

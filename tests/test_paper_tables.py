@@ -9,7 +9,7 @@ import json
 import pytest
 
 import comem
-from comem.paper import toolchain_terms
+from comem.reproduce.co3d import toolchain_terms
 
 
 @pytest.mark.parametrize("model,clip,params_m,gflops", [

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 import comem
 from comem.errors import ComemError
-from comem.expr import Expression
+from comem.core.expr import Expression
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -113,7 +113,7 @@ def test_knobs_change_only_what_they_say(model, clip, size, knob):
 @given(st.lists(st.integers(1, 48), min_size=1, max_size=4, unique=True),
        st.lists(st.integers(32, 300), min_size=1, max_size=4, unique=True), st.sampled_from(["x3d-m", "i3d-r50"]))
 def test_vectorised_sweep_equals_one_by_one(clips, sizes, model):
-    from comem.sweep import sweep
+    from comem.analyses.sweep import sweep
 
     try:
         fast = sweep(model, clips, sizes)

@@ -13,8 +13,8 @@ import textwrap
 import pytest
 
 import comem
-from comem.roofline import predict
-from comem.runtime import round_block, runtime_peak
+from comem.device.roofline import predict
+from comem.model.runtime import round_block, runtime_peak
 
 # --- the runtime peak, term by term ------------------------------------------------
 
@@ -48,7 +48,7 @@ def test_weights_and_input_terms_by_hand():
 def test_runtime_peak_equals_a_real_cpu_run(model, clip, size, batch):
     pytest.importorskip("torch")
     pytest.importorskip("continual")
-    from comem.validate.runtime import measure_peak
+    from comem.pytorch.measure import measure_peak
 
     measured = measure_peak(model, clip, size, batch=batch)
     pred = runtime_peak(model, clip, size, batch=batch, device="cpu")
@@ -93,7 +93,7 @@ def test_executed_counts_the_zero_taps_by_hand():
 @pytest.mark.validation
 def test_executed_equals_what_the_library_dispatches():
     pytest.importorskip("continual")
-    from comem.validate.compare import validate
+    from comem.pytorch.validate import validate
 
     for model, clip, size in (("x3d-m", 16, 64), ("i3d-r50", 8, 64)):
         v = validate(model, clip=clip, size=size, use_ptflops=False, per_layer=False)
@@ -108,7 +108,7 @@ def test_executed_equals_what_the_library_dispatches():
 
 
 def _tiny_spec(stages, in_channels=3, size=8, clip=4, path=None):
-    from comem.spec import spec_from_dict
+    from comem.spec.load import spec_from_dict
     import tomllib
 
     text = f'[model]\nname = "tiny"\nclip = {clip}\nsize = {size}\nin_channels = {in_channels}\n' + stages
@@ -169,7 +169,7 @@ def test_cli_predict(cli):
 
 
 def test_table1_memory_within_twelve_percent():
-    from comem.paper import load_published, table1_memory
+    from comem.reproduce.co3d import load_published, table1_memory
 
     t = table1_memory(load_published())
     assert len(t.rows) == 20   # Table 1: 10 clip and 10 frame rows with a Mem. figure

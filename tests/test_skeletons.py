@@ -92,7 +92,7 @@ TABLE_II = [("st-gcn", False, 3.14, 16.73), ("st-gcn-star", False, 3.14, 36.90),
 
 @pytest.mark.parametrize("model,continual,params_m,gflops", TABLE_II)
 def test_table_ii_reproduced(model, continual, params_m, gflops):
-    from comem.paper_beyond import per_prediction
+    from comem.reproduce.beyond import per_prediction
 
     r = comem.analyze(model)
     assert round(r.params / 1e6, 2) == params_m
@@ -104,7 +104,7 @@ def test_table_ii_cos_tr_counts_strided_convolutions_on_emitted_frames_only():
     """Table II prints CoS-TR 0.22 G: comem's count with the strided temporal
     convolutions working on emitted frames only; the every-frame count that
     reproduces CoST-GCN's 0.27 and CoAGCN's 0.30 gives 0.26."""
-    from comem.paper_beyond import emitted_only, per_prediction
+    from comem.reproduce.beyond import emitted_only, per_prediction
 
     r = comem.analyze("s-tr")
     assert round(float(emitted_only(r)) / 1e9, 2) == 0.22
@@ -116,7 +116,7 @@ def test_table_ii_cos_tr_counts_strided_convolutions_on_emitted_frames_only():
 def test_kinetics_table_v():
     """Table V (Kinetics-Skeleton, 18 joints, 400 classes): ST-GCN 12.04,
     AGCN 13.45, S-TR 11.62 G; CoST-GCN* 0.11."""
-    from comem.paper_beyond import per_prediction
+    from comem.reproduce.beyond import per_prediction
 
     for model, g in (("st-gcn", 12.04), ("agcn", 13.45), ("s-tr", 11.62)):
         assert round(comem.analyze(model, size=18, params={"classes": 400}).ops_per_clip / 1e9, 2) == g
@@ -126,7 +126,7 @@ def test_kinetics_table_v():
 
 @pytest.mark.parametrize("model", ["st-gcn-star", "s-tr"])
 def test_validate_passes_on_one_body(model):
-    from comem.validate.compare import validate
+    from comem.pytorch.validate import validate
 
     v = validate(model, clip=100 if model.endswith("star") else 40, size=(25, 1))
     assert v.ok, [c for c in v.checks if not c.ok]
@@ -139,7 +139,7 @@ def test_regular_eager_activations_equal_a_live_tensor_tracker(kind, star):
     tensors of the reference forward on the CPU, but for one tensor the
     reference keeps beside it: its input reshaped for the blocks
     (``x = self.layers(x)`` holds it), 3·T·V·M floats."""
-    from comem.validate.instrument import LiveTensorTracker, _storages_of
+    from comem.pytorch.instrument import LiveTensorTracker, _storages_of
 
     T = 100 if star else 64
     torch.set_num_threads(1)

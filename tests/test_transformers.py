@@ -196,7 +196,7 @@ def test_recurrent_against_the_library_and_ptflops(tmp_path, kind, C, H, L, bias
 def test_library_composition_explains_the_published_cooadtr_counts():
     """Table 6 (ICLR 2023): CoOadTR-b1 9.6 M and CoOadTR-b2 410.8 M FLOPs on
     THUMOS14 / ActivityNet features, 10.6 / 411.9 on Kinetics features."""
-    from comem.paper_beyond import _toolchain
+    from comem.reproduce.beyond import _toolchain
 
     for features, b1, b2 in ((3072, 9.6, 410.8), (4096, 10.6, 411.9)):
         r1 = comem.analyze("cooadtr-b1", params={"features": features})
@@ -239,7 +239,7 @@ def test_comem_validate_passes(tmp_path, name):
     """comem validate: state, params, work per step and clip (ptflops run on
     the regular model too), delay, receptive field and the measured transient
     peak of one step, all equal."""
-    from comem.validate.compare import validate
+    from comem.pytorch.validate import validate
 
     v = validate(spec(tmp_path, VALIDATED[name], 12, 7, name=name.replace("_", "-")))
     assert v.ok, [(c.group, c.quantity, c.analytic, c.measured) for c in v.failures]

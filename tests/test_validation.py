@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("continual")
 
-from comem.validate.compare import validate  # noqa: E402
+from comem.pytorch.validate import validate  # noqa: E402
 
 pytestmark = pytest.mark.validation
 

@@ -10,10 +10,10 @@ import sympy
 
 import comem
 from comem.errors import ComemError
-from comem.symbolic import closed_forms, substitute
-from comem.sweep import sweep
-from comem.solve import solve
-from comem.units import parse_bytes, parse_count, parse_range
+from comem.analyses.symbolic import closed_forms, substitute
+from comem.analyses.sweep import sweep
+from comem.analyses.solve import solve
+from comem.core.units import parse_bytes, parse_count, parse_range
 
 POINTS = [(16, 224), (7, 75), (13, 161), (64, 33), (3, 250)]  # 75, 161, 33, 250: not multiples of 32
 

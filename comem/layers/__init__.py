@@ -31,24 +31,23 @@ that implement it for ``comem validate``.  Composite kinds (``residual``,
 :func:`register` line (its new ops carry their weight under every counting
 convention in ``op_weights``).
 """
-from .attention import ATTENTION
-from .activation import (DROPOUT, ELU, GELU, HARDSIGMOID, HARDSWISH, IDENTITY, LEAKY_RELU, RELU, RELU6, SIGMOID, SILU,
-                         SOFTMAX, SWISH, TANH)
-from .composite import RESIDUAL, SQUEEZE_EXCITE
-from .conv import CONV
-from .decoder import CLASS_TOKEN, TRANSFORMER_DECODER
-from .delay import DELAY
-from .flatten import FLATTEN
-from .graph import GRAPH_CONV, SPATIAL_ATTENTION
-from .linear import LINEAR
-from .mean import MEAN
-from .norm import BATCHNORM, GROUPNORM, INSTANCENORM, LAYERNORM
-from .parallel import PARALLEL
-from .pool import AVGPOOL, MAXPOOL
-from .positional import POSITIONAL_ENCODING
-from .rnn import GRU, LSTM, RNN
-from .subsample import TEMPORAL_SUBSAMPLE
-from .transformer import TRANSFORMER_ENCODER
+from comem.layers.attention import ATTENTION
+from comem.layers.activation import DROPOUT, ELU, GELU, HARDSIGMOID, HARDSWISH, IDENTITY, LEAKY_RELU, RELU, RELU6, SIGMOID, SILU, SOFTMAX, SWISH, TANH
+from comem.layers.composite import RESIDUAL, SQUEEZE_EXCITE
+from comem.layers.conv import CONV
+from comem.layers.decoder import CLASS_TOKEN, TRANSFORMER_DECODER
+from comem.layers.delay import DELAY
+from comem.layers.flatten import FLATTEN
+from comem.layers.graph import GRAPH_CONV, SPATIAL_ATTENTION
+from comem.layers.linear import LINEAR
+from comem.layers.mean import MEAN
+from comem.layers.norm import BATCHNORM, GROUPNORM, INSTANCENORM, LAYERNORM
+from comem.layers.parallel import PARALLEL
+from comem.layers.pool import AVGPOOL, MAXPOOL
+from comem.layers.positional import POSITIONAL_ENCODING
+from comem.layers.rnn import GRU, LSTM, RNN
+from comem.layers.subsample import TEMPORAL_SUBSAMPLE
+from comem.layers.transformer import TRANSFORMER_ENCODER
 
 #: every layer kind, by the name a spec uses
 KINDS: dict = {}
@@ -57,7 +56,7 @@ KINDS: dict = {}
 def register(kind):
     """Make a layer kind available to specs, with the weights of any op of
     its own under every counting convention (``kind.op_weights``)."""
-    from ..conventions import add_ops
+    from comem.accounting.conventions import add_ops
 
     add_ops(kind.op_weights, kind.name)
     KINDS[kind.name] = kind

@@ -11,9 +11,9 @@ Swish/SiLU/Hardswish/Sigmoid/Tanh/Softmax; fvcore counts none of them).
 """
 from __future__ import annotations
 
-from .. import shim
-from ..errors import ComemError
-from .base import LayerKind
+from comem.core import shim
+from comem.errors import ComemError
+from comem.layers.base import LayerKind
 
 
 class Activation(LayerKind):

@@ -49,10 +49,10 @@ bias.
 """
 from __future__ import annotations
 
-from .. import shim
-from ..errors import ComemError
-from .base import LayerKind
-from .conv import positive
+from comem.core import shim
+from comem.errors import ComemError
+from comem.layers.base import LayerKind
+from comem.layers.conv import positive
 
 MODES = ("single_output", "retroactive", "regular")
 

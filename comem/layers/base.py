@@ -2,7 +2,7 @@
 
 A *layer kind* (``conv``, ``batchnorm``, ``avgpool``…) is a class with one
 method per quantity.  Every method is plain arithmetic over the
-:mod:`comem.shim`, so it evaluates on Python ints (exact), sympy symbols
+:mod:`comem.core.shim`, so it evaluates on Python ints (exact), sympy symbols
 (closed forms) and numpy arrays (sweeps) alike.
 
 Shapes are ``Shape(c, t, h, w)``: channels, frames, height, width of the
@@ -19,7 +19,7 @@ Quantities a kind provides (all per single instance of the layer):
                               the elementary operations it performs, as
                               ``{op: count}`` for one clip (``step=False``)
                               or one continual step (``step=True``);
-                              counting conventions (:mod:`comem.conventions`)
+                              counting conventions (:mod:`comem.accounting.conventions`)
                               weigh them
 ``state_formulas``            the floats a continual layer keeps between
                               steps, written **once** as a formula over the
@@ -44,9 +44,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .. import shim
-from ..errors import ComemError
-from ..expr import parse
+from comem.core import shim
+from comem.errors import ComemError
+from comem.core.expr import parse
 
 #: the output delay of any layer, from its temporal receptive field and
 #: padding (continual-inference ``module.py``; Eq. 7 for a convolution)
@@ -296,23 +296,23 @@ class LayerKind:
     def torch_module(self, cfg, x: Shape, kit, continual: bool, knobs):
         """The module implementing this layer: ``kit`` holds ``torch``,
         ``nn``, ``co`` and comem's helper modules
-        (:mod:`comem.validate.kit`); ``continual`` picks the
+        (:mod:`comem.pytorch.modules`); ``continual`` picks the
         continual-inference form."""
         return kit.framewise(kit.nn.Identity()) if continual else kit.nn.Identity()
 
     def published_step_count(self, cfg, x: Shape, y: Shape, work_step: dict):
         """What the paper's toolchain (ptflops 0.6 hooked on continual-inference
-        modules, :mod:`comem.paper`) counted for one step of this layer:
+        modules, :mod:`comem.reproduce.co3d`) counted for one step of this layer:
         ptflops' own count, twice for frame-wise modules, whose hooks
         ``co.forward_stepping`` fires twice per call."""
-        from ..conventions import weigh
+        from comem.accounting.conventions import weigh
 
         return weigh(work_step, "ptflops") * (2 if self.framewise else 1)
 
     def published_clip_count(self, cfg, x: Shape, y: Shape, work_clip: dict):
         """What the authors' toolchain (ptflops 0.6) counted for this layer in
-        a regular clip (:mod:`comem.paper_beyond`): by default ptflops'."""
-        from ..conventions import weigh
+        a regular clip (:mod:`comem.reproduce.beyond`): by default ptflops'."""
+        from comem.accounting.conventions import weigh
 
         return weigh(work_clip, "ptflops")
 

@@ -28,14 +28,14 @@ branch).
 """
 from __future__ import annotations
 
-from .. import shim
-from ..nodes import LayerNode, ParallelNode, SeqNode, total_stride
-from .activation import RELU, SIGMOID, SWISH
-from .base import LayerKind
-from .conv import CONV
-from .delay import DELAY
-from .norm import BATCHNORM
-from .pool import AVGPOOL
+from comem.core import shim
+from comem.layers.nodes import LayerNode, ParallelNode, SeqNode, total_stride
+from comem.layers.activation import RELU, SIGMOID, SWISH
+from comem.layers.base import LayerKind
+from comem.layers.conv import CONV
+from comem.layers.delay import DELAY
+from comem.layers.norm import BATCHNORM
+from comem.layers.pool import AVGPOOL
 
 
 class Residual(LayerKind):
@@ -104,7 +104,7 @@ class SqueezeExcite(LayerKind):
     composite = True
 
     def expand(self, b, raw, env, c_in, path, stage, blocks, multiplicity):
-        from ..expr import evaluate
+        from comem.core.expr import evaluate
 
         ratio = evaluate(raw["ratio"], env, f"{path}: 'ratio'")
         divisor = shim.structural(evaluate(raw.get("divisor", 8), env, f"{path}: 'divisor'"))

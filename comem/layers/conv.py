@@ -28,9 +28,9 @@ Formulas (one instance; ``n_T, n_H, n_W`` output size, ``g`` groups):
 """
 from __future__ import annotations
 
-from .. import shim
-from ..errors import ComemError
-from .base import LayerKind, Shape, axes, causal, conv_out, shape_symbols, time_out
+from comem.core import shim
+from comem.errors import ComemError
+from comem.layers.base import LayerKind, Shape, axes, causal, conv_out, shape_symbols, time_out
 
 
 MAX_FIELD = 10_000_000  # channels, kernels, strides: anything larger is a typo

@@ -28,9 +28,9 @@ keep only the last token (the class token, for the head).  No work.
 """
 from __future__ import annotations
 
-from ..errors import ComemError
-from .base import LayerKind
-from .conv import positive
+from comem.errors import ComemError
+from comem.layers.base import LayerKind
+from comem.layers.conv import positive
 
 
 class TransformerDecoder(LayerKind):
@@ -81,7 +81,7 @@ class TransformerDecoder(LayerKind):
     def published_clip_count(self, cfg, x, y, work_clip):
         """ptflops 0.6.9 (OadTR's authors): no LayerNorm hook, a linear
         layer's bias once per call (``(N, tokens, D)`` inputs)."""
-        from ..conventions import weigh
+        from comem.accounting.conventions import weigh
 
         D, L = cfg["c"], cfg["layers"]
         once = L * (6 * D + 2 * D)                       # eight projections a layer, one bias row each

@@ -10,11 +10,11 @@ Spec fields: ``frames``.
 """
 from __future__ import annotations
 
-from .. import shim
-from ..errors import ComemError
-from ..expr import format_number
-from .base import LayerKind, shape_symbols
-from .conv import positive
+from comem.core import shim
+from comem.errors import ComemError
+from comem.core.expr import format_number
+from comem.layers.base import LayerKind, shape_symbols
+from comem.layers.conv import positive
 
 
 class Delay(LayerKind):

@@ -9,9 +9,9 @@ No spec fields.
 """
 from __future__ import annotations
 
-from .. import shim
-from ..errors import ComemError
-from .base import LayerKind, Shape
+from comem.core import shim
+from comem.errors import ComemError
+from comem.layers.base import LayerKind, Shape
 
 
 class Flatten(LayerKind):

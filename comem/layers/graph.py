@@ -50,10 +50,10 @@ it keeps as a learnable parameter, 3).
 """
 from __future__ import annotations
 
-from .. import shim
-from ..errors import ComemError
-from .base import LayerKind
-from .conv import positive
+from comem.core import shim
+from comem.errors import ComemError
+from comem.layers.base import LayerKind
+from comem.layers.conv import positive
 
 GRAPH_OPS = {
     # x·A over the joints: a functional matmul (ptflops' module hooks never see it)

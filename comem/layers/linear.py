@@ -10,9 +10,9 @@ Spec fields: ``out``, ``bias`` (default true).
 """
 from __future__ import annotations
 
-from ..errors import ComemError
-from .base import LayerKind
-from .conv import positive
+from comem.errors import ComemError
+from comem.layers.base import LayerKind
+from comem.layers.conv import positive
 
 
 class Linear(LayerKind):
@@ -73,7 +73,7 @@ class Linear(LayerKind):
         """What ptflops <= 0.6.9 reported per step for ``co.Linear(channel_dim=1)``:
         it counts ``prod(input.shape)·output.shape[-1] + bias``; a video
         model's step tensor is channels-first ``(1, C, H, W)`` (see
-        :mod:`comem.paper`), a 1D model's ``(1, C)`` is read right."""
+        :mod:`comem.reproduce.co3d`), a 1D model's ``(1, C)`` is read right."""
         if cfg.get("dims", 3) == 1:
             return cfg["c_in"] * cfg["c_out"] + (cfg["c_out"] if cfg["bias"] else 0)
         return x.c * x.h * x.w * x.w + (x.w if cfg["bias"] else 0)

@@ -10,7 +10,7 @@ No spec fields.
 """
 from __future__ import annotations
 
-from .base import LayerKind
+from comem.layers.base import LayerKind
 
 
 class Mean(LayerKind):

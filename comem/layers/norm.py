@@ -20,9 +20,9 @@ params ``2·C·H·W``).
 """
 from __future__ import annotations
 
-from ..errors import ComemError
-from .base import LayerKind
-from .conv import positive
+from comem.errors import ComemError
+from comem.layers.base import LayerKind
+from comem.layers.conv import positive
 
 
 class Norm(LayerKind):

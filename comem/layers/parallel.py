@@ -10,10 +10,10 @@ time (the ``delay`` kind's formula, like ``residual``).
 """
 from __future__ import annotations
 
-from .. import shim
-from ..nodes import ParallelNode, SeqNode
-from .base import LayerKind
-from .delay import DELAY
+from comem.core import shim
+from comem.layers.nodes import ParallelNode, SeqNode
+from comem.layers.base import LayerKind
+from comem.layers.delay import DELAY
 
 
 class Parallel(LayerKind):

@@ -30,10 +30,10 @@ window and ``n' = C·n_H·n_W`` one pooled frame:
 """
 from __future__ import annotations
 
-from .. import shim
-from ..errors import ComemError
-from .base import LayerKind, Shape, axes, causal, conv_out, shape_symbols, time_out
-from .conv import positive
+from comem.core import shim
+from comem.errors import ComemError
+from comem.layers.base import LayerKind, Shape, axes, causal, conv_out, shape_symbols, time_out
+from comem.layers.conv import positive
 
 
 class Pool(LayerKind):

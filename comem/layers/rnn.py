@@ -20,10 +20,10 @@ input channels.
 """
 from __future__ import annotations
 
-from .. import shim
-from ..errors import ComemError
-from .base import LayerKind
-from .conv import positive
+from comem.core import shim
+from comem.errors import ComemError
+from comem.layers.base import LayerKind
+from comem.layers.conv import positive
 
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 #: ptflops' element-wise gate arithmetic per hidden unit and layer

@@ -3,10 +3,10 @@
 Regular models only; no work, no parameters."""
 from __future__ import annotations
 
-from .. import shim
-from ..errors import ComemError
-from .base import LayerKind
-from .conv import positive
+from comem.core import shim
+from comem.errors import ComemError
+from comem.layers.base import LayerKind
+from comem.layers.conv import positive
 
 
 class TemporalSubsample(LayerKind):

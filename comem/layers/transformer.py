@@ -43,12 +43,11 @@ tokens and the last layer's newest query.
 """
 from __future__ import annotations
 
-from .. import shim
-from ..errors import ComemError
-from .attention import (ATTENTION_OPS, check_heads, mha_clip_work, mha_params, mha_step_work,
-                        torch_attention_work)
-from .base import LayerKind
-from .conv import positive
+from comem.core import shim
+from comem.errors import ComemError
+from comem.layers.attention import ATTENTION_OPS, check_heads, mha_clip_work, mha_params, mha_step_work, torch_attention_work
+from comem.layers.base import LayerKind
+from comem.layers.conv import positive
 
 #: the last layer's feed-forward on a channels-first (N, C, 1) tensor: what
 #: ptflops' linear hook reports there, and the arithmetic it really does
@@ -163,14 +162,14 @@ class TransformerEncoder(LayerKind):
     def published_step_count(self, cfg, x, y, work_step):
         """What the Continual Transformers' toolchain reported for one step
         (continual-transformers on continual-inference 0.17, ptflops 0.6.9;
-        :mod:`comem.paper_beyond`): no LayerNorm hook; the GELU module's
+        :mod:`comem.reproduce.beyond`): no LayerNorm hook; the GELU module's
         count twice (under ``forward_step`` an ``nn`` module inside the
         library's ``co.Sequential`` fires its hooks twice, as BatchNorm and
         ReLU do in the CoX3D counts); for ``L ≥ 2`` the last layer's forward reported its
         in-projection over all ``n`` tokens (``3nD²``, 0.17's ``flops()``)
         and ptflops 0.6.9 read its channels-first ``(N, D, 1)`` feed-forward
         as ``D + F + 2``."""
-        from ..conventions import weigh
+        from comem.accounting.conventions import weigh
 
         D, F, n = cfg["c"], cfg["ff"], x.t
         count = weigh(work_step, "ptflops") - work_step.get("layernorm", 0) + work_step.get("gelu", 0)
@@ -187,7 +186,7 @@ class TransformerEncoder(LayerKind):
         ``n²`` attention terms nor the query scaling of ptflops' own
         ``nn.MultiheadAttention`` hook; no LayerNorm hook; a linear layer's
         bias once per call."""
-        from ..conventions import weigh
+        from comem.accounting.conventions import weigh
 
         D, F, n, h = cfg["c"], cfg["ff"], x.t, cfg["heads"]
         full = cfg["layers"] - (1 if cfg["output"] == "last" else 0)
@@ -240,7 +239,7 @@ class TransformerEncoder(LayerKind):
             return kit.RegularEncoder(cfg["c"], cfg["heads"], cfg["ff"], cfg["layers"], activation, cfg["bias"],
                                       cfg["out_bias"], last=cfg["output"] == "last")
         if not (cfg["bias"] and cfg["out_bias"]):
-            from ..errors import ComemError
+            from comem.errors import ComemError
             raise ComemError("co.TransformerEncoderLayerFactory builds biased projections only; validate with "
                              "bias = true")
         factory = co.TransformerEncoderLayerFactory(d_model=cfg["c"], nhead=cfg["heads"], dim_feedforward=cfg["ff"],

@@ -1,0 +1,88 @@
+"""`comem import FILE.py:CALLABLE`: analyse a PyTorch model (imports the user's file: runs their code)."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from comem.errors import ComemError
+from comem.cli.options import NameValue, view_type, model_options, format_option, common_kwargs
+from comem.cli.output import emit
+
+
+def _arg_value(text: str):
+    """A --arg value as Python would spell it, read (never evaluated): whole
+    numbers, decimals, true/false/none, else the text itself."""
+    import re
+
+    t = text.strip()
+    low = t.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low == "none":
+        return None
+    if re.fullmatch(r"[+-]?\d+", t):
+        return int(t)
+    if re.fullmatch(r"[+-]?(\d+\.\d*|\.\d+)([eE][+-]?\d+)?", t):
+        return float(t)
+    return t
+
+
+@click.command("import")
+@click.argument("target", metavar="FILE.py:CALLABLE")
+@click.option("--input", "input_shape", required=True, metavar="CxTxHxW",
+              help="Input shape without the batch: 3x16x224x224 (video), 3x300x25 (C x T x V), 64x100 (C x T).")
+@click.option("--arg", "args", multiple=True, type=NameValue("num_classes=400"),
+              help="A keyword argument for the callable (numbers, true/false, text). Repeatable.")
+@click.option("--name", default=None, help="The spec's model name. Default: the module's class.")
+@click.option("--out", "-o", default=None, help="Write the spec as TOML (re-load it with `comem FILE.toml`).")
+@click.option("--check", is_flag=True, help="Also measure the module itself (params, ptflops/fvcore per clip; "
+                                            "state, delay and per-step ops of a continual model) and compare.")
+@model_options
+@format_option()
+@click.option("--view", type=view_type(), default="breakdown", show_default=True, help="What the analysis shows.")
+def import_cmd(target, input_shape, args, name, out, check, clip, size, profile, knobs, params, dtype, batch,
+               convention, fmt, view):
+    """Read a PyTorch or continual-inference model into a spec.
+
+    Imports FILE.py — which runs its code, as importing any Python file does
+    — calls CALLABLE(**args) to get the module, traces it once on a fake
+    input of --input's shape, and either writes the spec (-o, the format of
+    the built-in specs) or prints its analysis (every option of `comem
+    MODEL` applies).  Modules or ops comem cannot map are listed in one line.
+
+    \b
+    comem import models.py:make_x3d --input 3x16x224x224 -o my-x3d.toml
+    comem import models.py:make_x3d --input 3x16x224x224 --arg num_classes=400 --size 224x398
+    comem my-x3d.toml --clip 64 --profile continual-inference
+    """
+    from comem.api import analyze
+    from comem.pytorch.importer import load_factory, parse_input, spec_from_module
+    from comem.pytorch.importer.emit import to_toml
+
+    shape = parse_input(input_shape)
+    module = load_factory(target, {k: _arg_value(v) for k, v in args})
+    spec, data = spec_from_module(module, shape, name)
+    if out:
+        header = (f"{spec.title}: imported by comem from {target} at input {'x'.join(map(str, shape))}.\n"
+                  "Edit freely: it is a spec like the built-in ones (comem kinds lists the layer kinds).")
+        try:
+            with open(out, "w", encoding="utf-8") as fh:
+                fh.write(to_toml(data, header))
+        except OSError as exc:
+            raise ComemError(f"cannot write {out}: {exc.strerror or exc}") from None
+        emit(f"wrote {out} ({len(data['stages'])} stages, {len(data.get('blocks', {}))} block templates)")
+    if check:
+        from comem.results.formats import Table, render_tables
+        from comem.pytorch.importer.check import compare
+
+        rows = compare(module, shape, spec)
+        table = [[q, a, m, "✓" if a == m else "✗"] for q, a, m in rows]
+        emit(render_tables([Table(f"comem vs the module itself — {spec.title}, input {shape}",
+                                  ["quantity", "comem", "measured", ""], table, numeric=(1, 2))], fmt), fmt)
+        if any(a != m for _, a, m in rows):
+            sys.exit(1)
+        return
+    if not out:
+        r = analyze(spec, **common_kwargs(clip, size, profile, knobs, params, dtype, batch, convention))
+        emit(r.render(fmt, view), fmt)
