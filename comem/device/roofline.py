@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from comem.errors import ComemError, suggest
+from comem.core.vocab import Role
 
 
 
@@ -188,7 +189,7 @@ def predict(model, device: str = "rtx2080ti", batch: int = 1, dtype: str | None 
 
     frame = r.rows[0].x.frame if r.rows else 0
     transfer = dev.get("transfer_gbs") or 0
-    reg_rows = [row for row in r.rows if row.role != "alignment"]   # alignment delays exist per step only
+    reg_rows = [row for row in r.rows if row.role != Role.ALIGNMENT]   # alignment delays exist per step only
     reg_layers = [layer_time(row, row.work_clip, row.x.numel, row.y.numel, 0) for row in reg_rows]
     t_reg = sum(lt.seconds * _mult(row) for lt, row in zip(reg_layers, reg_rows))
     if transfer:

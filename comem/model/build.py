@@ -22,6 +22,7 @@ from comem.core.expr import evaluate as eval_value
 from comem.core.expr import to_exact
 from comem.layers import KINDS
 from comem.layers.nodes import LayerNode, SeqNode, StageNode, total_stride, walk_streams
+from comem.core.vocab import Align, BlockType, Merge
 from comem.spec.schema import Spec
 
 
@@ -124,13 +125,13 @@ class _Builder:
                                       raw.get("label"))
 
     def instantiate_block(self, block, env, c_in, path, stage, blocks, multiplicity, label=None):
-        if block.type == "sequence":
+        if block.type == BlockType.SEQUENCE:
             children, c = self.build_list(block.layers, env, c_in, path, stage, blocks, multiplicity)
             return SeqNode(children, path.rsplit(".", 1)[-1], path, stage, 1, blocks), c
         # a block of type T is the composite layer kind T (residual, parallel)
         raw = {"kind": block.type, "main": block.layers, "branches": block.layers, "shortcut": block.shortcut,
                "merge": block.merge, "label": label or block.label or block.type}
-        if block.align != "delay":
+        if block.align != Align.DELAY:
             raw["align"] = block.align
         return KINDS[block.type].expand(self, raw, env, c_in, path, stage, blocks, multiplicity)
 
@@ -294,7 +295,7 @@ def _build(spec, b, env, symbols):
         nodes.append(StageNode(None, st.name, st.stream, source, st.merge, st.merge_into, st.label))
 
     def channels(values, merge, node, where):
-        return sum(values[1:], values[0]) if merge == "concat" else values[-1 if where == "merge_into" else 0]
+        return sum(values[1:], values[0]) if merge == Merge.CONCAT else values[-1 if where == "merge_into" else 0]
 
     by_name = {st.name: st for st in spec.stages}
 

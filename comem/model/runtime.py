@@ -40,6 +40,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from comem.errors import ComemError
+from comem.core.vocab import Role
 
 #: allocation granularity in bytes: the CUDA caching allocator rounds each
 #: block up to a multiple of 512 (c10/cuda/CUDACachingAllocator.cpp,
@@ -147,7 +148,7 @@ def _weights(rows, b, block, continual):
     buffer tensors (continual: the continual-inference modules')."""
     exact = rounded = count = 0
     for row in rows:
-        if row.role == "alignment" and not continual:
+        if row.role == Role.ALIGNMENT and not continual:
             continue
         for numel, is_int64 in row.kind.torch_tensors(row.cfg, row.x, continual):
             n = numel * (8 if is_int64 else b)

@@ -26,6 +26,7 @@ from comem.spec import errata
 from comem.core import shim
 from comem.errors import ComemError
 from comem.core.expr import format_number
+from comem.core.vocab import Align, Merge, Role, TransientRule
 from comem.model.build import Graph
 from comem.layers.base import Env, Shape
 from comem.layers.nodes import LayerNode, ParallelNode, SeqNode, total_stride, walk_streams
@@ -65,7 +66,7 @@ class Row:
     rf: Any = 1
     padding: Any = 0
     stride: Any = 1
-    role: str = "layer"
+    role: Role = Role.LAYER
     consistent_text: str = ""
 
 
@@ -104,8 +105,8 @@ class Totals:
     errata: list = field(default_factory=list)
     #: the transient rule in force (the knob's, corrected by an erratum under
     #: errata = consistent) and the one errata = consistent would use
-    rule: str = "stage-output"
-    consistent_rule: str = "stage-output"
+    rule: TransientRule = TransientRule.STAGE_OUTPUT
+    consistent_rule: TransientRule = TransientRule.STAGE_OUTPUT
     #: numpy grids only: [(mask of invalid points, reason)]
     invalid: list = field(default_factory=list)
 
@@ -120,12 +121,12 @@ class Totals:
         too)."""
         rule = rule or self.rule
         v = getattr(self, _TRANSIENT_RULES[rule][0])
-        return shim.maximum(v, self.input_frame) if rule == "largest-map" else v
+        return shim.maximum(v, self.input_frame) if rule == TransientRule.LARGEST_MAP else v
 
     def transient_at(self, rule: str | None = None):
         """Where the step transient peaks (numeric evaluation), for reports."""
         rule = rule or self.rule
-        if rule == "largest-map" and self.largest_step < self.input_frame:
+        if rule == TransientRule.LARGEST_MAP and self.largest_step < self.input_frame:
             return "input frame"
         return getattr(self, _TRANSIENT_RULES[rule][1])
 
@@ -133,7 +134,7 @@ class Totals:
         """The regular model's transient for one clip under the same rule."""
         rule = rule or self.rule
         v = getattr(self, _TRANSIENT_RULES[rule][2])
-        return shim.maximum(v, self.input_clip) if rule == "largest-map" else v
+        return shim.maximum(v, self.input_clip) if rule == TransientRule.LARGEST_MAP else v
 
     def regular_worst_case(self, rule: str | None = None):
         """Sec. 3.7: the regular model on a stream keeps the clip's ``T−1``
@@ -143,10 +144,10 @@ class Totals:
 
 #: transient knob -> (step total, where it peaks, regular-model clip total) on Totals
 _TRANSIENT_RULES = {
-    "stage-output": ("stage_output_step", "stage_output_at", "stage_output_clip"),
-    "largest-map": ("largest_step", "largest_at", "largest_clip"),
-    "liveness": ("liveness_step", "liveness_at", "liveness_clip"),
-    "library": ("library_step", "library_at", "liveness_clip"),
+    TransientRule.STAGE_OUTPUT: ("stage_output_step", "stage_output_at", "stage_output_clip"),
+    TransientRule.LARGEST_MAP: ("largest_step", "largest_at", "largest_clip"),
+    TransientRule.LIVENESS: ("liveness_step", "liveness_at", "liveness_clip"),
+    TransientRule.LIBRARY: ("library_step", "library_at", "liveness_clip"),
 }
 
 
@@ -467,12 +468,12 @@ def _walk_seq(seq: SeqNode, x, ctx, mult, x_held):
 def merged_shape(node, shapes):
     """The output shape of a parallel node's merge."""
     first = shapes[0]
-    if node.merge == "concat":
+    if node.merge == Merge.CONCAT:
         c = first.c
         for s in shapes[1:]:
             c = c + s.c
         return first.with_(c=c)
-    if node.merge == "mul":
+    if node.merge == Merge.MUL:
         # broadcasting: the SE gate is (C,1,1,1) against (C,T,H,W)
         return max(shapes, key=lambda s: 0 if (shim.is_concrete(s.h) and s.h == 1) else 1)
     return first
@@ -483,12 +484,12 @@ def _check_merge(node, shapes, t=None):
     for b in shapes[1:]:
         for dim in ("c", "t", "h", "w"):
             va, vb = getattr(a, dim), getattr(b, dim)
-            if t is not None and (_is_grid(va) or _is_grid(vb)) and node.merge != "mul":
+            if t is not None and (_is_grid(va) or _is_grid(vb)) and node.merge != Merge.MUL:
                 t.invalid.append((va != vb, f"{node.path}: branches differ in {dim.upper()}"))
                 continue
-            if node.merge == "concat" and dim == "c":
+            if node.merge == Merge.CONCAT and dim == "c":
                 continue
-            if node.merge == "mul" and ((shim.is_concrete(vb) and vb == 1) or (shim.is_concrete(va) and va == 1)):
+            if node.merge == Merge.MUL and ((shim.is_concrete(vb) and vb == 1) or (shim.is_concrete(va) and va == 1)):
                 continue
             if shim.is_concrete(va) and shim.is_concrete(vb) and va != vb:
                 raise ComemError(f"{node.path}: branches of the {node.role} give different {dim.upper()} "
@@ -510,7 +511,7 @@ def _walk_parallel(node: ParallelNode, x, ctx, mult, x_held):
     t = ctx.t
     m = mult * node.multiplicity
     base_rate = ctx.rate
-    centre = node.align == "centre" and node.shortcut is not None
+    centre = node.align == Align.CENTRE and node.shortcut is not None
     order = list(range(len(node.branches)))
     if centre:  # the main branch first: its window decides the shortcut's crop
         order = [i for i in order if i != node.shortcut] + [node.shortcut]
@@ -532,7 +533,7 @@ def _walk_parallel(node: ParallelNode, x, ctx, mult, x_held):
     outs = [r.y for r in results]
     _check_merge(node, outs, t)
     y = merged_shape(node, outs)
-    merge_op = {"sum": "add", "mul": "mul"}.get(node.merge)
+    merge_op = {Merge.SUM: "add", Merge.MUL: "mul"}.get(node.merge)
     if merge_op:
         if _is_grid(y.t) and _is_grid(y.h):
             _add_factored(t, merge_op, y.t, y.frame if (shim.is_concrete(m) and m == 1) else m * y.frame)
@@ -603,7 +604,7 @@ def _walk_parallel(node: ParallelNode, x, ctx, mult, x_held):
             t.rows.append(Row(f"{node.path}.{aligner.name}", node.stage, aligner.name, node.label, aligner, cfg,
                               node.blocks, m, shape, shape, 0, {}, {}, ctx.rate, state, state,
                               aligner.state_text(cfg, shape, shape, ctx.knobs), None, extra + 1, 0, 1,
-                              role="alignment"))
+                              role=Role.ALIGNMENT))
         # the delay hands back a copy of a buffered frame while its input is alive
         delay_peak = hold_x + acc + out_new + aligner.library_peak(cfg, shape, shape, ctx.knobs)
         live, live_at = _pick(live, live_at, delay_peak, f"{node.path}.{aligner.name}")

@@ -48,6 +48,7 @@ from comem.accounting import conventions
 from comem.api import analyze
 from comem.results.formats import Table
 from comem.spec.data import published
+from comem.core.vocab import Role
 
 
 def load(name: str) -> dict:
@@ -67,7 +68,7 @@ def emitted_only(r, convention="ptflops"):
     s_pred = r.temporal_stride
     for row in r.rows:
         s = row.stride
-        if row.kind.counts_without_output and s != 1 and row.role == "layer":
+        if row.kind.counts_without_output and s != 1 and row.role == Role.LAYER:
             ops = conventions.weigh(row.work_step, convention) * row.multiplicity
             total -= Fraction(ops) * Fraction(s_pred, row.rate) * (1 - Fraction(1, s))
     return total

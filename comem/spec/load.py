@@ -33,6 +33,7 @@ from pathlib import Path
 
 from comem.errors import ComemError, suggest
 from comem.core.expr import Expression, to_exact
+from comem.core.vocab import Align, BlockType, Merge, Shortcut, parse as parse_word
 from comem.spec.schema import Block, Erratum, Spec, Stage
 
 MAX_SPEC_BYTES = 1_000_000
@@ -78,6 +79,13 @@ class _Ctx:
             names = "/".join(t.__name__ for t in _as_tuple(types))
             self.fail(where, f"{key!r} must be {names}, got {type(v).__name__} {v!r}"[:200])
         return v
+
+    def word(self, vocab, text, where, what, allowed=None):
+        """``text`` as a member of the vocabulary ``vocab`` (comem.core.vocab)."""
+        try:
+            return parse_word(vocab, text, what, allowed)
+        except ComemError as exc:
+            self.fail(where, str(exc))
 
 
 def _as_tuple(t):
@@ -326,12 +334,10 @@ def _build(data: dict, ctx: _Ctx, base: Spec | None) -> Spec:
         w = f"[blocks.{bname}]"
         _check_name(ctx, bname, w, "block name")
         ctx.check_keys(b, _BLOCK_KEYS, w)
-        btype = ctx.want(b, "type", str, w, required=False, default="sequence")
-        if btype not in ("sequence", "residual", "parallel"):
-            ctx.fail(w, f"type must be 'sequence', 'residual' or 'parallel', got {btype!r}")
+        btype = ctx.word(BlockType, ctx.want(b, "type", str, w, required=False, default="sequence"), w, "type")
         args = ctx.want(b, "args", dict, w, required=False, default={})
         _check_args(ctx, args, w + ".args")
-        if btype == "parallel":
+        if btype == BlockType.PARALLEL:
             if "layers" in b or "main" in b or "shortcut" in b:
                 ctx.fail(w, "a parallel block lists its 'branches' (a list of layer lists)")
             layers = ctx.want(b, "branches", list, w)
@@ -339,7 +345,7 @@ def _build(data: dict, ctx: _Ctx, base: Spec | None) -> Spec:
                 ctx.fail(w, "'branches' must be a list of at least two layer lists ([] is the identity)")
             for j, branch in enumerate(layers):
                 _check_layers(ctx, branch, f"{w}.branches[{j}]")
-        elif btype == "sequence":
+        elif btype == BlockType.SEQUENCE:
             if "main" in b or "shortcut" in b:
                 ctx.fail(w, "'main'/'shortcut' belong to type = 'residual' blocks; use 'layers'")
             layers = ctx.want(b, "layers", list, w)
@@ -351,18 +357,15 @@ def _build(data: dict, ctx: _Ctx, base: Spec | None) -> Spec:
             _check_layers(ctx, layers, w + ".main")
         shortcut = b.get("shortcut", "auto")
         if isinstance(shortcut, str):
-            if shortcut not in ("auto", "identity", "projection"):
+            if shortcut not in set(Shortcut):
                 ctx.fail(w, f"shortcut must be 'auto', 'identity', 'projection' or a list of layers, got {shortcut!r}")
+            shortcut = Shortcut(shortcut)
         else:
             _check_layers(ctx, shortcut, w + ".shortcut")
-        merge = ctx.want(b, "merge", str, w, required=False, default="sum")
-        if merge not in ("sum", "mul", "concat"):
-            ctx.fail(w, f"merge must be 'sum', 'mul' or 'concat', got {merge!r}")
+        merge = ctx.word(Merge, ctx.want(b, "merge", str, w, required=False, default="sum"), w, "merge")
         label = ctx.want(b, "label", str, w, required=False)
-        align = ctx.want(b, "align", str, w, required=False, default="delay")
-        if align not in ("delay", "centre"):
-            ctx.fail(w, f"align must be 'delay' or 'centre', got {align!r}")
-        if align != "delay" and btype != "residual":
+        align = ctx.word(Align, ctx.want(b, "align", str, w, required=False, default="delay"), w, "align")
+        if align != Align.DELAY and btype != BlockType.RESIDUAL:
             ctx.fail(w, "'align' applies to type = 'residual' blocks")
         blocks[bname] = Block(bname, btype, args, layers, shortcut, merge, label, align)
 
@@ -472,8 +475,8 @@ def _build_stage(ctx, s, i, blocks) -> Stage:
         ctx.fail(w, "'source' must be a stream name or a list of stream names")
     st.source = src
     st.merge = ctx.want(s, "merge", str, w, required=False)
-    if st.merge is not None and st.merge not in ("sum", "concat"):
-        ctx.fail(w, f"merge must be 'sum' or 'concat', got {st.merge!r}")
+    if st.merge is not None:
+        st.merge = ctx.word(Merge, st.merge, w, "merge", (Merge.SUM, Merge.CONCAT))
     st.merge_into = ctx.want(s, "merge_into", str, w, required=False)
     if st.merge_into and not st.merge:
         ctx.fail(w, "'merge_into' needs 'merge' ('concat' or 'sum')")
@@ -502,7 +505,7 @@ def _check_block_refs(ctx, blocks, stages):
     graph = {}
     for b in blocks.values():
         sc = b.shortcut if isinstance(b.shortcut, list) else []
-        lists = b.layers if b.type == "parallel" else [b.layers]
+        lists = b.layers if b.type == BlockType.PARALLEL else [b.layers]
         graph[b.name] = [r for layers in lists for r in refs_of(layers)] + refs_of(sc)
     for s in stages:
         used = ([s.block] if s.block else []) + refs_of(s.layers)
