@@ -172,13 +172,38 @@ def _softsign_kind():
 
 @pytest.fixture
 def softsign_kind():
-    from comem.layers import register
+    from comem.layers import register, unregister
 
     kind = register(_softsign_kind())
     yield kind
-    KINDS.pop("softsign")
-    for table in conventions.CONVENTIONS.values():
-        table.pop("softsign")
+    unregister("softsign")
+    assert "softsign" not in conventions.CONVENTIONS["ptflops"]
+
+
+def test_registries_refuse_duplicates(softsign_kind):
+    from comem.layers import register
+
+    with pytest.raises(ComemError, match="'softsign' is already registered"):
+        register(_softsign_kind())
+    clash = _softsign_kind()
+    clash.name = "softsign2"
+    clash.op_weights = {"softsign": dict(clash.op_weights["softsign"], flops=3)}
+    with pytest.raises(ComemError, match="op 'softsign' already weighs 0 under flops, not 3"):
+        register(clash)
+    assert "softsign2" not in KINDS and conventions.CONVENTIONS["flops"]["softsign"] == 0
+
+
+def test_a_kind_class_is_checked_when_it_is_defined():
+    from comem.layers.base import LayerKind
+
+    with pytest.raises(TypeError, match="required fields \\['k'\\] are not in fields"):
+        type("Bad", (LayerKind,), {"fields": ("a",), "required": ("k",)})
+    with pytest.raises(TypeError, match="fields must be a tuple"):
+        type("Bad", (LayerKind,), {"fields": ["a"]})
+    with pytest.raises(TypeError, match="needs state_knob or state_field"):
+        type("Bad", (LayerKind,), {"state_formulas": {"a": "1"}})
+    with pytest.raises(TypeError, match="params\\(cfg\\) must take 2 arguments"):
+        type("Bad", (LayerKind,), {"params": lambda self, cfg: 0})
 
 
 TANH_SPEC = """

@@ -103,7 +103,18 @@ def add_ops(op_weights: dict, owner: str):
         for c, w in weights.items():
             if c not in CONVENTIONS:
                 raise ComemError(f"layer kind {owner!r}: op {op!r} names an unknown convention {c!r}")
+            if op in CONVENTIONS[c] and CONVENTIONS[c][op] != w:
+                raise ComemError(f"layer kind {owner!r}: op {op!r} already weighs {CONVENTIONS[c][op]} under {c}, "
+                                 f"not {w}; give the op a name of its own")
+        for c, w in weights.items():
             CONVENTIONS[c][op] = w
+
+
+def remove_ops(ops) -> None:
+    """Forget ops a removed layer kind declared (see comem.layers.unregister)."""
+    for table in CONVENTIONS.values():
+        for op in ops:
+            table.pop(op, None)
 
 
 def check_convention(name: str) -> str:

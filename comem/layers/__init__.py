@@ -55,11 +55,27 @@ KINDS: dict = {}
 
 def register(kind):
     """Make a layer kind available to specs, with the weights of any op of
-    its own under every counting convention (``kind.op_weights``)."""
+    its own under every counting convention (``kind.op_weights``).  A name
+    already taken is refused (never silently replaced); :func:`unregister`
+    first to replace a kind."""
     from comem.accounting.conventions import add_ops
+    from comem.errors import ComemError
 
+    if kind.name in KINDS:
+        raise ComemError(f"layer kind {kind.name!r} is already registered; choose another name "
+                         "or unregister the old kind first")
     add_ops(kind.op_weights, kind.name)
     KINDS[kind.name] = kind
+    return kind
+
+
+def unregister(name: str):
+    """Remove a layer kind and the weights of the ops only it declared."""
+    from comem.accounting.conventions import remove_ops
+
+    kind = KINDS.pop(name)
+    others = {op for k in KINDS.values() for op in k.op_weights}
+    remove_ops([op for op in kind.op_weights if op not in others])
     return kind
 
 

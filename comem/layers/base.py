@@ -148,6 +148,16 @@ def shape_symbols(x: Shape, y: Shape) -> dict:
     return {"C": x.c, "c_I": x.c, "T": x.t, "H": x.h, "W": x.w, "c_O": y.c, "n_T": y.t, "n_H": y.h, "n_W": y.w}
 
 
+def _positional(function) -> tuple[list[str], int]:
+    """A method's positional parameters (``self`` excluded) and how many of
+    them have no default."""
+    import inspect
+
+    params = [p for p in list(inspect.signature(function).parameters.values())[1:]
+              if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return [p.name for p in params], sum(p.default is p.empty for p in params)
+
+
 class LayerKind:
     """Base class: a kind that holds no state, has no parameters and does no
     counted work (identity-like)."""
@@ -181,6 +191,36 @@ class LayerKind:
     #: the hooked module still did counted work on a step with no output
     #: (a continual pool behind a temporal stride pools every frame)
     counts_without_output = False
+
+    def __init_subclass__(cls, **kwargs):
+        """A kind's interface is checked when its class is defined: field
+        tuples are tuples, required fields are fields, a formula table names
+        what picks its formula, and every method it overrides keeps the base
+        method's parameters (the walker, the builders and the importer call
+        them by position)."""
+        super().__init_subclass__(**kwargs)
+        problems = []
+        for attr in ("fields", "required", "nested", "nested_lists", "text_fields", "output_only_ops"):
+            if not isinstance(getattr(cls, attr), tuple):
+                problems.append(f"{attr} must be a tuple")
+        if not set(cls.required) <= set(cls.fields):
+            problems.append(f"required fields {sorted(set(cls.required) - set(cls.fields))} are not in fields")
+        if isinstance(cls.state_formulas, dict) and not (cls.state_knob or cls.state_field):
+            problems.append("a table of state_formulas needs state_knob or state_field to pick one")
+        elif not isinstance(cls.state_formulas, (str, dict)):
+            problems.append("state_formulas must be a formula text or {value: formula text}")
+        if not isinstance(cls.op_weights, dict) or not all(isinstance(w, dict) for w in cls.op_weights.values()):
+            problems.append("op_weights must be {op: {convention: weight}}")
+        for name, member in vars(cls).items():
+            base = getattr(LayerKind, name, None)
+            if name.startswith("_") or not callable(member) or not callable(base):
+                continue
+            want, _ = _positional(base)
+            have, required = _positional(member)
+            if not required <= len(want) <= len(have):
+                problems.append(f"{name}({', '.join(have)}) must take {len(want)} arguments ({', '.join(want)})")
+        if problems:
+            raise TypeError(f"layer kind class {cls.__qualname__}: " + "; ".join(problems))
 
     # -- phase 1: structure (channels, kernels) from spec fields --------------
     def configure(self, raw: dict, evaluate, c_in, dims: int = 3) -> dict:
