@@ -242,3 +242,15 @@ def test_a_new_kind_is_validated_against_the_library(softsign_kind, tmp_path):
     assert v.ok, [(c.group, c.quantity, c.analytic, c.measured) for c in v.failures]
     assert any(c.group.endswith("softsign1") and c.quantity == "per-step work" and c.analytic == {"softsign": 8 * 24 * 24}
                for c in v.checks)
+
+
+def test_a_resolved_spec_cannot_be_mutated_behind_a_cached_analysis():
+    spec = comem.resolve("x3d-m")
+    before = comem.analyze(spec, clip=64).state_floats
+    with pytest.raises(TypeError):
+        spec.params["width_factor"] = 3.0
+    with pytest.raises(AttributeError):
+        spec.clip = 4
+    assert comem.resolve("x3d-m").params["width_factor"] == 2.0  # X3D-M's width factor (Feichtenhofer 2020)
+    wider = comem.analyze(spec, clip=64, params={"width_factor": 3.0}).state_floats
+    assert wider > before == comem.analyze("x3d-m", clip=64).state_floats

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 # ---------------------------------------------------------------------------
@@ -61,8 +62,12 @@ class Erratum:
     equation: str | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Spec:
+    """A loaded spec: immutable (its tables are read-only views and tuples),
+    so every analysis of it, and the layer trees cached on it, stay valid.
+    Parameter overrides are arguments of the analysis (``params=``), never
+    edits of the spec."""
     name: str
     title: str
     path: str
@@ -85,5 +90,17 @@ class Spec:
     width: int = 0
     #: 3: video (C, T, H, W); 2: (C, T, V), time x joints or features; 1: (C, T)
     dims: int = 3
+    #: name -> comem.spec.domain.Domain: the values a parameter may take ([domains]; others get their type's default)
+    domains: dict = field(default_factory=dict)
     #: phase-1 layer trees built from this spec, by parameter overrides (see comem.api.get_graph)
     graphs: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self):
+        for name in ("params", "blocks", "domains"):
+            value = getattr(self, name)
+            if isinstance(value, dict):
+                object.__setattr__(self, name, MappingProxyType(dict(value)))
+        for name in ("aliases", "references", "stages", "errata", "constraints"):
+            value = getattr(self, name)
+            if isinstance(value, list):
+                object.__setattr__(self, name, tuple(value))
