@@ -35,6 +35,9 @@ class Activation(LayerKind):
             return {}
         return {self.op: x.frame if step else x.numel}
 
+    def op_class(self, cfg, x, y):
+        return "activation" if self.op else "none"
+
     def library_peak(self, cfg, x, y, knobs):
         """Swish written out, ``x·sigmoid(x)``, holds the sigmoid and the
         product (2 maps); dropout and identity return their input at

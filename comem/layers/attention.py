@@ -238,6 +238,13 @@ class Attention(LayerKind):
             return 5 * D + 4 * n * D + 4 * (n - 1) * D + 2 * h * n + 2 * h * (n - 1)
         return 5 * D + 2 * n * D + 2 * h * n
 
+    def op_class(self, cfg, x, y):
+        return "attention"
+
+    def op_calls(self, cfg, step):
+        """Projections, scores, softmax, weighted sum, output projection."""
+        return 5
+
     def torch_module(self, cfg, x, kit, continual, knobs):
         D, h, n = cfg["c"], cfg["heads"], x.t
         kw = dict(embed_dim=D, num_heads=h, bias=cfg["bias"], batch_first=True, embed_dim_second=True,

@@ -94,6 +94,12 @@ class Env(dict):
         self.batched = batch > 1
 
 
+#: the operation classes a kind's :meth:`LayerKind.op_class` may name: the
+#: latency model (comem.device.latency) times each with a device profile's
+#: own efficiencies and fixed cost per call ({d} = 1, 2, 3 dimensions)
+OP_CLASSES = tuple(f"conv{d}d_{g}" for d in (1, 2, 3) for g in ("dense", "grouped", "depthwise", "pointwise")) + (
+    "linear", "attention", "norm", "activation", "pool", "concat", "copy", "elementwise", "none")
+
 #: the axes of a kernel/stride/padding list, by the model's dims
 AXES = {3: "[T, H, W]", 2: "[T, V]", 1: "[T]"}
 
@@ -313,6 +319,19 @@ class LayerKind:
         """Floats one continual step reads and writes besides its input and
         output (state buffers, the library's copies), for the roofline."""
         return 0
+
+    # -- latency (comem.device.latency) -------------------------------------------
+    def op_class(self, cfg, x: Shape, y: Shape) -> str:
+        """The operation class (:data:`OP_CLASSES`) the latency model times
+        this layer as, with the device profile's efficiencies and fixed cost
+        for that class.  Default ``none``: the layer costs its module call."""
+        return "none"
+
+    def op_calls(self, cfg, step: bool):
+        """Module calls one regular clip (``step=False``) or continual step
+        of this layer makes, each paying the class's fixed cost; a layer built
+        of several modules (a transformer layer) makes several.  Default 1."""
+        return 1
 
     def library_peak_clip(self, cfg, x: Shape, y: Shape, knobs):
         """Floats a regular (clip) forward of this layer allocates besides its

@@ -191,6 +191,15 @@ class Conv(LayerKind):
             return 0
         return (6 * (cfg["kernel"][0] - 1) + 6) * y.frame
 
+    def op_class(self, cfg, x, y):
+        """``conv{d}d_`` + ``pointwise`` (a 1x..x1 kernel), ``depthwise`` (one
+        group per input channel), ``grouped`` or ``dense``."""
+        d, g, c = cfg.get("dims", 3), cfg["groups"], cfg["c_in"]
+        if g == 1:
+            k = cfg["kernel"]
+            return f"conv{d}d_{'pointwise' if all(v == 1 for v in k[:d]) else 'dense'}"
+        return f"conv{d}d_{'depthwise' if g == c else 'grouped'}"
+
     def continual_ok(self, cfg):
         if shim.is_concrete(cfg["dilation"][0]) and cfg["dilation"][0] != 1:
             return "continual-inference supports no temporal dilation (d_T > 1)"

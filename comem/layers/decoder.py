@@ -87,6 +87,14 @@ class TransformerDecoder(LayerKind):
         once = L * (6 * D + 2 * D)                       # eight projections a layer, one bias row each
         return weigh(work_clip, "ptflops") - work_clip.get("layernorm", 0) - work_clip.get("linear_bias", 0) + once
 
+    def op_class(self, cfg, x, y):
+        return "attention"
+
+    def op_calls(self, cfg, step):
+        """Per layer: self- and cross-attention (5 each), two linear layers,
+        the activation, three norms and three residual sums."""
+        return 19 * cfg["layers"]
+
     def continual_ok(self, cfg):
         return "a decoder attending to the whole window has no step form (Continual Transformers drop it)"
 
@@ -111,6 +119,9 @@ class ClassToken(LayerKind):
 
     def params(self, cfg, x):
         return cfg["tokens"] * cfg["c"] if cfg["mode"] == "append" else 0
+
+    def op_class(self, cfg, x, y):
+        return "concat"
 
     def continual_ok(self, cfg):
         return "a class token in a sliding window has no step form (Continual Transformers drop it)"

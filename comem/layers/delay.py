@@ -61,6 +61,9 @@ class Delay(LayerKind):
                              "the block as a residual with align = 'centre'")
         return {"kind": "delay", "frames": int(m.delay)}
 
+    def op_class(self, cfg, x, y):
+        return "copy"
+
     def torch_module(self, cfg, x, kit, continual, knobs):
         return kit.co.Delay(cfg["frames"]) if continual else kit.nn.Identity()
 

@@ -160,6 +160,15 @@ class GraphConv(LayerKind):
         """The regular clip through the unit, beyond its output."""
         return self.unit_peak(cfg, x, x.t * (x.h * x.w)) - y.numel
 
+    def op_class(self, cfg, x, y):
+        return "linear"
+
+    def op_calls(self, cfg, step):
+        """Per adjacency subset a product over the joints, a 1x1 convolution
+        and a sum (an adaptive graph adds two convolutions, a product and a
+        softmax); then the batch norm, the residual and the ReLU."""
+        return (7 if cfg["adaptive"] else 3) * cfg["subsets"] + 4
+
     def torch_module(self, cfg, x, kit, continual, knobs):
         m = kit.GraphConvolution(cfg["c_in"], cfg["c_out"], x.h, cfg["subsets"], cfg["adaptive"], cfg["inter"])
         return kit.framewise(m) if continual else m
@@ -267,6 +276,14 @@ class SpatialAttention(LayerKind):
     def library_peak_clip(self, cfg, x, y, knobs):
         """The regular clip through the unit, beyond its output."""
         return self.unit_peak(cfg, x, x.t, knobs) - y.numel
+
+    def op_class(self, cfg, x, y):
+        return "attention"
+
+    def op_calls(self, cfg, step):
+        """Joint-feature norm, q/k/v convolution, scores, softmax, weighted
+        sum, output convolution, skip, norm, ReLU, and their reshapes."""
+        return 16
 
     def torch_module(self, cfg, x, kit, continual, knobs):
         m = kit.SpatialAttentionUnit(cfg["c_in"], cfg["c_out"], x.h, cfg["heads"], cfg["dk"], cfg["subsets"])

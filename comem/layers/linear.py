@@ -46,6 +46,9 @@ class Linear(LayerKind):
             out["linear_bias"] = cfg["c_out"] * positions
         return out
 
+    def op_class(self, cfg, x, y):
+        return "linear"
+
     def torch_module(self, cfg, x, kit, continual, knobs):
         if continual:
             return kit.co.Linear(cfg["c_in"], cfg["c_out"], bias=cfg["bias"], channel_dim=1)

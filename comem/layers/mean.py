@@ -27,6 +27,9 @@ class Mean(LayerKind):
     def work(self, cfg, x, y, step, knobs):
         return {"mean": x.frame if step else x.numel}
 
+    def op_class(self, cfg, x, y):
+        return "pool"
+
     def torch_module(self, cfg, x, kit, continual, knobs):
         m = kit.SpatialMean(cfg.get("dims", 3))
         return kit.framewise(m) if continual else m

@@ -84,6 +84,14 @@ class Norm(LayerKind):
             return f"{self.name} normalises with statistics over time, which has no frame-by-frame form"
         return None
 
+    def op_class(self, cfg, x, y):
+        return "norm"
+
+    def op_calls(self, cfg, step):
+        """A frame batch norm and a channels-last layer norm reshape around
+        the norm (3 calls)."""
+        return 3 if cfg.get("features") == "frame" or self.name == "layernorm" else 1
+
     def torch_module(self, cfg, x, kit, continual, knobs):
         nn, d, c = kit.nn, cfg.get("dims", 3), cfg["c"]
         if self.name == "batchnorm" and cfg.get("features") == "frame":

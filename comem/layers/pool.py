@@ -216,6 +216,9 @@ class Pool(LayerKind):
             return f"an int64 max-pool index counts {knobs.index_floats} values"
         return None
 
+    def op_class(self, cfg, x, y):
+        return "pool"
+
     def torch_module(self, cfg, x, kit, continual, knobs):
         nn, co = kit.nn, kit.co
         d = cfg.get("dims", 3)

@@ -52,6 +52,9 @@ class PositionalEncoding(LayerKind):
         """The looked-up embedding and the sum."""
         return 2 * y.frame
 
+    def op_class(self, cfg, x, y):
+        return "elementwise"
+
     def torch_module(self, cfg, x, kit, continual, knobs):
         return kit.co.RecyclingPositionalEncoding(cfg["c"], cfg["embeddings"], learned=cfg["learned"],
                                                   forward_update_index_steps=0)

@@ -107,6 +107,13 @@ class Recurrent(LayerKind):
             return 7 * H + L * H + multi
         return (4 * L + 1) * H
 
+    def op_class(self, cfg, x, y):
+        return "linear"
+
+    def op_calls(self, cfg, step):
+        """One recurrent module call per layer (its frames loop inside the kernel)."""
+        return cfg["layers"]
+
     def torch_module(self, cfg, x, kit, continual, knobs):
         cls = {"rnn": "RNN", "gru": "GRU", "lstm": "LSTM"}[self.name]
         if continual:

@@ -28,6 +28,9 @@ class TemporalSubsample(LayerKind):
     def continual_ok(self, cfg):
         return "temporal subsampling of the input has no continual (frame-by-frame) form"
 
+    def op_class(self, cfg, x, y):
+        return "copy"
+
     def torch_module(self, cfg, x, kit, continual, knobs):
         return kit.TemporalSubsample(cfg["factor"])
 

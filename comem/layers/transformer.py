@@ -230,6 +230,14 @@ class TransformerEncoder(LayerKind):
         feed_forward = (n - 1) * D + 3 * n * D + h * n + 3 * D + n * D + 3 * F
         return shim.maximum(attention, feed_forward)
 
+    def op_class(self, cfg, x, y):
+        return "attention"
+
+    def op_calls(self, cfg, step):
+        """Per layer: attention (5), two linear layers, the activation, two
+        norms and two residual sums."""
+        return 12 * cfg["layers"]
+
     def torch_module(self, cfg, x, kit, continual, knobs):
         co, nn = kit.co, kit.nn
         act = {"relu": nn.ReLU, "gelu": nn.GELU}[cfg["activation"]]
