@@ -11,7 +11,6 @@ set-up every analysis (analyze, sweep, closed forms, validation) shares.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Any
 
 from comem.accounting import conventions
@@ -23,6 +22,7 @@ from comem.spec.registry import resolve
 from comem.spec.schema import Spec
 from comem.model.inputs import check_clip_size, get_graph
 from comem.core.units import MAX_BATCH, check_int, dtype_bytes, frame_text
+from comem.model.headline import headline
 from comem.model.walk import evaluate_graph
 
 
@@ -209,18 +209,8 @@ def errata_items(s: Setup, t) -> list:
 
 def make_report(s: Setup, t, clip, frame, dtype_name, nbytes, batch, params) -> Report:
     spec, prof, conv, continual = s.spec, s.profile, s.convention, s.continual
-    transient = t.transient() if continual else None
+    h = headline(t, continual, conv, batch)
     transient_consistent = t.transient(t.consistent_rule) if continual else None
-    if continual:
-        step = conventions.weigh(t.work_step, conv) * batch
-        avg = 0
-        for rate, work in t.work_by_rate.items():
-            avg += Fraction(conventions.weigh(work, conv), rate)
-        avg = avg * batch
-        if isinstance(avg, Fraction) and avg.denominator == 1:
-            avg = int(avg)
-    else:
-        step = avg = None
     notes = []
     if spec.errata and s.graph.changed_params:
         notes.append(f"{spec.name}'s errata describe its published network; with {', '.join(s.graph.changed_params)} "
@@ -230,14 +220,11 @@ def make_report(s: Setup, t, clip, frame, dtype_name, nbytes, batch, params) -> 
         profile=prof.label, knobs=prof.as_dict(),
         dtype=dtype_name, bytes_per_float=nbytes, batch=batch, convention=conv, continual=continual,
         continual_note=(spec.continual_note or s.graph.continual_problem or "") if not continual else "",
-        params=t.params,
-        state_floats=t.state * batch if continual else None,
-        transient_floats=transient * batch if continual else None,
-        regular_total_floats=t.regular_worst_case() * batch,
-        regular_transient_floats=t.regular_transient() * batch,
-        ops_per_clip=conventions.weigh(t.work_clip, conv) * batch,
-        ops_per_step=step, ops_per_frame_avg=avg,
-        delay=t.delay if continual else None, receptive_field=t.rf if continual else None,
+        params=h["params"],
+        state_floats=h.get("state_floats"), transient_floats=h.get("transient_floats"),
+        regular_total_floats=h["regular_total_floats"], regular_transient_floats=h["regular_transient_floats"],
+        ops_per_clip=h["ops_per_clip"], ops_per_step=h.get("ops_per_step"), ops_per_frame_avg=h.get("ops_per_frame_avg"),
+        delay=h.get("delay"), receptive_field=h.get("receptive_field"),
         temporal_padding=t.padding if continual else None, temporal_stride=t.stride if continual else None,
         rows=t.rows, breakdown=build_breakdown(t.rows) if continual else [],
         errata=errata_items(s, t), notes=notes,
