@@ -236,4 +236,5 @@ def make_report(s: Setup, t, clip, frame, dtype_name, nbytes, batch, params) -> 
         accountings=accountings(s, t, clip, frame, batch, nbytes) if continual else {},
         transient_rule=t.rule,
         transient_notes=list(t.library_notes) if t.rule == "library" else [],
+        graph=s.graph,
     )

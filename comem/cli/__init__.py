@@ -32,6 +32,7 @@ COMMANDS = {
     "profiles": ("catalog", "profiles_cmd"),
     "kinds": ("catalog", "kinds_cmd"),
     "validate": ("validate", "validate_cmd"),
+    "state": ("state", "state_cmd"),
     "paper": ("paper", "paper_cmd"),
     "predict": ("device", "predict_cmd"),
     "bench": ("device", "bench_cmd"),

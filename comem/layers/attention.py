@@ -51,7 +51,7 @@ from __future__ import annotations
 
 from comem.core import shim
 from comem.errors import ComemError
-from comem.layers.base import LayerKind
+from comem.layers.base import BatchAxis, LayerKind, StateTensor
 from comem.layers.conv import positive
 
 MODES = ("single_output", "retroactive", "regular")
@@ -224,6 +224,25 @@ class Attention(LayerKind):
         if cfg["mode"] == "regular":
             return "a regular nn.MultiheadAttention has no step form; use mode = 'single_output' or 'retroactive'"
         return None
+
+    def state_tensors(self, cfg, x, y, knobs):
+        """continual-inference's attention state, per head (``E = D/h``,
+        ``N = n`` tokens, batch axis ``B·h``): single-output — ``Q_mem``
+        ``(B·h, 0, E)`` (empty), ``K_T_mem`` ``(B·h, E, N)``, ``V_mem``
+        ``(B·h, N, E)``; retroactive — ``d_mem`` ``(B·h, N−1, 1)``, ``AV_mem``
+        and ``Q_mem`` ``(B·h, N−1, E)``, ``K_T_mem``, ``V_mem``; then the
+        int64 ``stride_index``, which starts at ``−N``."""
+        D, h, n = cfg["c"], cfg["heads"], x.t
+        if cfg["mode"] == "regular":
+            return []
+        E, B = D // h, BatchAxis(h)
+        kv = [StateTensor("K_T_mem", "keys-values", (B, E, n)), StateTensor("V_mem", "keys-values", (B, n, E))]
+        if cfg["mode"] == "single_output":
+            mem = [StateTensor("Q_mem", "queries", (B, 0, E))]
+        else:
+            mem = [StateTensor("d_mem", "queries", (B, n - 1, 1)), StateTensor("AV_mem", "queries", (B, n - 1, E)),
+                   StateTensor("Q_mem", "queries", (B, n - 1, E))]
+        return mem + kv + [StateTensor("stride_index", "counter", (), "int64", -n)]
 
     def library_peak(self, cfg, x, y, knobs):
         """The step's tensors at its peak (as in an encoder layer,

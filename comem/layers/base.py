@@ -147,6 +147,71 @@ def conv_out(n, k, s, p, d=1):
     return shim.fdiv(n + 2 * p - d * (k - 1) - 1, s) + 1
 
 
+@dataclass(frozen=True)
+class BatchAxis:
+    """The batch axis of a state tensor: ``factor`` streams' worth per stream
+    (a 2D model folds its bodies into the batch, an attention its heads)."""
+    factor: Any = 1
+
+    def at(self, batch):
+        return self.factor * batch
+
+    def __str__(self):
+        return "B" if shim.is_concrete(self.factor) and self.factor == 1 else f"{self.factor}B"
+
+
+@dataclass(frozen=True)
+class StateTensor:
+    """One tensor of a continual layer's state, as its kind declares it
+    (:meth:`LayerKind.state_tensors`): its own ``name`` in the layer (the
+    library's buffer name, MoViNet's state name), its ``role``
+    (:data:`STATE_ROLES`), its ``shape`` (ints, one :class:`BatchAxis`),
+    ``dtype`` (``"float"``: the analysed dtype; ``"int64"``/``"int32"``: an
+    index or counter, never counted as state floats) and the value every
+    element starts at (``init``: a number or ``"-inf"``)."""
+    name: str
+    role: str
+    shape: tuple
+    dtype: str = "float"
+    init: Any = 0
+
+    @property
+    def is_float(self) -> bool:
+        return self.dtype == "float"
+
+    def numel(self, batch=1):
+        n = 1
+        for d in self.shape:
+            n = n * (d.at(batch) if isinstance(d, BatchAxis) else d)
+        return n
+
+
+#: what a state tensor holds
+STATE_ROLES = {
+    "partial-sums": "partial output sums of a temporal convolution",
+    "input-frames": "raw input frames a temporal convolution keeps (a stream buffer)",
+    "pool-window": "pooled frames of a temporal pooling window",
+    "running-sum": "a cumulative (running) sum of a causal global pool",
+    "delay-line": "frames held back to align a branch or a delayed output",
+    "keys-values": "an attention's cached keys and values",
+    "queries": "an attention's cached queries and partial results",
+    "hidden": "a recurrent layer's hidden / cell state",
+    "index": "a position index into a circular buffer (an integer)",
+    "counter": "a step or frame counter (an integer)",
+}
+
+
+def frame_axes(s: Shape, dims: int):
+    """(batch factor, per-frame axes) of a step tensor of shape ``s`` in a
+    ``dims`` model: ``(C, H, W)`` for video; ``(C, V)`` with the bodies
+    (``w``) folded into the batch for a 2D model; ``(C,)`` for 1D."""
+    if dims == 3:
+        return 1, (s.c, s.h, s.w)
+    if dims == 2:
+        return s.w, (s.c, s.h)
+    return s.h * s.w, (s.c,)
+
+
 def shape_symbols(x: Shape, y: Shape) -> dict:
     """The symbols every kind's formulas may use: input ``c_I, T, H, W``
     (``C`` for kinds that keep the channel count) and output ``c_O, n_T,
@@ -286,6 +351,17 @@ class LayerKind:
         """(symbolic text, text with numbers) of the state formula."""
         e = parse(formula or self.state_formula(cfg, knobs))
         return e.render(), e.render(self.symbols(cfg, x, y, knobs), texts)
+
+    def state_tensors(self, cfg, x: Shape, y: Shape, knobs) -> list:
+        """The tensors the continual layer keeps (:class:`StateTensor`), in
+        the order its continual module keeps them, their float elements
+        summing to :meth:`state` at batch 1.  Default: none when the layer
+        keeps no state; one ``(B, floats)`` tensor for a kind that declares
+        no layout of its own."""
+        n = self.state(cfg, x, y, knobs)
+        if shim.is_concrete(n) and n == 0:
+            return []
+        return [StateTensor("state", "state", (BatchAxis(), n))]
 
     def temporal(self, cfg, x: Shape, knobs):
         return (1, 0, 1)

@@ -30,7 +30,8 @@ from __future__ import annotations
 
 from comem.core import shim
 from comem.errors import ComemError
-from comem.layers.base import LayerKind, Shape, axes, causal, conv_out, shape_symbols, time_out
+from comem.layers.base import (BatchAxis, LayerKind, Shape, StateTensor, axes, causal, conv_out, frame_axes, shape_symbols,
+                               time_out)
 
 
 MAX_FIELD = 10_000_000  # channels, kernels, strides: anything larger is a typo
@@ -170,6 +171,34 @@ class Conv(LayerKind):
         if knobs.get("unit_kernel_stride") == "ignored" and shim.is_concrete(kt) and kt == 1 and pt == 0:
             return 1
         return st
+
+    def state_tensors(self, cfg, x, y, knobs):
+        """The state's tensors, by ``conv_state``: ``library-buffer`` —
+        continual-inference's ``state_buffer`` ``(k_T−1, B, c_O, k_T−1, n_H,
+        n_W)`` (``init_state`` repeats the ``k_T−1``-frame partial output
+        ``k_T−1`` times), the int64 ``state_index`` (0) and ``stride_index``
+        (``s_T − k_T + p_T``), none when the conv is stateless;
+        ``partial-outputs`` — Eq. 5's ``(B, c_O, d_T(k_T−1), n_H, n_W)``;
+        ``input-frames`` — MoViNet's ``stream_buffer`` ``(B, d_T(k_T−1), H, W,
+        c_I)`` (channels last, tensorflow/models' layout)."""
+        kt, st, pt, dt = cfg["kernel"][0], cfg["stride"][0], cfg["padding"][0], cfg["dilation"][0]
+        dims = cfg.get("dims", 3)
+        mode = knobs["conv_state"]
+        if mode == "library-buffer":
+            if self.stateless(cfg):
+                return []
+            f, (c, *space) = frame_axes(y, dims)
+            return [StateTensor("state_buffer", "partial-sums", (kt - 1, BatchAxis(f), c, kt - 1, *space)),
+                    StateTensor("state_index", "index", (), "int64", 0),
+                    StateTensor("stride_index", "counter", (), "int64", st - kt + pt)]
+        frames = dt * (kt - 1)
+        if shim.is_concrete(frames) and frames == 0:
+            return []
+        if mode == "partial-outputs":
+            f, (c, *space) = frame_axes(y, dims)
+            return [StateTensor("partial_outputs", "partial-sums", (BatchAxis(f), c, frames, *space))]
+        f, (c, *space) = frame_axes(x, dims)
+        return [StateTensor("stream_buffer", "input-frames", (BatchAxis(f), frames, *space, c))]
 
     def library_peak(self, cfg, x, y, knobs):
         """``co.Conv3d._forward_step_py`` for one frame runs a ``k_T``-frame

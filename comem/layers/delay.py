@@ -13,7 +13,7 @@ from __future__ import annotations
 from comem.core import shim
 from comem.errors import ComemError
 from comem.core.expr import format_number
-from comem.layers.base import LayerKind, shape_symbols
+from comem.layers.base import BatchAxis, LayerKind, StateTensor, frame_axes, shape_symbols
 from comem.layers.conv import positive
 
 
@@ -43,6 +43,19 @@ class Delay(LayerKind):
 
     def temporal(self, cfg, x, knobs):
         return (cfg["frames"] + 1, 0, 1)
+
+    def state_tensors(self, cfg, x, y, knobs):
+        """``co.Delay``'s ``state_buffer`` ``(frames, B, C, H, W)`` (zeros)
+        and its int64 ``state_index``, which starts at ``−frames``
+        (``−2·frames`` for a delay that shrinks a centred shortcut,
+        ``auto_shrink``); none for a delay of 0 frames."""
+        frames = cfg["frames"]
+        if shim.is_concrete(frames) and frames == 0:
+            return []
+        f, frame = frame_axes(x, cfg.get("dims", 3))
+        start = -2 * frames if cfg.get("shrink") else -frames
+        return [StateTensor("state_buffer", "delay-line", (frames, BatchAxis(f), *frame)),
+                StateTensor("state_index", "index", (), "int64", start)]
 
     def library_peak(self, cfg, x, y, knobs):
         """``co.Delay`` returns ``buffer[index].clone()``: one copied frame

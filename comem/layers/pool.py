@@ -32,7 +32,8 @@ from __future__ import annotations
 
 from comem.core import shim
 from comem.errors import ComemError
-from comem.layers.base import LayerKind, Shape, axes, causal, conv_out, shape_symbols, time_out
+from comem.layers.base import (BatchAxis, LayerKind, Shape, StateTensor, axes, causal, conv_out, frame_axes, shape_symbols,
+                               time_out)
 from comem.layers.conv import positive
 
 
@@ -171,6 +172,36 @@ class Pool(LayerKind):
         if causal(knobs):
             return (d * w, d * w - 1, cfg["stride"][0])
         return (d * w, cfg["padding"][0], cfg["stride"][0])
+
+    def state_tensors(self, cfg, x, y, knobs):
+        """The state's tensors, by ``pool_state``: ``k`` — continual-inference's
+        ``state_buffer`` of ``d(w−1)+1`` pooled frames ``(d(w−1)+1, B, C,
+        n_H, n_W)`` (zeros; −inf for a 1D max pool), the int64 ``state_index``
+        (0) and ``stride_index`` (``s_T − d(w−1) − 1 + p_T``); ``k-1`` — the
+        paper's ``(B, C, d(w−1), n_H, n_W)``; ``running-sum`` — MoViNet's
+        ``pool_buffer`` ``(B, 1, n_H, n_W, C)`` and int32 ``pool_frame_count``
+        ``(1,)`` for a causal global average pool (a windowed pool keeps its
+        ``d(w−1)`` earlier pooled frames, channels last)."""
+        w = self.window(cfg, x, knobs)
+        d, s, p = cfg["dilation"][0], cfg["stride"][0], cfg["padding"][0]
+        dims = cfg.get("dims", 3)
+        f, (c, *space) = frame_axes(y, dims)
+        mode = knobs["pool_state"]
+        if mode == "k":
+            frames = d * (w - 1) + 1
+            fill = "-inf" if self.mode == "max" and dims == 1 else 0
+            return [StateTensor("state_buffer", "pool-window", (frames, BatchAxis(f), c, *space), init=fill),
+                    StateTensor("state_index", "index", (), "int64", 0),
+                    StateTensor("stride_index", "counter", (), "int64", s - frames + p)]
+        if mode == "running-sum" and self.running_sum(cfg, knobs):
+            return [StateTensor("pool_buffer", "running-sum", (BatchAxis(f), 1, *space, c)),
+                    StateTensor("pool_frame_count", "counter", (1,), "int32", 0)]
+        frames = d * (w - 1)
+        if shim.is_concrete(frames) and frames == 0:
+            return []
+        if mode == "running-sum":
+            return [StateTensor("pool_window", "pool-window", (BatchAxis(f), frames, *space, c))]
+        return [StateTensor("pooled_frames", "pool-window", (BatchAxis(f), c, frames, *space))]
 
     def library_peak(self, cfg, x, y, knobs):
         """continual-inference pools the frame spatially (one pooled frame

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from comem.core import shim
 from comem.errors import ComemError
-from comem.layers.base import LayerKind
+from comem.layers.base import LayerKind, StateTensor
 from comem.layers.conv import positive
 
 
@@ -47,6 +47,11 @@ class PositionalEncoding(LayerKind):
 
     def work(self, cfg, x, y, step, knobs):
         return {"add": x.frame if step else x.numel}
+
+    def state_tensors(self, cfg, x, y, knobs):
+        """``co.RecyclingPositionalEncoding``'s int64 ``state_index`` (0): the
+        position of the next frame, no floats."""
+        return [StateTensor("state_index", "index", (), "int64", 0)]
 
     def library_peak(self, cfg, x, y, knobs):
         """The looked-up embedding and the sum."""

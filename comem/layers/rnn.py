@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from comem.core import shim
 from comem.errors import ComemError
-from comem.layers.base import LayerKind
+from comem.layers.base import BatchAxis, LayerKind, StateTensor
 from comem.layers.conv import positive
 
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
@@ -88,6 +88,13 @@ class Recurrent(LayerKind):
 
     def symbols(self, cfg, x, y, knobs):
         return {"L": cfg["layers"], "H_h": cfg["hidden"]}
+
+    def state_tensors(self, cfg, x, y, knobs):
+        """The hidden state ``h`` ``(L, B, H)`` (zeros) and, for an LSTM, the
+        cell state ``c``: what ``co.RNN``/``co.GRU``/``co.LSTM`` keep."""
+        shape = (cfg["layers"], BatchAxis(x.h * x.w), cfg["hidden"])
+        out = [StateTensor("h", "hidden", shape)]
+        return out + ([StateTensor("c", "hidden", shape)] if STATES[self.name] == 2 else [])
 
     def library_peak(self, cfg, x, y, knobs):
         """What one step allocates at its peak in eager PyTorch 2.13 on the

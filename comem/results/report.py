@@ -145,6 +145,17 @@ class Report:
     runtime: Any = None
     width: int = 0
     dims: int = 3
+    #: the layer tree the report walked (for :attr:`state_tensors`)
+    graph: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def state_tensors(self):
+        """The state manifest: every state tensor of the continual step in the
+        profile's order, with owner, role, shape, dtype, bytes and initial value
+        (:mod:`comem.results.state_manifest`)."""
+        from comem.results.state_manifest import manifest_of
+
+        return manifest_of(self, self.graph)
 
     @property
     def height(self):

@@ -1,0 +1,479 @@
+"""Export a continual model's step with continual-inference's exporter
+(``co.onnx.export``) and hold comem's state manifest against it and against
+ONNX Runtime.
+
+* :func:`export_step` — ``co.onnx.export`` on torch 2.13: the library passes
+  ``dynamic_axes``, which torch 2.13's default (dynamo) exporter refuses
+  ("Failed to convert 'dynamic_axes' to 'dynamic_shapes'"); the call is made
+  with the TorchScript exporter (``dynamo=False``), which still takes them.
+* :func:`library_state_order` — the state tensors the library's
+  ``OnnxWrapper`` feeds the graph, read from the modules (``_state_shape``
+  in module order), each with the module that owns it.
+* :func:`check_export` — compare the exported graph's state inputs and
+  outputs with the manifest one by one (name, shape, dtype, order), run steps
+  in ONNX Runtime from comem's initial values and compare the outputs with
+  the PyTorch model's own steps, and read what one stream costs on the
+  runtime (:class:`StreamMemory`).
+
+The traced graph fixes the library's data-dependent branches (a step's
+"no output yet" while the model fills its receptive field, a temporal
+stride's skipped steps) at the state it was traced in: the graph always
+emits.  Outputs are compared from the first step on which the PyTorch model
+emits; a model with a temporal stride cannot be exported as one step graph
+(:data:`UNEXPORTABLE`).
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from comem.errors import ComemError
+
+#: continual-inference modules whose step the traced ONNX graph cannot
+#: represent, and why (one line each)
+UNEXPORTABLE = {
+    "temporal stride": "a temporally strided module emits on every s-th step only; tracing fixes one step's "
+                       "branch, so one exported graph cannot stream it",
+}
+
+ONNX_DTYPES = {1: "float32", 10: "float16", 11: "float64", 16: "bfloat16", 7: "int64", 6: "int32"}
+NP_DTYPES = {"float32": np.float32, "float16": np.float16, "float64": np.float64, "int64": np.int64,
+             "int32": np.int32}
+
+
+def _need():
+    from comem.pytorch import require_extra
+
+    require_extra()
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError as exc:
+        from comem.errors import MissingExtraError
+
+        raise MissingExtraError(f"the ONNX export needs onnx and onnxruntime ({exc.name} is missing); install "
+                                "them with: pip install 'comem[export]'") from None
+
+
+def export_step(model, x_step, state, f=None, opset: int = 17) -> bytes:
+    """Export ``model``'s step with ``co.onnx.export`` (input ``input``,
+    output ``output``, state ``s0…``/``ns0…``); ``state`` is the flat list of
+    state tensors to trace with.  Returns the ONNX bytes (also written to
+    ``f`` when given)."""
+    _need()
+    import continual as co
+    import continual.onnx as conx
+
+    original = conx.torch.onnx.export
+
+    def torchscript_export(*args, **kwargs):
+        kwargs.setdefault("dynamo", False)  # torch 2.13: the TorchScript exporter takes dynamic_axes
+        return original(*args, **kwargs)
+
+    buf = io.BytesIO()
+    conx.torch.onnx.export = torchscript_export
+    try:
+        import warnings
+
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            co.onnx.export(model, (x_step, *state), buf, input_names=["input"], output_names=["output"],
+                           opset_version=opset, do_constant_folding=True)
+    finally:
+        conx.torch.onnx.export = original
+    data = buf.getvalue()
+    if f is not None:
+        with open(f, "wb") as fh:
+            fh.write(data)
+    return data
+
+
+def library_state_order(model) -> list:
+    """``[(module name, position in the module's state)]`` in the order
+    continual-inference flattens ``model._state_shape`` (its ONNX inputs)."""
+    out = []
+
+    def visit(m, name):
+        shape = m._state_shape
+        if isinstance(shape, int):
+            out.extend((name, i) for i in range(shape))
+            return
+        children = list(m._modules.items())
+        if len(children) != len(shape):
+            raise ComemError(f"{name or 'model'}: {len(shape)} state groups for {len(children)} modules")
+        for (key, child), _ in zip(children, shape):
+            visit(child, f"{name}.{key}" if name else key)
+
+    visit(model, "")
+    return out
+
+
+def warm_up(model, frames):
+    """Run ``model``'s step over ``frames`` (B, C, T, ...) threading its state
+    (``_forward_step``); returns (outputs per step, the flat state)."""
+    from continual.utils import flatten
+
+    state, outs = None, []
+    with torch.no_grad():
+        for i in range(frames.shape[2]):
+            o, state = model._forward_step(frames[:, :, i], state)
+            outs.append(o)
+    return outs, [s.clone() for s in flatten(state)]
+
+
+def temporal_strides(model) -> list:
+    """Names of continual modules with a temporal stride above 1."""
+    from continual.module import CoModule
+
+    bad = []
+    for name, m in model.named_modules():
+        s = getattr(m, "stride", None)
+        if isinstance(m, CoModule) and isinstance(s, tuple) and s and isinstance(s[0], int) and s[0] > 1 \
+                and not list(m.children()):
+            bad.append(name)
+    return bad
+
+
+@dataclass
+class TensorCheck:
+    index: int
+    comem: tuple  # (name, output name, shape, dtype)
+    graph: tuple  # (name, output name, shape, dtype) as the ONNX graph has it
+    library_dynamic: bool  # the library marks the tensor's axis 0 "batch"
+    ok: bool
+
+
+@dataclass
+class StreamMemory:
+    """What one stream costs on ONNX Runtime's CPU provider, and N streams.
+
+    ``weights_bytes``: the graph's initializers (measured); ``state_bytes``:
+    the manifest's tensors (floats and integers); ``largest_intermediate``:
+    the largest tensor one step computes (shape inference over the graph,
+    ONNX Runtime's own per-node output sizes where its profile gives them);
+    ``peak_intermediates``: the peak of simultaneously live intermediate
+    tensors in the graph's node order (a tensor lives from its node to its
+    last consumer); ``transient_bytes``: comem's transient of one step
+    (the report's, for comparison)."""
+    weights_bytes: int
+    params_bytes: int
+    state_bytes: int
+    largest_intermediate: int
+    largest_at: str
+    peak_intermediates: int
+    runtime_largest_output: int | None
+    transient_bytes: int
+    input_bytes: int
+    output_bytes: int
+
+    def streams(self, n: int) -> int:
+        """Bytes for ``n`` streams in one process: the weights once; per stream
+        its state twice (ONNX Runtime takes the state as inputs and returns the
+        new state as separate outputs) and, run one after another, the
+        intermediates of one step at a time."""
+        return self.weights_bytes + n * (2 * self.state_bytes + self.input_bytes + self.output_bytes) + \
+            self.peak_intermediates
+
+    def to_dict(self) -> dict:
+        return {"weights_bytes": self.weights_bytes, "params_bytes": self.params_bytes,
+                "state_bytes": self.state_bytes, "largest_intermediate_bytes": self.largest_intermediate,
+                "largest_intermediate_at": self.largest_at, "peak_intermediates_bytes": self.peak_intermediates,
+                "runtime_largest_output_bytes": self.runtime_largest_output, "comem_transient_bytes":
+                    self.transient_bytes, "input_bytes": self.input_bytes, "output_bytes": self.output_bytes,
+                "one_stream_bytes": self.streams(1)}
+
+
+@dataclass
+class ExportCheck:
+    model: str
+    tensors: list = field(default_factory=list)
+    names_ok: bool = False
+    steps: int = 0
+    compared_steps: int = 0
+    max_abs_diff: float = float("nan")
+    state_max_abs_diff: float = float("nan")
+    outputs_ok: bool = False
+    memory: StreamMemory | None = None
+    owners_ok: bool = False
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.names_ok and self.owners_ok and self.outputs_ok and all(t.ok for t in self.tensors)
+
+    @property
+    def failures(self) -> list:
+        return [t for t in self.tensors if not t.ok]
+
+    def to_dict(self, streams: int = 1) -> dict:
+        d = {"model": self.model, "ok": self.ok, "tensors_checked": len(self.tensors),
+             "tensors_equal": sum(t.ok for t in self.tensors), "order_and_count_ok": self.names_ok,
+             "owners_ok": self.owners_ok, "steps": self.steps, "compared_steps": self.compared_steps,
+             "max_abs_output_diff": self.max_abs_diff, "max_abs_state_diff": self.state_max_abs_diff,
+             "outputs_ok": self.outputs_ok,
+             "mismatches": [{"index": t.index, "comem": list(t.comem), "graph": list(t.graph)}
+                            for t in self.failures]}
+        if self.memory is not None:
+            d["memory"] = dict(self.memory.to_dict(), streams=streams, streams_bytes=self.memory.streams(streams))
+        return d
+
+
+def check_tables(res: "ExportCheck", streams: int = 8) -> list:
+    """The check and the stream's memory as tables."""
+    from comem.results.formats import Table
+
+    rows = [["state inputs/outputs equal the manifest (name, shape, dtype, order)",
+             f"{sum(t.ok for t in res.tensors)}/{len(res.tensors)}", res.names_ok and not res.failures],
+            ["every tensor owned by the layer comem names", "", res.owners_ok],
+            [f"ONNX Runtime from comem's initial values vs PyTorch ({res.compared_steps} of {res.steps} steps)",
+             f"max |diff| {res.max_abs_diff:.3g}", res.outputs_ok]]
+    tables = [Table(f"{res.model}: the exported step (co.onnx.export, TorchScript exporter)",
+                    ["check", "value", "ok"], rows)]
+    mem = res.memory
+    if mem is not None:
+        mrows = [["weights (graph initializers)", mem.weights_bytes],
+                 ["parameters x bytes (comem)", mem.params_bytes],
+                 ["state (manifest: floats and integers)", mem.state_bytes],
+                 ["largest intermediate of one step (shape inference)", mem.largest_intermediate],
+                 ["largest node output (ONNX Runtime profile)", mem.runtime_largest_output],
+                 ["peak live intermediates of one step (graph order)", mem.peak_intermediates],
+                 ["comem transient of one step", mem.transient_bytes],
+                 ["one stream: weights + 2 x state + input + output + intermediates", mem.streams(1)],
+                 [f"{streams} streams, run one after another", mem.streams(streams)]]
+        tables.append(Table("deployment memory on ONNX Runtime (CPU), bytes", ["quantity", "bytes"], mrows,
+                            numeric=(1,), notes=[f"largest intermediate at {mem.largest_at}"]))
+    return tables
+
+
+def _vi(v):
+    tt = v.type.tensor_type
+    shape = tuple(d.dim_param if d.dim_param else d.dim_value for d in tt.shape.dim)
+    return shape, ONNX_DTYPES.get(tt.elem_type, str(tt.elem_type))
+
+
+def _nbytes(shape, dtype) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n * np.dtype(NP_DTYPES.get(dtype, np.float32)).itemsize
+
+
+def fix_state_axes(onnx_bytes, manifest) -> bytes:
+    """The exported graph with each state tensor's axes as the manifest has
+    them: ``co.onnx.export`` names axis 0 of every buffer "batch" (its
+    ``_dynamic_state_inds``), but axis 0 of a conv, pool or delay buffer is
+    its frames, so ONNX Runtime, which takes one "batch" to be one size,
+    refuses the graph ("Shape mismatch attempting to re-use buffer") unless
+    every buffer happens to be one frame long.  Here the batch axis comem
+    names stays symbolic, every other axis is fixed, and the intermediate
+    shapes the exporter recorded are dropped (the runtime infers them)."""
+    import onnx
+
+    m = onnx.load_from_string(onnx_bytes)
+    by_name = {t.name: t for t in manifest.tensors}
+    by_name.update({t.output_name: t for t in manifest.tensors if t.output_name})
+    for v in list(m.graph.input) + list(m.graph.output):
+        t = by_name.get(v.name)
+        if t is None:
+            continue
+        dims = v.type.tensor_type.shape.dim
+        for k, d in enumerate(dims):
+            if k == t.batch_axis:
+                d.dim_param = "batch"
+            else:
+                d.ClearField("dim_param")
+                d.dim_value = t.shape[k]
+    del m.graph.value_info[:]
+    return m.SerializeToString()
+
+
+def initial_state(manifest) -> list:
+    """numpy arrays of every manifest tensor at its initial value."""
+    out = []
+    for t in manifest.tensors:
+        value = -np.inf if t.init == "-inf" else t.init
+        out.append(np.full(t.shape, value, dtype=NP_DTYPES[t.dtype]))
+    return out
+
+
+def graph_memory(onnx_bytes, manifest, transient_bytes, params_bytes, profile=True) -> StreamMemory:
+    """:class:`StreamMemory` of the exported graph (batch of the manifest)."""
+    import onnx
+    import onnxruntime as ort
+
+    m = onnx.load_from_string(onnx_bytes)
+    weights = sum(_nbytes(tuple(i.dims), ONNX_DTYPES.get(i.data_type, "float32")) for i in m.graph.initializer)
+    # shape inference with the batch made concrete
+    for v in list(m.graph.input) + list(m.graph.output):
+        for d in v.type.tensor_type.shape.dim:
+            if d.dim_param == "batch":
+                d.ClearField("dim_param")
+                d.dim_value = manifest.batch
+    m = onnx.shape_inference.infer_shapes(m)
+    sizes = {}
+    for v in list(m.graph.value_info) + list(m.graph.output) + list(m.graph.input):
+        shape, dtype = _vi(v)
+        if all(isinstance(d, int) for d in shape):
+            sizes[v.name] = _nbytes(shape, dtype)
+    inits = {i.name for i in m.graph.initializer}
+    graph_io = {v.name for v in m.graph.input} | {v.name for v in m.graph.output}
+    last_use = {}
+    for k, node in enumerate(m.graph.node):
+        for name in node.input:
+            last_use[name] = k
+    live, peak, largest, largest_at = {}, 0, 0, ""
+    for k, node in enumerate(m.graph.node):
+        for name in node.output:
+            if name in graph_io or name not in sizes:
+                continue
+            live[name] = sizes[name]
+            if sizes[name] > largest:
+                largest, largest_at = sizes[name], f"{node.op_type} {node.name}"
+        peak = max(peak, sum(live.values()))
+        for name in [n for n in live if last_use.get(n, k) <= k]:
+            del live[name]
+    runtime_largest = None
+    if profile:
+        runtime_largest = _ort_largest_output(onnx_bytes, manifest)
+    inp = next(v for v in m.graph.input if v.name == "input")
+    out = next(v for v in m.graph.output if v.name == "output")
+    return StreamMemory(weights, params_bytes, manifest.bytes, largest, largest_at, peak, runtime_largest,
+                        transient_bytes, _nbytes(*_vi(inp)), _nbytes(*_vi(out)))
+
+
+def _ort_largest_output(onnx_bytes, manifest):
+    """The largest node output ONNX Runtime's profiler reports for one step
+    (``output_size`` of its node events; optimisations off, so nodes are the
+    graph's)."""
+    import json
+    import os
+    import tempfile
+
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory() as d:
+        so = ort.SessionOptions()
+        so.enable_profiling = True
+        so.profile_file_prefix = os.path.join(d, "comem")
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        so.intra_op_num_threads = 1
+        sess = ort.InferenceSession(onnx_bytes, so, providers=["CPUExecutionProvider"])
+        feeds = _feeds(sess, manifest, np.zeros(_input_shape(sess, manifest), np.float32), initial_state(manifest))
+        sess.run(None, feeds)
+        path = sess.end_profiling()
+        with open(path) as fh:
+            events = json.load(fh)
+    sizes = [int(e["args"]["output_size"]) for e in events
+             if e.get("cat") == "Node" and "output_size" in e.get("args", {})]
+    return max(sizes) if sizes else None
+
+
+def _input_shape(sess, manifest):
+    shape = sess.get_inputs()[0].shape
+    return tuple(manifest.batch if not isinstance(d, int) else d for d in shape)
+
+
+def _feeds(sess, manifest, x, state):
+    names = [i.name for i in sess.get_inputs()]
+    feeds = {"input": x}
+    for t, v in zip(manifest.tensors, state):
+        feeds[t.name] = v
+    return {k: v for k, v in feeds.items() if k in names}
+
+
+def check_export(model, manifest, row_owners=None, steps: int = 3, seed: int = 0, transient_bytes: int = 0,
+                 params_bytes: int = 0, in_channels: int = 3, frame: tuple = (), name: str = "model",
+                 memory: bool = True, opset: int = 17) -> ExportCheck:
+    """Export ``model`` (a continual-inference module) and check it against
+    ``manifest`` (:class:`comem.results.state_manifest.StateManifest`, the
+    ``continual-inference`` naming).  ``row_owners(module name) -> comem
+    path or None`` maps the library's modules to comem's layer paths (the
+    builder's row map); ``frame``: the spatial axes of one input frame."""
+    _need()
+    import onnx
+    import onnxruntime as ort
+
+    model = model.eval()
+    res = ExportCheck(name)
+    bad = temporal_strides(model)
+    if bad:
+        raise ComemError(f"{name}: {bad[0]}: {UNEXPORTABLE['temporal stride']}")
+    B = manifest.batch
+    torch.manual_seed(seed)
+    rf = int(model.receptive_field)
+    total = rf + steps
+    frames = torch.randn(B, in_channels, total, *frame)
+    # the library's own steps from its own initial state
+    outs, warm_state = warm_up(model, frames)
+    order = library_state_order(model)
+    onnx_bytes = export_step(model, frames[:, :, 0], warm_state, opset=opset)
+    g = onnx.load_from_string(onnx_bytes).graph
+    ins = [v for v in g.input if v.name != "input"]
+    outs_g = [v for v in g.output if v.name != "output"]
+    res.names_ok = len(ins) == len(manifest.tensors) == len(outs_g) == len(warm_state) == len(order)
+    for k, t in enumerate(manifest.tensors):
+        if k >= len(ins):
+            res.tensors.append(TensorCheck(k, (t.name, t.output_name, t.shape, t.dtype), (), False, False))
+            continue
+        shape, dtype = _vi(ins[k])
+        oshape, odtype = _vi(outs_g[k]) if k < len(outs_g) else ((), "")
+        traced = tuple(warm_state[k].shape) if k < len(warm_state) else ()
+        dynamic = bool(shape) and isinstance(shape[0], str)
+        # a dynamic axis is checked against the tensor the graph was traced with
+        concrete = tuple(traced[i] if isinstance(d, str) else d for i, d in enumerate(shape))
+        ok = (ins[k].name == t.name and outs_g[k].name == t.output_name and concrete == tuple(t.shape)
+              and dtype == t.dtype and oshape == shape and odtype == dtype)
+        res.tensors.append(TensorCheck(k, (t.name, t.output_name, tuple(t.shape), t.dtype),
+                                       (ins[k].name, outs_g[k].name if k < len(outs_g) else "", concrete, dtype),
+                                       dynamic, ok))
+    # owners: every tensor belongs to the layer comem says
+    if row_owners is not None:
+        res.owners_ok = res.names_ok and all(row_owners(mod) == t.row for (mod, _), t in zip(order, manifest.tensors))
+    else:
+        res.owners_ok = True
+    # ONNX Runtime from comem's initial values against the PyTorch steps
+    onnx_bytes = fix_state_axes(onnx_bytes, manifest)
+    sess = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    state = initial_state(manifest)
+    diffs = []
+    for i in range(total):
+        got = sess.run(None, _feeds(sess, manifest, frames[:, :, i].numpy(), state))
+        state = got[1:]
+        if outs[i] is not None:
+            diffs.append(float(np.max(np.abs(got[0] - outs[i].numpy()))))
+    res.steps, res.compared_steps = total, len(diffs)
+    res.max_abs_diff = max(diffs) if diffs else float("nan")
+    scale = max(float(np.max(np.abs(o.numpy()))) for o in outs if o is not None) if diffs else 1.0
+    res.outputs_ok = bool(diffs) and res.max_abs_diff <= 1e-4 * max(1.0, scale)
+    floats = [(a, b) for a, b, t in zip(state, warm_state, manifest.tensors) if t.dtype.startswith("float")]
+    res.state_max_abs_diff = max((float(np.max(np.abs(a - b.numpy()))) for a, b in floats if a.size), default=0.0)
+    if memory:
+        res.memory = graph_memory(onnx_bytes, manifest, transient_bytes, params_bytes)
+    return res
+
+
+def check_model(model, clip: int, size, steps: int = 3, knobs: dict | None = None, params=None,
+                memory: bool = True, batch: int = 1) -> ExportCheck:
+    """Build ``model`` (a built-in name or spec) with comem's builder at
+    ``clip`` × ``size``, export it and check it against comem's manifest."""
+    _need()
+    from comem import api
+    from comem.pytorch.build import build_continual
+
+    rep = api.analyze(model, clip=clip, size=size, profile="continual-inference", knobs=knobs, params=params,
+                      batch=batch)
+    setup = api.prepare(model, "continual-inference", knobs, params)
+    manifest = rep.state_tensors
+    com, rows = build_continual(setup.graph, clip, rep.size, setup.profile.as_dict(), rep.width)
+    owner = {}
+    for path, _, mods in rows.items():
+        for m in mods:
+            owner[id(m)] = path
+    by_name = {n: owner.get(id(m)) for n, m in com.named_modules()}
+    frame = (rep.size, rep.width)[:rep.dims - 1]
+    return check_export(com, manifest, by_name.get, steps=steps, transient_bytes=rep.transient_bytes,
+                        params_bytes=rep.weights_bytes, in_channels=setup.graph.in_channels, frame=frame,
+                        name=rep.model, memory=memory)
