@@ -46,7 +46,8 @@ class Delay(LayerKind):
 
     def state_tensors(self, cfg, x, y, knobs):
         """``co.Delay``'s ``state_buffer`` ``(frames, B, C, H, W)`` (zeros)
-        and its int64 ``state_index``, which starts at ``−frames``
+        and, where the library places the delays (``residual_delay =
+        auto``), its int64 ``state_index``, which starts at ``−frames``
         (``−2·frames`` for a delay that shrinks a centred shortcut,
         ``auto_shrink``); none for a delay of 0 frames."""
         frames = cfg["frames"]
@@ -54,8 +55,10 @@ class Delay(LayerKind):
             return []
         f, frame = frame_axes(x, cfg.get("dims", 3))
         start = -2 * frames if cfg.get("shrink") else -frames
-        return [StateTensor("state_buffer", "delay-line", (frames, BatchAxis(f), *frame)),
-                StateTensor("state_index", "index", (), "int64", start)]
+        line = [StateTensor("state_buffer", "delay-line", (frames, BatchAxis(f), *frame))]
+        if knobs.get("residual_delay") != "auto":
+            return line
+        return line + [StateTensor("state_index", "index", (), "int64", start)]
 
     def library_peak(self, cfg, x, y, knobs):
         """``co.Delay`` returns ``buffer[index].clone()``: one copied frame
