@@ -46,7 +46,7 @@ def test_formula_json_parses_with_sympy(cli):
     total = sympy.sympify(d["expressions"]["total_floats"], locals={"clip": clip, "size": size})
     assert total.subs({clip: 64, size: 224}) == 5_093_424
     rc, out, _ = cli("formula", "x3d-m", "-f", "latex")
-    assert rc == 0 and r"\left\lfloor" in out
+    assert rc == 0 and r"\left\lceil" in out  # ⌈size/2⌉: the output size of a stride-2 layer
 
 
 @pytest.mark.parametrize("symbols", [["depth_factor"], ["depth_factor", "bottleneck_factor"]])

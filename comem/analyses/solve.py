@@ -121,8 +121,8 @@ def solve(model, for_: str, budget_bytes: int | None = None, ops_budget: int | N
     value_cost, r = cost(best)
     out = {"model": spec.name, "for": for_, "value": best, "budget": budget, "budget_kind": what,
            "cost": value_cost, "cost_unit": "bytes" if what == "memory" else f"operations ({convention})",
-           "limit": hi, "settings": {k: (v if k != for_ else best) if not isinstance(v, tuple) else f"{v[0]}x{v[1]}"
-                                     for k, v in fixed.items()}}
+           "limit": hi, "settings": {**{k: (v if k != for_ else best) if not isinstance(v, tuple) else f"{v[0]}x{v[1]}"
+                                        for k, v in fixed.items()}, "dtype": dtype}}
     if best < hi:
         try:
             nxt, _ = cost(best + 1)
@@ -167,6 +167,13 @@ def solve_param(model, name: str, budget: int, what: str = "memory", clip=None, 
     step = Fraction(str(step)) if step is not None else (Fraction(1) if whole else Fraction(1, 100))
     if step <= 0:
         raise ComemError(f"--step must be positive, got {param_text(step)}")
+    from comem.spec.domain import check_param, domain_of
+
+    dom = domain_of(spec, name)  # search inside the parameter's domain only
+    if lo is not None:
+        check_param(spec, name, Fraction(str(lo)), "--min")
+    if hi is not None:
+        check_param(spec, name, Fraction(str(hi)), "--max")
     lo = Fraction(str(lo)) if lo is not None else step
     hi = Fraction(str(hi)) if hi is not None else max(16 * Fraction(default), lo + step)
     if hi < lo:
@@ -232,7 +239,10 @@ def solve_param(model, name: str, budget: int, what: str = "memory", clip=None, 
            "cost": cost(good), "cost_unit": "bytes" if what == "memory" else f"operations ({convention})",
            "step": int(step) if step.denominator == 1 else step, "range": [value(0), value(n_steps - 1)],
            "evaluations": evaluations, "limit": value(n_steps - 1),
-           "settings": {"clip": clip, "size": size, "batch": batch, "dtype": dtype, **params}}
+           "settings": {"clip": spec.clip if clip is None else clip,
+                        "size": (spec.size if spec.dims == 3 and spec.width == spec.size or spec.dims != 3
+                                 else f"{spec.size}x{spec.width}") if size is None else size,
+                        "batch": batch, "dtype": dtype, **params}}
     if good < n_steps - 1:
         out["next"] = value(good + 1)
         out["cost_next"] = cost(good + 1)
@@ -243,7 +253,9 @@ def solve_param(model, name: str, budget: int, what: str = "memory", clip=None, 
                            f"{text(good)} is the largest value below the first step that does not")
             out["largest_fitting"] = also
     else:
-        out["note"] = f"every {name} up to {text(n_steps - 1)} fits; raise --max"
+        top = dom is not None and dom.hi is not None and value(n_steps - 1) + step > dom.hi
+        out["note"] = (f"every {name} up to {text(n_steps - 1)} fits" + (f", the top of its domain {dom.notation}"
+                                                                       if top else "; raise --max"))
     return out
 
 

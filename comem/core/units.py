@@ -90,7 +90,7 @@ def _parse_number_with_unit(text: str, units: dict, what: str, example: str):
     if not isinstance(text, str):
         text = str(text)
     t = text.strip().replace("_", "").replace(",", "")
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([a-zA-Z]*)", t)
+    m = re.fullmatch(r"([+-]?\d+(?:\.\d+)?)\s*([a-zA-Z]*)", t)
     if not m:
         raise ComemError(f"{what} {text!r} is not a number with an optional unit (e.g. {example})")
     num, unit = m.groups()
@@ -106,6 +106,10 @@ def _parse_number_with_unit(text: str, units: dict, what: str, example: str):
         raise ComemError(f"{what} {text!r}: unknown unit {unit!r}; use one of "
                          f"{', '.join(u for u in units if u) or 'none'}")
     value = Fraction(num) * units[key]
+    if value <= 0:
+        raise ComemError(f"{what} {text!r} must be positive")
+    if value < 1:
+        raise ComemError(f"{what} {text!r} is less than one; give a whole number of at least 1 (or a unit: 8MiB, 1G)")
     if value.denominator != 1:
         value = Fraction(int(value))  # round down to whole units
     return int(value)
@@ -121,9 +125,9 @@ def parse_bytes(text) -> int:
 
 def parse_count(text) -> int:
     """'1G' -> 10**9; '325M' -> 325000000; '2.5GMACs' -> 2500000000."""
-    v = _parse_number_with_unit(text, _COUNT_UNITS, "MAC budget", "1G, 325M, 5000000")
+    v = _parse_number_with_unit(text, _COUNT_UNITS, "ops budget", "1G, 325M, 5000000")
     if v <= 0:
-        raise ComemError(f"MAC budget {text!r} must be positive")
+        raise ComemError(f"ops budget {text!r} must be positive")
     return v
 
 
@@ -161,7 +165,7 @@ def parse_range(text, what: str, lo: int = 1, hi: int | None = None) -> list[int
     return out
 
 
-_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)"
+_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,2})?"
 
 
 def parse_values(text, what: str, limit: int = MAX_POINTS) -> list:

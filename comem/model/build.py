@@ -227,6 +227,9 @@ def build_graph(spec: Spec, overrides: dict | None = None, symbols: dict | None 
         if k not in spec.params:
             raise ComemError(f"model {spec.name} has no parameter {k!r}{suggest(k, spec.params)}; "
                              f"its parameters: {', '.join(spec.params) or 'none'}")
+    from comem.spec.domain import check_params
+
+    check_params(spec, overrides)  # every path that sets a parameter comes here
     env: dict[str, Any] = {}
     default: dict[str, Any] = {}
     for k, v in spec.params.items():

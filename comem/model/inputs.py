@@ -10,21 +10,11 @@ from comem.spec.schema import Spec
 from comem.core.units import MAX_CLIP, MAX_SIZE, check_int
 
 
-def _parse_param_value(name, text):
-    """A parameter override from user text: a decimal (``2.5``) or a ratio
-    (``11/5``), kept exact."""
-    import re
-
-    t = str(text).strip()
-    if not re.fullmatch(r"[+-]?(\d+(\.\d*)?|\.\d+)(/\d+)?", t) or t.endswith("/0"):
-        raise ComemError(f"parameter {name} = {text!r} is not a number; write e.g. {name}=2.5")
-    v = Fraction(t)
-    return int(v) if v.denominator == 1 else v
-
-
 def get_graph(spec: Spec, params: dict | None = None):
     """Phase 1 for ``spec`` with parameter overrides, cached on the spec."""
-    values = {k: _parse_param_value(k, v) for k, v in (params or {}).items()}
+    from comem.spec.domain import param_value
+
+    values = {k: param_value(spec, k, v) for k, v in (params or {}).items()}
     key = tuple(sorted((k, str(v)) for k, v in values.items()))
     graph = spec.graphs.get(key)
     if graph is None:

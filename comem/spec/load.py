@@ -43,7 +43,7 @@ MAX_SPEC_BYTES = 1_000_000
 
 _MODEL_KEYS = {"name", "title", "aliases", "description", "references", "clip", "size",
                "in_channels", "continual", "continual_note", "family", "dims"}
-_TOP_KEYS = {"model", "params", "blocks", "stages", "errata", "constraints", "extends"}
+_TOP_KEYS = {"model", "params", "domains", "blocks", "stages", "errata", "constraints", "extends"}
 #: names a constraint may use besides the spec's parameters
 INPUT_NAMES = ("clip", "size", "height", "width")
 _BLOCK_KEYS = {"type", "args", "layers", "main", "shortcut", "merge", "label", "branches", "align"}
@@ -326,6 +326,10 @@ def _build(data: dict, ctx: _Ctx, base: Spec | None) -> Spec:
         _check_value(ctx, v, f"[params].{k}")
         params[k] = v
 
+    from comem.spec.domain import load_domains
+
+    domains = load_domains(data.get("domains", {}), params, dict(base.domains) if base else {}, ctx.fail)
+
     blocks = dict(base.blocks) if base else {}
     raw_blocks = data.get("blocks", {})
     if not isinstance(raw_blocks, dict):
@@ -410,7 +414,7 @@ def _build(data: dict, ctx: _Ctx, base: Spec | None) -> Spec:
     return Spec(name=name, title=title, path=ctx.path, aliases=list(aliases), description=desc,
                 references=list(refs), clip=clip, size=size, in_channels=in_ch, continual=continual,
                 continual_note=note, params=params, blocks=blocks, stages=stages, errata=errata,
-                family=family, constraints=constraints, width=width, dims=dims)
+                family=family, constraints=constraints, width=width, dims=dims, domains=domains)
 
 
 def _build_erratum(ctx, e, w) -> Erratum:
