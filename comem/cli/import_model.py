@@ -6,7 +6,7 @@ import sys
 import click
 
 from comem.errors import ComemError
-from comem.cli.options import NameValue, view_type, model_options, format_option, common_kwargs
+from comem.cli.options import NameValue, analysis_options, run_analysis
 from comem.cli.output import emit
 
 
@@ -38,11 +38,8 @@ def _arg_value(text: str):
 @click.option("--out", "-o", default=None, help="Write the spec as TOML (re-load it with `comem FILE.toml`).")
 @click.option("--check", is_flag=True, help="Also measure the module itself (params, ptflops/fvcore per clip; "
                                             "state, delay and per-step ops of a continual model) and compare.")
-@model_options
-@format_option()
-@click.option("--view", type=view_type(), default="breakdown", show_default=True, help="What the analysis shows.")
-def import_cmd(target, input_shape, args, name, out, check, clip, size, profile, knobs, params, dtype, batch,
-               convention, fmt, view):
+@analysis_options
+def import_cmd(target, input_shape, args, name, out, check, **options):
     """Read a PyTorch or continual-inference model into a spec.
 
     Imports FILE.py — which runs its code, as importing any Python file does
@@ -56,7 +53,6 @@ def import_cmd(target, input_shape, args, name, out, check, clip, size, profile,
     comem import models.py:make_x3d --input 3x16x224x224 --arg num_classes=400 --size 224x398
     comem my-x3d.toml --clip 64 --profile continual-inference
     """
-    from comem.api import analyze
     from comem.pytorch.importer import load_factory, parse_input, spec_from_module
     from comem.pytorch.importer.emit import to_toml
 
@@ -78,11 +74,11 @@ def import_cmd(target, input_shape, args, name, out, check, clip, size, profile,
 
         rows = compare(module, shape, spec)
         table = [[q, a, m, "✓" if a == m else "✗"] for q, a, m in rows]
+        fmt = options["fmt"]
         emit(render_tables([Table(f"comem vs the module itself — {spec.title}, input {shape}",
                                   ["quantity", "comem", "measured", ""], table, numeric=(1, 2))], fmt), fmt)
         if any(a != m for _, a, m in rows):
             sys.exit(1)
         return
     if not out:
-        r = analyze(spec, **common_kwargs(clip, size, profile, knobs, params, dtype, batch, convention))
-        emit(r.render(fmt, view), fmt)
+        run_analysis(spec, **options)

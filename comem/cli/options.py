@@ -163,6 +163,44 @@ def format_option(default="table"):
                         help="Output format.")
 
 
+def analysis_options(f):
+    """Every option of `comem MODEL`, in one group that `comem analyze` and
+    `comem import` share: the model options, ``--format``, and what the
+    analysis shows (``--view``, ``--top``, ``--depth``) and adds
+    (``--runtime``, ``--device``).  The command passes them on to
+    :func:`run_analysis` as they come (``**options``)."""
+    opts = [
+        format_option(),
+        click.option("--view", type=view_type(), default="breakdown", show_default=True,
+                     help="What the table (and JSON/CSV) shows."),
+        click.option("--top", type=click.IntRange(min=1), default=None, help="Only the N heaviest layers."),
+        click.option("--depth", type=click.IntRange(min=1), default=None,
+                     help="Layers summed to N levels of their path (1: stages, 2: blocks...), as torchinfo's depth."),
+        click.option("--runtime", type=click.Choice(["pytorch"]), default=None,
+                     help="Also predict the peak bytes PyTorch allocates (eager regular clip, continual-inference "
+                          "step)."),
+        click.option("--device", "device", type=click.Choice(["cuda", "cpu"]), default="cuda", show_default=True,
+                     help="The allocator --runtime models (cuda: 512-byte blocks)."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return model_options(f)
+
+
+def run_analysis(model, clip, size, profile, knobs, params, dtype, batch, convention, fmt, view, top, depth,
+                 runtime, device):
+    """Analyse ``model`` (a name, a spec file or a Spec) with the options of
+    :func:`analysis_options` and print it."""
+    from comem.api import analyze
+    from comem.cli.output import emit
+
+    r = analyze(model, **common_kwargs(clip, size, profile, knobs, params, dtype, batch, convention),
+                runtime=runtime, device=device)
+    if depth and view == "breakdown" and not top:
+        view = "layers"
+    emit(r.render(fmt, view, top, depth), fmt)
+
+
 def common_kwargs(clip, size, profile, knobs, params, dtype, batch, convention) -> dict:
     return dict(clip=clip, size=size, profile=profile, knobs=dict(knobs) or None, params=dict(params) or None,
                 dtype=dtype, batch=batch, convention=convention)
