@@ -36,6 +36,7 @@ COMMANDS = {
     "paper": ("paper", "paper_cmd"),
     "predict": ("device", "predict_cmd"),
     "bench": ("device", "bench_cmd"),
+    "calibrate": ("device", "calibrate_cmd"),
     "formula": ("formula", "formula_cmd"),
     "sweep": ("grid", "sweep_cmd"),
     "pareto": ("grid", "pareto_cmd"),

@@ -9,82 +9,101 @@ from comem.cli.output import emit, progress
 
 @click.command("predict")
 @click.argument("model")
-@click.option("--device", "device", default="rtx2080ti", show_default=True,
-              help="cpu (the paper's i7-9750H core), tx2, xavier, rtx2080ti, orin, a100, h100, or 'this' (this "
-                   "machine, calibrated by a short micro-benchmark).")
+@click.option("--device", "device", default="this", show_default=True,
+              help="The device profile that predicts: 'this' (the profile `comem calibrate` saved for this "
+                   "machine), a paper platform fitted to Table 1 (cpu, tx2, xavier, rtx2080ti), or a path to a "
+                   "profile TOML.")
 @click.option("--clip", "-T", type=WholeNumber("clip (frames)", 1, 100000), default=None,
               help="Frames per clip. Default: the spec's.")
 @click.option("--size", "-S", type=FrameSize(), default=None, help="Frame size. Default: the spec's.")
 @click.option("--batch", "-b", type=WholeNumber("batch (streams)", 1, 65536), default=1, show_default=True,
               help="Batch size (streams).")
-@click.option("--dtype", type=dtype_type(), default=None, help="Default: fp16 on the Jetsons, fp32 elsewhere.")
+@click.option("--dtype", type=dtype_type(), default=None,
+              help="Default: the profile's (fp16 for the Jetsons' fitted profiles, fp32 elsewhere).")
 @click.option("--set", "params", multiple=True, type=NameValue("depth_factor=5.0"), help="Override a spec parameter.")
-@click.option("--top", type=click.IntRange(min=1), default=5, show_default=True, help="Slowest layers shown.")
+@click.option("--top", type=click.IntRange(min=1), default=5, show_default=True, help="Slowest items shown.")
 @format_option()
 def predict_cmd(model, device, clip, size, batch, dtype, params, top, fmt):
     """Latency and throughput of the regular clip and the continual frame on a
-    device, by a roofline: executed work and bytes moved per layer against the
-    device's peaks (comem.device.roofline; figures and their sources in
-    specs/devices/devices.toml).  A model, not a measurement: see comem bench.
+    device, by comem's latency model (comem.device.latency): per layer, the
+    time of its operation class — fixed cost per call, FLOPs over the class's
+    rate, bytes over its bandwidth — from a device profile.  The model is
+    never run.  A model, not a measurement: see comem bench.
 
     \b
+    comem calibrate                                  # once: this machine's profile
+    comem predict x3d-xs                             # on this machine
     comem predict x3d-m --device rtx2080ti --batch 64
-    comem predict x3d-m --device tx2 --batch 32      # fp16
-    comem predict x3d-m --device this
+    comem predict x3d-m --device xavier              # fp16, the profile fitted to Table 1
     """
-    from comem.results.formats import Table, render_tables
-    from comem.device.roofline import predict
+    from comem.device.latency import get_profile, predict, predict_data, predict_tables
     from comem.model.runtime import runtime_peak
+    from comem.results.formats import render_tables
 
-    pr = predict(model, device, batch, dtype, clip, size, dict(params) or None)
-    from comem.device.roofline import get_device
+    prof = get_profile(device)
+    pr = predict(model, prof, batch, dtype, clip, size, dict(params) or None)
+    rt = runtime_peak(model, pr.clip, size, pr.dtype, batch, prof.device, dict(params) or None)
+    peaks = {"regular": rt.regular.total, "continual": None if rt.continual is None else rt.continual.total}
+    emit(render_tables(predict_tables(pr, prof, peaks, top), fmt, data=predict_data(pr, prof, peaks)), fmt)
 
-    dev = get_device(device)
-    rt = runtime_peak(model, pr.clip, size, pr.dtype, batch, "cpu" if dev["name"] in ("cpu", "this") else "cuda",
-                      dict(params) or None)
-    cap = dev["memory_gb"] * 1e9
-    parts = [("regular (one clip)", pr.regular, rt.regular.total, "clips/s")]
-    if pr.continual is not None:
-        parts.append(("continual (one frame)", pr.continual, rt.continual.total, "frames/s"))
-    rows = []
-    for label, p, peak, unit in parts:
-        mb = sum(1 for lt in p["layers"] if lt.bound == "memory")
-        rows.append([label, f"{p['seconds'] * 1000:.3f} ms", f"{p['per_s']:,.2f} {unit}",
-                     f"{mb} of {len(p['layers'])}", f"{peak / 2 ** 20:,.1f} MiB", "✓" if peak <= cap else "✗"])
-    notes = [f"{dev['title']}; {pr.dtype}, batch {batch}, clip {pr.clip}"]
-    if pr.continual is not None:
-        notes.append(f"predicted speed-up, continual frames/s over regular clips/s: "
-                     f"{pr.continual['per_s'] / pr.regular['per_s']:.2f}×")
-    notes += [f"source: {x}" for x in dev.get("sources", [])]
-    tables = [Table(f"Predicted speed — {pr.model} on {dev['name']}", ["", "latency", "throughput",
-                                                                   "memory-bound layers", "peak allocated",
-                                                                   f"fits {dev['memory_gb']:.3g} GB"], rows, notes)]
-    steps = pr.continual if pr.continual is not None else pr.regular
-    slow = sorted(steps["layers"], key=lambda lt: lt.seconds, reverse=True)[:top]
-    tables.append(Table(f"Slowest layers of one {'step' if pr.continual is not None else 'clip'}",
-                        ["layer", "kind", "FLOPs", "bytes", "time (us)", "bound"],
-                        [[lt.path, lt.kind, lt.flops, lt.bytes, round(lt.seconds * 1e6, 1), lt.bound] for lt in slow],
-                        numeric=(2, 3, 4)))
-    if fmt == "json":
-        import json
 
-        from comem.results.formats import json_default
+@click.command("calibrate")
+@click.option("--threads", type=click.IntRange(1, 1024), default=1, show_default=True,
+              help="CPU threads, pinned while timing (the paper used one core).")
+@click.option("--seconds", type=click.FloatRange(0.05, 5.0), default=0.25, show_default=True,
+              help="Time spent on each measurement (about 110 measurements).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
+              help="Where to write the profile. Default: this machine's, in comem's config directory "
+                   "($COMEM_CONFIG_DIR, else $XDG_CONFIG_HOME/comem, else ~/.config/comem).")
+@click.option("--force", is_flag=True, help="Keep a profile even when the machine was too noisy.")
+@click.option("--platform", type=click.Choice(["cpu", "tx2", "xavier", "rtx2080ti"]), default=None,
+              help="Instead of timing here: fit a paper platform's profile to Table 1's throughput and print "
+                   "its leave-one-out errors (writes it only with --output).")
+@format_option()
+def calibrate_cmd(threads, seconds, output, force, platform, fmt):
+    """Write a device profile for comem predict and comem bench: time generic
+    layers of every operation class here (specs/devices/calibration.toml; a
+    regular clip and a continual-inference step each; threads pinned; each
+    timing repeated until stable), then fit each class's fixed cost per call,
+    FLOP rate and bandwidth.  About a minute.  Refuses a machine too noisy to
+    measure (median spread over 25 %) unless --force.
 
-        d = pr.as_dict()
-        d["peak_allocated_bytes"] = {"regular": rt.regular.total,
-                                     "continual": None if rt.continual is None else rt.continual.total}
-        d["device_memory_bytes"] = int(cap)
-        emit(json.dumps(d, indent=2, default=json_default), fmt)
-    else:
-        emit(render_tables(tables, fmt), fmt)
+    \b
+    comem calibrate                       # this machine -> comem's config directory
+    comem calibrate --threads 4 -o quad.toml
+    comem calibrate --platform xavier     # the fitted Xavier profile, leave-one-out errors
+    """
+    from comem.device.calibrate import (calibrate, calibration_tables, fit_platform, platform_tables,
+                                        save_profile)
+    from comem.results.formats import render_tables
+
+    if platform:
+        prof, loo = fit_platform(platform)
+        path = save_profile(prof, output) if output else None
+        data = prof.as_dict() | {"rows": [{"row": r[0], "published": r[1], "fitted": r[2], "leave_one_out": r[3]}
+                                          for r in loo]}
+        emit(render_tables(platform_tables(prof, loo, path), fmt, data=data), fmt)
+        return
+    from comem.device.calibrate import load_cases
+
+    with progress(len(load_cases()), "calibrating") as bar:
+        prof, cases = calibrate(threads, seconds, force, progress=lambda case: bar.update(1))
+    path = save_profile(prof, output)
+    emit(render_tables(calibration_tables(prof, cases, path), fmt, data=prof.as_dict() | {"path": str(path)}), fmt)
 
 
 @click.command("bench")
 @click.argument("model")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
-              help="Where the models run.")
+              help="Where the models run (here: this machine's CPU, or its CUDA GPU).")
 @click.option("--platform", type=click.Choice(["cpu", "tx2", "xavier", "rtx2080ti"]), default=None,
-              help="Table 6's batch and precision for the model on that platform, and its roofline prediction.")
+              help="A paper platform: Table 6's batch and precision for the model, and that platform's profile "
+                   "(fitted to Table 1) for the prediction.")
+@click.option("--profile", default=None,
+              help="The device profile that predicts the speed: 'this', a platform name or a path. Default: the "
+                   "platform's, else the one `comem calibrate` saved for this machine.")
+@click.option("--fps", type=click.FloatRange(min=0, min_open=True, max=100000), default=None,
+              help="A frame rate to keep up with (e.g. 30): shown for the measured and predicted speeds.")
 @click.option("--batch", "-b", type=WholeNumber("batch (streams)", 1, 4096), default=None,
               help="Batch size (default: 1, or the platform's).")
 @click.option("--dtype", type=click.Choice(["fp32", "fp16", "bf16"]), default=None,
@@ -95,13 +114,16 @@ def predict_cmd(model, device, clip, size, batch, dtype, params, top, fmt):
 @click.option("--clip", "-T", type=WholeNumber("clip (frames)", 1, 100000), default=None, help="Default: the spec's.")
 @click.option("--size", "-S", type=FrameSize(), default=None, help="Default: the spec's.")
 @format_option()
-def bench_cmd(model, device, platform, batch, dtype, runs, threads, clip, size, fmt):
+def bench_cmd(model, device, platform, profile, fps, batch, dtype, runs, threads, clip, size, fmt):
     """Measure the regular and continual models built from the spec (Appendix
     B's protocol: warm-up, input on the CPU, transfer, run, transfer back) and
-    compare with comem's predictions.  Needs the [validate] extra.
+    compare with comem's predictions: speed (latency model, from a device
+    profile), MFU (achieved FLOP/s over the profile's peak), the continual /
+    regular speed-up, whether each keeps up with --fps, and peak memory.
+    Needs the [validate] extra.
 
     \b
-    comem bench x3d-xs
+    comem bench x3d-xs --fps 30
     comem bench x3d-m --device cuda --platform rtx2080ti -f json
     """
     from comem.device.bench import STEPS, bench, bench_table
@@ -109,12 +131,5 @@ def bench_cmd(model, device, platform, batch, dtype, runs, threads, clip, size, 
 
     with progress(len(STEPS), "benchmarking") as bar:
         d = bench(model, device, platform, batch, dtype, runs, clip, size, threads,
-                  progress=lambda step: bar.update(1))
-    if fmt == "json":
-        import json
-
-        from comem.results.formats import json_default
-
-        emit(json.dumps(d, indent=2, default=json_default), fmt)
-    else:
-        emit(render_tables([bench_table(d)], fmt), fmt)
+                  progress=lambda step: bar.update(1), profile=profile, fps=fps)
+    emit(render_tables([bench_table(d)], fmt, data=d), fmt)

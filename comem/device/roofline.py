@@ -51,7 +51,9 @@ def get_device(name) -> dict:
     devices = load_devices()
     key = str(name).strip().lower()
     if key == "this":
-        return calibrate_this_machine()
+        # never calibrated on the fly from one noisy reading: this machine is the latency model's
+        raise ComemError("the datasheet roofline has no 'this' machine: its speed comes from a calibrated profile; "
+                         "run `comem calibrate`, then `comem predict MODEL` (comem.device.latency)")
     if key not in devices:
         names = list(devices) + ["this"]
         raise ComemError(f"unknown device {name!r}{suggest(key, names)}; choose one of: {', '.join(names)}")

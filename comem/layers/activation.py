@@ -16,6 +16,10 @@ from comem.errors import ComemError
 from comem.layers.base import LayerKind
 
 
+#: activations whose elements cost an exp, erf or tanh (the latency model's ``transcendental`` class)
+TRANSCENDENTAL = ("swish", "silu", "gelu", "elu", "sigmoid", "tanh", "softmax")
+
+
 class Activation(LayerKind):
     fields = ("inplace",)
     framewise = True
@@ -36,7 +40,12 @@ class Activation(LayerKind):
         return {self.op: x.frame if step else x.numel}
 
     def op_class(self, cfg, x, y):
-        return "activation" if self.op else "none"
+        """``transcendental`` for activations built on exp/erf/tanh (Swish,
+        SiLU, GELU, ELU, sigmoid, tanh, softmax), ``activation`` for the
+        piecewise-linear ones, ``none`` for dropout and identity."""
+        if not self.op:
+            return "none"
+        return "transcendental" if self.name in TRANSCENDENTAL else "activation"
 
     def library_peak(self, cfg, x, y, knobs):
         """Swish written out, ``x·sigmoid(x)``, holds the sigmoid and the

@@ -98,7 +98,13 @@ class Env(dict):
 #: latency model (comem.device.latency) times each with a device profile's
 #: own efficiencies and fixed cost per call ({d} = 1, 2, 3 dimensions)
 OP_CLASSES = tuple(f"conv{d}d_{g}" for d in (1, 2, 3) for g in ("dense", "grouped", "depthwise", "pointwise")) + (
-    "linear", "attention", "norm", "activation", "pool", "concat", "copy", "elementwise", "none")
+    "linear", "attention", "norm", "activation", "transcendental", "pool", "maxpool", "concat", "copy", "elementwise",
+    "none")
+
+#: what a fit with few parameters (a platform's published rows) tells apart:
+#: dense arithmetic, depthwise/grouped convolutions, and the rest
+OP_WORK_GROUPS = {c: ("dw" if c.endswith(("depthwise", "grouped")) else "dense")
+                  for c in OP_CLASSES[:12]} | {"linear": "dense", "attention": "dense"}
 
 #: the axes of a kernel/stride/padding list, by the model's dims
 AXES = {3: "[T, H, W]", 2: "[T, V]", 1: "[T]"}
@@ -402,6 +408,12 @@ class LayerKind:
         this layer as, with the device profile's efficiencies and fixed cost
         for that class.  Default ``none``: the layer costs its module call."""
         return "none"
+
+    def op_traffic(self, cfg, x: Shape, y: Shape, step: bool):
+        """Floats the implementation moves besides the layer's input, output
+        and weights (a convolution's unfolded input), for the latency model.
+        Default 0."""
+        return 0
 
     def op_calls(self, cfg, step: bool):
         """Module calls one regular clip (``step=False``) or continual step

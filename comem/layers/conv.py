@@ -229,6 +229,17 @@ class Conv(LayerKind):
             return f"conv{d}d_{'pointwise' if all(v == 1 for v in k[:d]) else 'dense'}"
         return f"conv{d}d_{'depthwise' if g == c else 'grouped'}"
 
+    def op_traffic(self, cfg, x, y, step):
+        """The unfolded input a convolution with a spatial or temporal kernel
+        writes and reads (im2col: ``k_T·k_H·k_W·c_I`` floats per output
+        position, ``k_T`` output frames on a continual step); 0 for a
+        pointwise one."""
+        kt, kh, kw = cfg["kernel"]
+        if kt * kh * kw == 1:
+            return 0
+        positions = y.h * y.w * (kt if step and not self.stateless(cfg) else 1) if step else y.t * y.h * y.w
+        return 2 * kt * kh * kw * cfg["c_in"] * positions
+
     def continual_ok(self, cfg):
         if shim.is_concrete(cfg["dilation"][0]) and cfg["dilation"][0] != 1:
             return "continual-inference supports no temporal dilation (d_T > 1)"

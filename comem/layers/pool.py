@@ -248,7 +248,8 @@ class Pool(LayerKind):
         return None
 
     def op_class(self, cfg, x, y):
-        return "pool"
+        """``maxpool`` (its int64 indices and slower kernels) or ``pool``."""
+        return "maxpool" if self.mode == "max" else "pool"
 
     def torch_module(self, cfg, x, kit, continual, knobs):
         nn, co = kit.nn, kit.co
