@@ -30,6 +30,8 @@ class Table:
     numeric: tuple = ()
     #: column -> the width its text wraps at in human formats
     wrap: dict = field(default_factory=dict)
+    #: machine names of the columns: a blank header takes its key in Markdown, LaTeX and HTML
+    keys: list | None = None
 
 
 @dataclass(frozen=True)
@@ -134,18 +136,32 @@ def render_tables(tables: list[Table], fmt: str, data: dict | None = None) -> st
     return "\n\n".join(_RENDERERS[fmt](t) for t in tables)
 
 
-def _tabulate(t: Table, tablefmt: str, escape=None) -> str:
+def _tabulate(t: Table, tablefmt: str, escape=None, wrap: bool = True) -> str:
+    """``wrap``: long cells wrap onto more lines (the plain table only: a
+    Markdown, LaTeX or HTML row is one line, wrapping would split it into
+    rows a reader takes for others)."""
     from tabulate import tabulate
 
     rows = [[cell(c, True) for c in r] for r in t.rows]
-    headers = [str(h) for h in t.headers]
+    headers = header_names(t, structured=tablefmt != "simple")
     if escape:
         rows = [[escape(c) for c in r] for r in rows]
         headers = [escape(h) for h in headers]
     align = ["right" if i in t.numeric else "left" for i in range(len(headers))]
-    widths = [t.wrap.get(i) for i in range(len(headers))] if t.wrap and tablefmt != "html" else None
+    widths = [t.wrap.get(i) for i in range(len(headers))] if t.wrap and wrap else None
     return tabulate(rows, headers, tablefmt=tablefmt, colalign=align, disable_numparse=True,
                     maxcolwidths=widths)
+
+
+def header_names(t: Table, structured: bool = False) -> list[str]:
+    """The column headers; in structured formats (Markdown, LaTeX, HTML) a
+    blank header takes the column's machine name (``Table.keys``)."""
+    heads = [str(h) for h in t.headers]
+    if structured:
+        keys = list(t.keys or [])
+        heads = [h if h.strip() else (str(keys[i]) if i < len(keys) and keys[i] else f"column {i + 1}")
+                 for i, h in enumerate(heads)]
+    return heads
 
 
 def _plain(t: Table) -> str:
@@ -155,19 +171,35 @@ def _plain(t: Table) -> str:
     return out
 
 
+_MARKDOWN_SPECIAL = set("\\`*[]<>|&")
+
+
+def markdown_escape(s: str) -> str:
+    """Text that a CommonMark/GFM reader shows as written: markup characters
+    escaped (an underscore only where it could open or close emphasis: not
+    inside a word like ``conv_1``), a line break inside a cell as ``<br>``."""
+    s = str(s)
+    out = []
+    for i, ch in enumerate(s):
+        inside_word = ch == "_" and 0 < i < len(s) - 1 and s[i - 1].isalnum() and s[i + 1].isalnum()
+        out.append("\\" + ch if ch in _MARKDOWN_SPECIAL or (ch == "_" and not inside_word) else ch)
+    return "<br>".join(part.strip() for part in "".join(out).split("\n"))
+
+
 def _markdown(t: Table) -> str:
-    out = [f"**{t.title}**\n"] if t.title else []
-    out.append(_tabulate(t, "pipe", escape=lambda s: s.replace("|", "\\|")))
+    out = [f"**{markdown_escape(t.title)}**\n"] if t.title else []
+    out.append(_tabulate(t, "pipe", escape=markdown_escape, wrap=False))
     if t.notes:
         out.append("")
-        out.extend(f"- {n}" for n in t.notes)
+        out.extend(f"- {markdown_escape(n)}" for n in t.notes)
     return "\n".join(out)
 
 
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                   "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
                   "×": r"$\times$", "−": "-", "²": r"$^2$", "⚠": r"(!)", "–": "--", "·": r"$\cdot$",
-                  "✓": r"$\checkmark$", "✗": r"$\times$", "≤": r"$\le$", "≥": r"$\ge$", "±": r"$\pm$"}
+                  "✓": r"$\checkmark$", "✗": r"$\times$", "≤": r"$\le$", "≥": r"$\ge$", "±": r"$\pm$",
+                  "\n": " "}
 
 
 def latex_escape(s: str) -> str:
@@ -176,7 +208,7 @@ def latex_escape(s: str) -> str:
 
 def _latex(t: Table) -> str:
     # latex_raw: tabulate escapes nothing (we did, unicode symbols included); booktabs rules
-    body = _tabulate(t, "latex_raw", escape=lambda s: latex_escape(s).replace(",", "{,}")).split("\n")
+    body = _tabulate(t, "latex_raw", escape=lambda s: latex_escape(s).replace(",", "{,}"), wrap=False).split("\n")
     rules = [i for i, line in enumerate(body) if line.strip() == r"\hline"]
     for i, rule in zip(rules, (r"\toprule", r"\midrule", r"\bottomrule")):
         body[i] = rule
@@ -190,12 +222,17 @@ def _latex(t: Table) -> str:
     return "\n".join(lines)
 
 
-def _html(t: Table) -> str:
+def _html_escape(s: str) -> str:
     import html
 
-    out = [f"<p><b>{html.escape(t.title)}</b></p>"] if t.title else []
-    out.append(_tabulate(t, "html", escape=html.escape))
-    out.extend(f"<p style='font-size:smaller'>{html.escape(n)}</p>" for n in t.notes)
+    return "<br>".join(html.escape(part) for part in str(s).split("\n"))
+
+
+def _html(t: Table) -> str:
+    out = [f"<p><b>{_html_escape(t.title)}</b></p>"] if t.title else []
+    # unsafehtml: tabulate adds no escaping of its own (we escaped once, above)
+    out.append(_tabulate(t, "unsafehtml", escape=_html_escape, wrap=False))
+    out.extend(f"<p style='font-size:smaller'>{_html_escape(n)}</p>" for n in t.notes)
     return "\n".join(out)
 
 

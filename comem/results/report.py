@@ -543,7 +543,8 @@ def report_tables(r, view: str = "breakdown", top: int | None = None, depth: int
         rows.append(["Total", "", "", r.state_floats, None, ""])
         tables.append(Table(f"State memory by layer — {title}", ["Stage", "Layer", "Mem. (floats)", "", "%",
                                                                 "note"],
-                            rows, numeric=(3, 4), wrap={2: 44, 5: 60}))
+                            rows, numeric=(3, 4), wrap={2: 44, 5: 60},
+                            keys=["stage", "layer", "formula", "floats", "share", "note"]))
     elif view == "stages" or (view == "breakdown" and not r.continual):
         rows = [[s["stage"], "x".join(map(str, s["output"])), s["params"], s["state_floats"],
                  _share(s["state_floats"], r.state_floats), s["ops_per_step"], s["ops_per_clip"]] for s in r.stages]
