@@ -48,7 +48,7 @@ def _kinds_named(path):
 MODULES = sorted(str(p.relative_to(ROOT)) for p in ROOT.rglob("*.py") if "__pycache__" not in p.parts)
 OUTSIDE_LAYERS = [m for m in MODULES if not m.startswith("layers/")]
 #: modules still naming kinds, each a debt to pay (strict: the test fails once one is clean, so it leaves this list)
-KIND_DEBT = {"pytorch/importer/trace.py", "pytorch/importer/emit.py"}
+KIND_DEBT: set = set()
 
 
 @pytest.mark.parametrize("module", [pytest.param(m, marks=pytest.mark.xfail(strict=True, reason="names kinds"))

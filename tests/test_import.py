@@ -206,7 +206,7 @@ def test_cli_import_writes_a_spec(cli, models_py, tmp_path):
     (["{m}:nothing", "--input", "3x8x32x32"], "no callable 'nothing'"),
     (["{m}:broken", "--input", "3x8x32x32"], "no weights here"),
     (["{m}:make", "--input", "3x8xbig"], "--input"),
-    (["{m}:make", "--input", "4x8x32x32"], "check --input"),
+    (["{m}:make", "--input", "4x8x32x32"], "check the input shape"),
     (["{m}:make", "--input", "3x8x32x32", "--arg", "classes"], "NAME=VALUE"),
 ])
 def test_cli_import_errors_are_one_line(cli, models_py, args, needle):

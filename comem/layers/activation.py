@@ -80,6 +80,32 @@ class Activation(LayerKind):
     def torch_work(self, m, inp, out):
         return {self.op: out.numel()} if self.op else {}
 
+    @property
+    def aten_ops(self):
+        """The functional calls on the data this activation stands for."""
+        return _ATEN.get(self.name, ())
+
+    def from_aten(self, call):
+        if self.name == "relu6" and tuple(call.args[1:3]) not in ((0.0, 6.0), (0, 6)):
+            raise ComemError(f"hardtanh{tuple(call.args[1:3])} is not ReLU6")
+        if self.name == "softmax" and call.layout[call.arg(1, "dim")] != "C":
+            raise ComemError(f"softmax over {call.layout[call.arg(1, 'dim')]!r}, not the channels")
+        call.out_layout = call.layout
+        return {"kind": self.name, "functional": True}
+
+    def torch_output_layout(self, module, layout, canon):
+        if self.name == "softmax":
+            d = module.dim if module.dim is not None else -1
+            if layout[d] != "C":
+                raise ComemError(f"Softmax over {layout[d]!r}, not the channels")
+        return tuple(layout)
+
+
+_ATEN = {"relu": ("relu", "relu_"), "sigmoid": ("sigmoid", "sigmoid_"), "tanh": ("tanh", "tanh_"), "gelu": ("gelu",),
+         "silu": ("silu", "silu_"), "hardswish": ("hardswish", "hardswish_"),
+         "hardsigmoid": ("hardsigmoid", "hardsigmoid_"), "leaky_relu": ("leaky_relu", "leaky_relu_"),
+         "elu": ("elu", "elu_"), "relu6": ("hardtanh", "hardtanh_"), "softmax": ("_softmax", "softmax")}
+
 
 RELU = Activation("relu", "relu", "ReLU, element-wise", lambda kit, cfg: kit.nn.ReLU(inplace=cfg["inplace"]))
 RELU6 = Activation("relu6", "relu6", "ReLU6, element-wise", lambda kit, cfg: kit.nn.ReLU6(inplace=cfg["inplace"]))
@@ -97,5 +123,8 @@ HARDSIGMOID = Activation("hardsigmoid", "hardsigmoid", "Hardsigmoid, element-wis
 TANH = Activation("tanh", "tanh", "tanh, element-wise", lambda kit, cfg: kit.nn.Tanh())
 SIGMOID = Activation("sigmoid", "sigmoid", "sigmoid, element-wise", lambda kit, cfg: kit.nn.Sigmoid())
 SOFTMAX = Activation("softmax", "softmax", "softmax over classes", lambda kit, cfg: kit.nn.Softmax(dim=1))
+#: X3D's ``x * sigmoid(x)`` written out
+SWISH.self_gate_of = SIGMOID.name
 DROPOUT = Activation("dropout", None, "dropout (identity at inference)", lambda kit, cfg: kit.nn.Dropout(0.5))
 IDENTITY = Activation("identity", None, "identity", lambda kit, cfg: kit.nn.Identity())
+DROPOUT.passthrough = IDENTITY.passthrough = True

@@ -474,6 +474,70 @@ class LayerKind:
         ComemError names what cannot be mapped."""
         return {"kind": self.name}
 
+    #: the input layout the kind needs when read from a model
+    #: (:meth:`torch_output_layout`): ``any`` (element-wise, the layout is
+    #: kept), ``canonical`` (batch, channels, then time and the frame's axes
+    #: in order: convolutions, pools), ``channels_first`` (channels on axis
+    #: 1), ``channels_last`` (channels on the last axis: ``nn.Linear``),
+    #: ``flatten`` (any in, ``(batch, features)`` out)
+    torch_layout = "any"
+    #: aten ops (overload-packet names) whose functional call on the data
+    #: this kind may stand for (``F.relu`` → ``relu``); :meth:`from_aten`
+    #: decides each call
+    aten_ops: tuple = ()
+    #: what the importer may ask for by role rather than by kind:
+    #: ``flatten`` (a reshape merging the channels with the axes after them)
+    import_role: str | None = None
+    #: the layer hands its input on untouched at inference (identity,
+    #: dropout): an imported branch of only such layers is a plain shortcut
+    passthrough = False
+    #: the kind ``g`` of a gate ``x * g(x)`` written out that this kind is
+    #: (X3D's Swish: ``sigmoid``)
+    self_gate_of: str | None = None
+
+    def torch_match(self, module) -> bool:
+        """Whether ``module``, of a class :meth:`torch_types` does not list
+        (model code not on PyPI), is this kind, recognised by what it holds."""
+        return False
+
+    def torch_output_layout(self, module, layout: tuple, canon: tuple) -> tuple:
+        """The layout of this layer's output on an input laid out ``layout``
+        (axis labels ``B``, ``C``, ``T``, ``H``, ``W`` / ``V``); ``canon`` is
+        the model's canonical layout.  A ComemError says why the layer does
+        not read that input as comem's formulas do."""
+        rule = self.torch_layout
+        layout = tuple(layout)
+        if rule == "canonical" and layout != tuple(canon):
+            raise ComemError(f"on a tensor laid out {layout}; comem follows {tuple(canon)} here")
+        if rule == "channels_first" and (len(layout) < 2 or layout[1] != "C"):
+            raise ComemError(f"over axis 1, which is {layout[1] if len(layout) > 1 else None!r}, not the channels")
+        if rule == "channels_last" and layout[-1] != "C":
+            raise ComemError(f"over the last axis, which is {layout[-1]!r}, not the channels")
+        if rule == "flatten":
+            return ("B", "C")
+        return tuple(canon) if rule == "canonical" else layout
+
+    def from_aten(self, call) -> "dict | None":
+        """The spec fields of a functional call on the data (``call``: an
+        :class:`AtenCall`) with ``call.out_layout`` set, or None when this
+        kind does not stand for that call; a ComemError says why it cannot."""
+        return None
+
+    def import_strides(self, raw: dict, dims: int) -> tuple:
+        """``(s_T, s_H, s_W)`` of a layer written as spec fields ``raw``
+        (an imported residual's main branch decides its shortcut by them)."""
+        return (1, 1, 1)
+
+    def gate_pool(self, raw: dict) -> "dict | None":
+        """The fields of this layer when it opens a multiplicative gate
+        (squeeze-excitation), or None when it cannot."""
+        return None
+
+    def is_auto_shortcut(self, shortcut: list, main_strides: tuple, c_in, c_out, kinds: dict) -> bool:
+        """Whether the layers ``shortcut`` (spec fields) are the shortcut this
+        composite kind builds itself for a main branch of ``main_strides``."""
+        return False
+
     def torch_hooked(self, module) -> list:
         """The modules whose forward hooks count this layer's work."""
         return [module]
@@ -481,3 +545,41 @@ class LayerKind:
     def torch_work(self, module, inp, out) -> dict:
         """``{op: count}`` one hooked module performed, from its real tensors."""
         return {}
+
+
+@dataclass
+class AtenCall:
+    """A functional op on the data, as the importer saw it: the op's name
+    and arguments, the input's layout (the model's ``canon``ical one when
+    time and space are in order), its shape, whether it is one frame of a
+    clip (``x[:, :, t]``), and the output's shape.  A kind that stands for
+    the call sets ``out_layout``."""
+    name: str
+    args: tuple
+    kwargs: dict
+    layout: tuple
+    canon: tuple
+    shape: tuple
+    out_shape: tuple
+    frame: bool = False
+    out_layout: tuple | None = None
+    #: why no kind stands for the call, said by a kind that declined it
+    refusal: str | None = None
+
+    def arg(self, i, key, default=None):
+        if len(self.args) > i:
+            return self.args[i]
+        return self.kwargs.get(key, default)
+
+    def axes(self, dims) -> set:
+        """The labels of the axes ``dims`` (one index or a list)."""
+        dims = dims if isinstance(dims, (list, tuple)) else [dims]
+        return {self.layout[d % len(self.layout)] for d in dims}
+
+    @property
+    def space(self) -> set:
+        return set(self.canon[3:])
+
+    @property
+    def time_space(self) -> set:
+        return set(self.canon[2:])

@@ -83,6 +83,19 @@ class Residual(LayerKind):
         c = c_out if merge != "concat" else c_in + c_out
         return node, c
 
+    def is_auto_shortcut(self, shortcut, main_strides, c_in, c_out, kinds):
+        """The projection ``shortcut = "auto"`` builds: a 1×1×1 conv without
+        bias at the main branch's stride, then an affine batch norm — needed
+        only when channels or strides change."""
+        if len(shortcut) != 2 or main_strides is None:
+            return False
+        conv, bn = shortcut
+        if conv.get("kind") != CONV.name or bn.get("kind") != BATCHNORM.name or bn.get("affine", True) is False \
+                or bn.get("features", "channels") != "channels":
+            return False
+        changes = c_in != c_out or any(s != 1 for s in main_strides)
+        return changes and CONV.is_projection(conv, main_strides, c_out)
+
 
 def _equal(a, b):
     if shim.is_concrete(a) and shim.is_concrete(b):

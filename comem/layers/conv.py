@@ -257,6 +257,23 @@ class Conv(LayerKind):
         nn, co = kit.nn, kit.co
         return (nn.Conv1d, nn.Conv2d, nn.Conv3d, co.Conv1d, co.Conv2d, co.Conv3d)
 
+    torch_layout = "canonical"
+
+    def import_strides(self, raw, dims):
+        s = raw.get("stride", 1)
+        s = list(s) if isinstance(s, (list, tuple)) else [s] * dims
+        return tuple(s + [1] * (3 - len(s)))
+
+    def is_projection(self, raw, strides, c_out) -> bool:
+        """A 1×1×1 convolution without bias, padding, dilation or groups to
+        ``c_out`` channels at ``strides``: the projection a residual's
+        ``shortcut = "auto"`` builds."""
+        kernel = raw["kernel"] if isinstance(raw.get("kernel"), list) else [raw.get("kernel")]
+        if raw.get("bias", True) or raw.get("groups", 1) != 1 or raw.get("padding") or raw.get("dilation"):
+            return False
+        return all(k == 1 for k in kernel) and raw.get("out") == c_out and \
+            self.import_strides(raw, len(kernel)) == tuple(strides)
+
     def from_torch(self, m, dims):
         d = len(m.kernel_size)
         if d != dims:

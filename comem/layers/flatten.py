@@ -34,6 +34,9 @@ class Flatten(LayerKind):
     def torch_types(self, kit):
         return (kit.nn.Flatten,)
 
+    torch_layout = "flatten"
+    import_role = "flatten"
+
     def torch_module(self, cfg, x, kit, continual, knobs):
         m = kit.nn.Flatten(1)
         return kit.framewise(m) if continual else m

@@ -57,6 +57,18 @@ class Linear(LayerKind):
     def torch_types(self, kit):
         return (kit.nn.Linear,)
 
+    torch_layout = "channels_last"
+
+    def torch_output_layout(self, module, layout, canon):
+        """``nn.Linear`` acts on the last axis; ``co.Linear(channel_dim=d)``
+        on axis ``d``: either must be the channels."""
+        d = getattr(module, "channel_dim", None)
+        if d is not None:
+            if layout[d] != "C":
+                raise ComemError(f"co.Linear over axis {d}, which is {layout[d]!r}, not the channels")
+            return tuple(layout)
+        return super().torch_output_layout(module, layout, canon)
+
     def from_torch(self, m, dims):
         raw = {"kind": "linear", "out": m.out_features}
         if m.bias is None:

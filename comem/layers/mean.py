@@ -38,5 +38,23 @@ class Mean(LayerKind):
         x = inp[0] if isinstance(inp, tuple) else inp
         return {"mean": x.numel()}
 
+    aten_ops = ("mean",)
+
+    def from_aten(self, call):
+        """``x.mean`` over the frame's axes: of a clip laid out canonically,
+        or of one frame (``x[:, :, t]`` in a ``co.Lambda``)."""
+        axes = call.axes(call.arg(1, "dim"))
+        keep = call.arg(2, "keepdim", False)
+        frame = tuple(a for a in call.canon if a != "T")
+        if call.frame and call.layout == frame and axes == call.space and axes:
+            call.out_layout = call.layout if keep else ("B", "C")
+            return {"kind": self.name, "functional": True}
+        if call.layout == tuple(call.canon) and axes == call.space and axes:
+            call.out_layout = tuple(call.canon) if keep else ("B", "C", "T")
+            return {"kind": self.name, "functional": True}
+        call.refusal = (f"a mean over {sorted(axes)} of a tensor laid out {call.layout} (comem reads means over "
+                        "time and space, or space)")
+        return None
+
 
 MEAN = Mean()

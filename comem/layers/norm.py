@@ -41,6 +41,8 @@ class Norm(LayerKind):
         if name == "batchnorm":
             self.fields = ("affine", "features")
             self.text_fields = ("features",)
+        #: what an imported module needs of its input's layout
+        self.torch_layout = {"batchnorm": "channels_first", "layernorm": "channels_last"}.get(name, "canonical")
 
     def configure(self, raw, evaluate, c_in, dims=3):
         affine = evaluate("affine", self.affine_default)

@@ -311,6 +311,65 @@ class Pool(LayerKind):
             raw["dilation"] = list(dil)
         return raw
 
+    torch_layout = "canonical"
+
+    @property
+    def aten_ops(self):
+        """``F.avg_pool3d``, ``F.adaptive_avg_pool3d`` … (and, for the average,
+        ``x.mean`` over time and space: a global pool)."""
+        m = self.mode
+        ops = tuple(f"{m}_pool{d}d" for d in (1, 2, 3)) + tuple(f"adaptive_{m}_pool{d}d" for d in (1, 2, 3)) + \
+            tuple(f"_adaptive_{m}_pool{d}d" for d in (2, 3))
+        ops += ("max_pool2d_with_indices", "max_pool3d_with_indices") if m == "max" else ("mean",)
+        return ops
+
+    def from_aten(self, call):
+        dims = len(call.canon) - 2
+        if call.name == "mean":
+            axes = call.axes(call.arg(1, "dim"))
+            if call.layout != tuple(call.canon) or axes != call.time_space:
+                return None
+            keep = call.arg(2, "keepdim", False)
+            call.out_layout = tuple(call.canon) if keep else ("B", "C")
+            return {"kind": self.name, "global": True, "adaptive": True, "functional": True}
+        d = int(call.name.rstrip("d").split("pool")[1][:1]) if "pool" in call.name else dims
+        if d != dims or call.layout != tuple(call.canon):
+            raise ComemError(f"a functional {call.name} on a tensor laid out {call.layout}")
+        call.out_layout = call.layout
+        if "adaptive" in call.name:
+            size = call.args[1] if isinstance(call.args[1], (list, tuple)) else [call.args[1]]
+            if any(s != 1 for s in size):
+                raise ComemError(f"{call.name} to {tuple(size)}: comem reads adaptive pools to 1")
+            return {"kind": self.name, "global": True, "adaptive": True, "functional": True}
+        k = list(call.args[1]) if isinstance(call.args[1], (list, tuple)) else [call.args[1]] * d
+        s = list(call.args[2]) if len(call.args) > 2 and call.args[2] else k
+        p = list(call.args[3]) if len(call.args) > 3 else [0] * d
+        ceil = 4 if self.mode == "avg" else 5
+        if len(call.args) > ceil and call.args[ceil]:
+            raise ComemError(f"{call.name}(ceil_mode=True) rounds its output up; comem follows floor rounding")
+        raw = {"kind": self.name, "kernel": k, "stride": s}
+        if any(p):
+            raw["padding"] = p
+        dil = call.args[4] if self.mode == "max" and len(call.args) > 4 else 1
+        dil = list(dil) if isinstance(dil, (list, tuple)) else [dil] * d
+        if any(v != 1 for v in dil):
+            raw["dilation"] = dil
+        raw["functional"] = True
+        return raw
+
+    def import_strides(self, raw, dims):
+        if raw.get("global"):
+            return (1, 1, 1)
+        s = raw.get("stride", raw.get("kernel", 1))
+        s = list(s) if isinstance(s, (list, tuple)) else [s] * dims
+        return tuple(s + [1] * (3 - len(s)))
+
+    def gate_pool(self, raw):
+        """A global average pool opening a gate pools as the ``se_pool`` knob says."""
+        if self.mode == "avg" and raw.get("global"):
+            return dict(raw, window="se")
+        return None
+
     def torch_hooked(self, module):
         """The pool, and the 1D pool over time inside a continual pool."""
         inner = [m for m in module.children() if type(m).__name__ in ("AdaptiveAvgPool1d", "AdaptiveMaxPool1d")]

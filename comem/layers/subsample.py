@@ -34,5 +34,27 @@ class TemporalSubsample(LayerKind):
     def torch_module(self, cfg, x, kit, continual, knobs):
         return kit.TemporalSubsample(cfg["factor"])
 
+    aten_ops = ("index_select", "slice")
+
+    def from_aten(self, call):
+        """Every ``factor``-th frame (``x[:, :, ::f]``, ``index_select`` of
+        ``T // f`` frames as PackPathway takes them); None for all frames."""
+        dim = call.args[1] % len(call.layout)
+        if call.layout[dim] != "T":
+            raise ComemError(f"aten.{call.name} along {call.layout[dim]!r} (comem follows frame subsampling)")
+        t_in, t_out = call.shape[dim], call.out_shape[dim]
+        if call.name == "slice":
+            start, step = (call.args[2] if len(call.args) > 2 else 0) or 0, call.args[4] if len(call.args) > 4 else 1
+            if start != 0 or t_in % step:
+                end = call.args[3] if len(call.args) > 3 else None
+                raise ComemError(f"a slice of frames {start}:{end}:{step} of {t_in}")
+            factor = step
+        else:
+            factor = t_in // t_out if t_out else 0
+        if factor < 1 or t_in // factor != t_out:
+            raise ComemError(f"a selection of {t_out} of {t_in} frames that is not every n-th")
+        call.out_layout = call.layout
+        return None if factor == 1 else {"kind": self.name, "factor": factor}
+
 
 TEMPORAL_SUBSAMPLE = TemporalSubsample()

@@ -43,17 +43,27 @@ def parse_input(text: str) -> tuple:
         raise ComemError(f"--input {text!r} is not CxTxHxW (e.g. 3x16x224x224; 3x300x25 for C x T x V)") from None
 
 
-def from_module(module, input_shape, name: str | None = None, title: str | None = None):
-    """A :class:`comem.spec.Spec` for ``module`` at ``input_shape`` (no batch)."""
-    return spec_from_module(module, input_shape, name, title)[0]
+def from_module(module, input_shape, name: str | None = None, title: str | None = None, pathways=None):
+    """A :class:`comem.spec.Spec` for ``module`` at ``input_shape`` (no batch).
+
+    A model that takes a list of pathways (SlowFast) is fed from one clip as
+    its ``PackPathway`` transform does: ``pathways`` gives each pathway's
+    temporal subsampling (``(4, 1)``: every 4th frame, then every frame);
+    by default comem tries ``(α, 1)`` for α = 2, 3, 4 … when the model
+    refuses one tensor."""
+    return spec_from_module(module, input_shape, name, title, pathways)[0]
 
 
-def spec_from_module(module, input_shape, name=None, title=None):
+def spec_from_module(module, input_shape, name=None, title=None, pathways=None):
     """(Spec, spec dict) for ``module``."""
     from comem.spec.load import spec_from_dict
 
-    data = module_to_dict(module, input_shape, name, title)
-    return spec_from_dict(data, f"<{data['model']['name']}>"), data
+    data = module_to_dict(module, input_shape, name, title, pathways)
+    try:
+        return spec_from_dict(data, f"<{data['model']['name']}>"), data
+    except ComemError as exc:  # comem wrote a spec it cannot read: say so about the model, not the spec
+        msg = str(exc).split(": ", 1)[-1]
+        raise ComemError(f"cannot import {data['model']['title']}: comem could not express it ({msg})") from None
 
 
 def _continual_problem(data: dict, shape: tuple) -> str | None:
@@ -84,7 +94,7 @@ def _refuse(problems, what):
                      + "; ".join(shown) + more)
 
 
-def module_to_dict(module, input_shape, name=None, title=None) -> dict:
+def module_to_dict(module, input_shape, name=None, title=None, pathways=None) -> dict:
     """The spec, as a dict in the TOML layout, of a regular or continual model."""
     from comem.layers import KINDS
     from comem.pytorch import require_extra
@@ -103,10 +113,16 @@ def module_to_dict(module, input_shape, name=None, title=None) -> dict:
     from comem.pytorch.importer.structure import structure
     from comem.pytorch.importer.trace import Tracer
 
-    emitter = Emitter()
+    emitter = Emitter(dims)
     if hasattr(module, "clean_state"):
         module.clean_state()  # a continual model's state from earlier inputs
-    tracer = Tracer(module, shape, KINDS, k).run()
+    if pathways is not None:
+        pathways = tuple(pathways)
+        if not pathways or not all(isinstance(f, int) and not isinstance(f, bool) and 1 <= f <= shape[1]
+                                   for f in pathways):
+            raise ComemError(f"pathways {pathways} must be frame subsampling factors between 1 and the clip's "
+                             f"{shape[1]} frames, e.g. (4, 1)")
+    tracer = Tracer(module, shape, KINDS, k, pathways=pathways).run()
     if tracer.problems:
         _refuse(tracer.problems, cls)
     chains, _ = structure(tracer.ops, tracer.output)

@@ -16,8 +16,10 @@ import logging
 import warnings
 
 
-def measure_module(module, input_shape, spec, with_fvcore=True) -> dict:
-    """What the instruments read off ``module`` at ``input_shape`` (no batch)."""
+def measure_module(module, input_shape, spec, with_fvcore=True, pathways=None) -> dict:
+    """What the instruments read off ``module`` at ``input_shape`` (no batch);
+    a model of pathways (``pathways``, or as :func:`comem.from_module` finds
+    them) is fed from one clip as its ``PackPathway`` transform does."""
     from comem.pytorch import require_extra
 
     require_extra()
@@ -27,16 +29,44 @@ def measure_module(module, input_shape, spec, with_fvcore=True) -> dict:
 
     k = kit()
     shape = tuple(input_shape)
-    out = {"params": sum(p.numel() for p in module.parameters())}
+    # trainable parameters, as ptflops and the papers count them
+    out = {"params": sum(p.numel() for p in module.parameters() if p.requires_grad)}
     continual = any(isinstance(m, k.co.CoModule) for m in module.modules())
     module.eval()
     if continual:
         module.clean_state()
         out.update(_continual_counts(module, shape, spec, k))
     else:
-        out.update(_clip_counts(module, shape, with_fvcore))
+        out.update(_clip_counts(packed(module, shape, pathways), shape, with_fvcore))
     del torch
     return out
+
+
+def packed(module, shape, pathways=None):
+    """``module``, or — for a model fed a list of pathways — the module behind
+    the ``PackPathway`` feed (every ``f``-th frame by ``torch.index_select``,
+    which no counter counts), taking one clip."""
+    from comem.layers import KINDS
+    from comem.pytorch.importer.trace import Tracer
+    from comem.pytorch.modules import kit
+
+    if pathways is None:
+        pathways = Tracer(module, shape, KINDS, kit()).run().fed
+    if pathways is None:
+        return module
+    import torch
+
+    class PackPathway(torch.nn.Module):
+        def __init__(self, net, factors, t):
+            super().__init__()
+            self.net, self.factors, self.t = net, factors, t
+
+        def forward(self, x):
+            t = x.shape[2]
+            return self.net([x if f == 1 else torch.index_select(x, 2, torch.linspace(0, t - 1, t // f).long())
+                             for f in self.factors])
+
+    return PackPathway(module, tuple(pathways), shape[1]).eval()
 
 
 def _clip_counts(module, shape, with_fvcore) -> dict:
@@ -97,7 +127,7 @@ def _continual_counts(module, shape, spec, k) -> dict:
             "receptive_field": mc.receptive_field, "work_step": total_work(mc.work_step.values())}
 
 
-def compare(module, input_shape, spec) -> list:
+def compare(module, input_shape, spec, pathways=None) -> list:
     """[(quantity, comem, measured)] for the module and comem's analysis of
     ``spec`` at ``input_shape`` (continual-inference accounting)."""
     from comem.api import analyze
@@ -106,7 +136,7 @@ def compare(module, input_shape, spec) -> list:
     from comem.pytorch.validate import hookable
 
     shape = tuple(input_shape)
-    measured = measure_module(module, shape, spec)
+    measured = measure_module(module, shape, spec, pathways=pathways)
     size = None if len(shape) == 2 else (shape[2] if len(shape) == 3 else (shape[2], shape[3]))
     continual = "state_floats" in measured
     r = analyze(spec, clip=shape[1], size=size, profile="continual-inference" if continual else None)

@@ -1,9 +1,16 @@
 """From comem's structure of an imported model to a spec (a dict in the
 format of the built-in TOML specs) and its TOML text.
 
-* a single chain is split into stages after the model's top-level modules
-  (``layer1``, ``s2``, ``head``...); a graph of pathways becomes stages over
-  streams (``source``, ``merge``);
+* stages follow the network, not how its author nested modules: a new
+  stage starts at every layer or block that changes the shape of the data
+  (a strided or widening block, a pool, a projection); layers and blocks
+  that keep it (activations, norms, identity residual blocks) stay in the
+  stage before them — so a ResNet stage is its strided block and the blocks
+  after it, and every stage output is the largest map since the one
+  before.  The same network written flat, in one ``nn.Sequential`` or
+  nested gives the same stages, named after the modules they hold; a graph
+  of pathways becomes stages over streams (``source``, ``merge``), each
+  split the same way;
 * every composite (a residual, a squeeze-excitation gate, a parallel merge)
   becomes a ``[blocks.NAME]`` template, and identical composites share one;
 * a stage made of ``n`` identical units (block + activation) is written as
@@ -14,6 +21,8 @@ from __future__ import annotations
 import json
 import re
 
+from comem.layers import KINDS
+from comem.layers.base import LayerKind
 from comem.pytorch.importer.structure import INPUT
 
 _NAME_OK = re.compile(r"[^A-Za-z0-9_.-]")
@@ -25,7 +34,8 @@ def _clean(name: str, fallback: str) -> str:
 
 
 class Emitter:
-    def __init__(self):
+    def __init__(self, dims: int = 3):
+        self.dims = dims
         self.blocks: dict = {}          # name -> block table
         self.by_signature: dict = {}    # signature -> name
         self.counter: dict = {}
@@ -66,51 +76,53 @@ class Emitter:
     def composite(self, op, prefix: str, stage: str) -> str:
         inner = op.path
         # an nn.Identity / Dropout branch is the identity shortcut it stands for
-        branches = [[item for item in self.layers(b, inner, stage) if item.get("kind") != "identity"]
+        branches = [[item for item in self.layers(b, inner, stage)
+                     if not ("kind" in item and KINDS[item["kind"]].passthrough)]
                     for b in op.branches]
-        table = _composite_table(op, branches)
+        table = _composite_table(op, branches, self.dims)
         sig = json.dumps(table, sort_keys=True)
         name = self.by_signature.get(sig)
         if name is None:
             kind = "se" if _is_gate(op, table) else table["type"]
             k = self.counter[(stage, kind)] = self.counter.get((stage, kind), 0) + 1
-            name = _clean(f"{stage}_{kind}{k}", f"block{len(self.blocks) + 1}")
+            name = _clean(f"{stage}_{kind}{k}".replace(".", "_"), f"block{len(self.blocks) + 1}")
             self.blocks[name] = table
             self.by_signature[sig] = name
         return name
 
     # -- stages -------------------------------------------------------------------------
     def chain_stages(self, ops) -> list:
-        """One chain, cut after the model's top-level modules."""
-        stages: list = []
-        for op in ops:
-            key = op.path.split(".")[0] if op.path else ""
-            if not stages or (key and key != stages[-1][0]):
-                stages.append((key or "head", []))
-            stages[-1][1].append(op)
+        """One chain, cut where the data changes shape (:func:`partition`)."""
         out, seen = [], {}
-        for key, group in stages:
-            name = _stage_name(key, seen)
+        for group in partition(ops):
+            key = _common_prefix(group)
+            name = _stage_name(key or _first_name(group), seen)
             layers = self.layers(group, key, name)
             out.append(self.fold({"name": name, "layers": layers}))
         return out
 
     def stream_stages(self, chains) -> list:
-        """Chains between pathway forks and merges: stages over streams."""
+        """Chains between pathway forks and merges: stages over streams, each
+        chain cut as :meth:`chain_stages` cuts one."""
         out, seen, names = [], {}, {}
         for c in chains:
-            key = c.ops[0].path.split(".")[0] if c.ops and c.ops[0].path else ("merge" if c.merge else "stage")
-            name = _stage_name(key, seen)
-            names[id(c)] = name
-            stage = {"name": name, "stream": name}
-            sources = ["input" if s is INPUT else names[id(s)] for s in c.sources]
-            if c.merge:
-                stage["source"] = sources
-                stage["merge"] = c.merge
-            else:
-                stage["source"] = sources[0]
-            stage["layers"] = self.layers(c.ops, key, name)
-            out.append(stage)
+            groups = partition(c.ops) or [[]]
+            for i, group in enumerate(groups):
+                key = _common_prefix(group)
+                name = _stage_name(key or (_first_name(group) if group else ("merge" if c.merge else "stage")), seen)
+                if i == 0:
+                    names[id(c)] = name
+                    stage = {"name": name, "stream": name}
+                    sources = ["input" if s is INPUT else names[id(s)] for s in c.sources]
+                    if c.merge:
+                        stage["source"] = sources
+                        stage["merge"] = c.merge
+                    else:
+                        stage["source"] = sources[0]
+                else:
+                    stage = {"name": name, "stream": names[id(c)]}
+                stage["layers"] = self.layers(group, key, name)
+                out.append(stage)
         return out
 
     def fold(self, stage: dict) -> dict:
@@ -125,7 +137,7 @@ class Emitter:
         if len(set(sig)) != 1:
             return stage
         unit = [dict(it) for it in units[0]]
-        name = _clean(f"{stage['name']}_unit", "unit")
+        name = _clean(f"{stage['name']}_unit".replace(".", "_"), "unit")
         self.blocks[name] = {"type": "sequence", "layers": unit}
         return {"name": stage["name"], "block": name, "repeat": len(units)}
 
@@ -135,7 +147,53 @@ _KEY_ORDER = {"name": 0, "kind": 1, "block": 1, "out": 2, "kernel": 3, "stride":
 
 
 def _functional(op) -> bool:
-    return bool(op.raw) and op.raw.get("kind") in ("flatten", "mean") and "." not in op.path
+    """A functional call in the model's own forward: named by its kind."""
+    return op.glue and "." not in op.path
+
+
+def _keeps_shape(op) -> bool:
+    inputs = [v for v in op.inputs if v is not None]
+    return bool(inputs) and all(tuple(v.shape) == tuple(op.output.shape) for v in inputs)
+
+
+def partition(ops) -> list:
+    """The ops of a chain in stages: a new stage at every op that changes
+    the shape of the data; ops that keep it join the stage before."""
+    groups: list = []
+    for op in ops:
+        if not groups or not _keeps_shape(op):
+            groups.append([])
+        groups[-1].append(op)
+    return groups
+
+
+def _all_paths(op):
+    if op.branches:
+        return [p for b in op.branches for o in b for p in _all_paths(o)] or [op.path]
+    return [op.path]
+
+
+def _common_prefix(group) -> str:
+    """The deepest module holding every op of the group ("" when none)."""
+    paths = [p.split(".") for op in group for p in _all_paths(op) if p]
+    if not paths or len(paths) < sum(len(_all_paths(op)) for op in group):
+        return ""
+    common = paths[0]
+    for p in paths[1:]:
+        n = 0
+        while n < min(len(common), len(p)) and common[n] == p[n]:
+            n += 1
+        common = common[:n]
+    if len(group) == 1 and not group[0].branches:
+        return group[0].path  # a single layer: its own module
+    return ".".join(common)
+
+
+def _first_name(group) -> str:
+    op = group[0]
+    if op.path:
+        return op.path
+    return op.raw.get("kind", "stage") if op.raw else (op.merge or "stage")
 
 
 def _stage_name(key: str, seen: dict) -> str:
@@ -152,9 +210,12 @@ def _swish(op) -> dict | None:
     if op.merge != "mul" or len(op.branches) != 2 or sorted(len(b) for b in op.branches) != [0, 1]:
         return None
     (sig,) = [b[0] for b in op.branches if b]
-    if sig.branches or not sig.raw or sig.raw.get("kind") != "sigmoid":
+    if sig.branches or not sig.raw:
         return None
-    raw = {"name": "swish", "kind": "swish"}
+    gate = next((k for k in KINDS.values() if k.self_gate_of and k.self_gate_of == sig.raw.get("kind")), None)
+    if gate is None:
+        return None
+    raw = {"name": gate.name, "kind": gate.name}
     if sig.raw.get("functional"):
         raw["functional"] = True
     return raw
@@ -164,7 +225,12 @@ def _is_gate(op, table) -> bool:
     return table.get("merge") == "mul"
 
 
-def _composite_table(op, branches) -> dict:
+def _SHORTCUT_KINDS():
+    """The composite kinds that build a shortcut of their own."""
+    return [k for k in KINDS.values() if type(k).is_auto_shortcut is not LayerKind.is_auto_shortcut]
+
+
+def _composite_table(op, branches, dims) -> dict:
     """A residual (identity or 1x1x1-projection shortcut) when the branches
     are that, else a parallel block."""
     merge = op.merge
@@ -173,17 +239,20 @@ def _composite_table(op, branches) -> dict:
         empty = [i for i, b in enumerate(branches) if not b]
         if len(empty) == 1:
             main = branches[1 - empty[0]]
-            if merge == "mul" and main and main[0].get("kind") == "avgpool" and main[0].get("global"):
-                main[0] = dict(main[0], window="se")  # an SE gate: the se_pool knob decides its window
+            gate = KINDS[main[0]["kind"]].gate_pool(main[0]) if merge == "mul" and main and "kind" in main[0] \
+                else None
+            if gate is not None:
+                main[0] = gate  # an SE gate: the se_pool knob decides its window
             table = {"type": "residual", "shortcut": "identity", "main": main}
             if merge != "sum":
                 table["merge"] = merge
             return table
         if merge == "sum" and not empty:
-            for i in (0, 1):
-                sc, main = branches[i], branches[1 - i]
-                if _is_projection(sc, main, c_in, c_out):
-                    return {"type": "residual", "shortcut": "auto", "main": main}
+            for kind in _SHORTCUT_KINDS():
+                for i in (0, 1):
+                    sc, main = branches[i], branches[1 - i]
+                    if kind.is_auto_shortcut(sc, _strides(main, dims), c_in, c_out, KINDS):
+                        return {"type": kind.name, "shortcut": "auto", "main": main}
     return {"type": "parallel", "merge": merge, "branches": branches}
 
 
@@ -191,36 +260,16 @@ def _channels(value) -> int:
     return value.sizes.get("C", 0)
 
 
-def _strides(layers):
+def _strides(layers, dims):
+    """The main branch's total stride, each layer's by its kind; None when it
+    holds a block."""
     t = h = w = 1
     for raw in layers:
         if "block" in raw:
             return None
-        if raw.get("kind") in ("conv", "avgpool", "maxpool") and not raw.get("global"):
-            default = raw.get("kernel", 1) if raw["kind"] != "conv" else 1
-            s = raw.get("stride", default)
-            s = s if isinstance(s, list) else [s] * 3
-            s = s + [1] * (3 - len(s))
-            t, h, w = t * s[0], h * s[1], w * s[2]
+        st, sh, sw = KINDS[raw["kind"]].import_strides(raw, dims)
+        t, h, w = t * st, h * sh, w * sw
     return (t, h, w)
-
-
-def _is_projection(sc, main, c_in, c_out) -> bool:
-    """The shortcut comem's ``shortcut = "auto"`` builds: a 1x1x1 conv without
-    bias at the main branch's stride, then an affine batch norm."""
-    if len(sc) != 2 or sc[0].get("kind") != "conv" or sc[1].get("kind") != "batchnorm":
-        return False
-    conv, bn = sc
-    if conv.get("bias", True) or conv.get("groups", 1) != 1 or conv.get("padding") or bn.get("affine", True) is False:
-        return False
-    kernel = conv["kernel"] if isinstance(conv["kernel"], list) else [conv["kernel"]]
-    if any(k != 1 for k in kernel) or conv.get("dilation"):
-        return False
-    stride = _strides(main)
-    s = conv.get("stride", 1)
-    s = tuple((s if isinstance(s, list) else [s] * len(kernel)) + [1] * (3 - len(kernel)))
-    return stride is not None and s == stride and (c_in != c_out or any(v != 1 for v in stride)) and \
-        conv.get("out") == c_out
 
 
 # ---------------------------------------------------------------------------

@@ -3,27 +3,39 @@
 The model runs once on a fake input (``FakeTensorMode``: shapes only, no
 arithmetic, so a large model traces in a second).  Two instruments watch it:
 
-* forward hooks on every module: a module whose class a layer kind reads
-  (``LayerKind.torch_types``) becomes one layer op, and what it does inside
-  is not looked at;
+* forward hooks on every module: a module that a layer kind reads
+  (``LayerKind.torch_types``, or ``LayerKind.torch_match`` for model code
+  not on PyPI) becomes one layer op, and what it does inside is not looked
+  at — unless its class overrides ``forward``/``forward_step`` of the class
+  the kind reads (continual-transformers' ``SelectOrDelay(co.Delay)``): such
+  a module is read by what it does;
 * a ``TorchDispatchMode``: every aten op that runs outside such a module
   and touches the data — the functional glue of real video code — is
-  classified: residual ``+``, gating ``*``, ``torch.cat`` of pathways, means,
-  functional activations and pools, reshapes and permutes (followed as
-  changes of layout), temporal slicing.
+  classified: residual ``+``, gating ``*``, ``torch.cat`` of pathways,
+  reshapes and permutes (followed as changes of layout), and the functional
+  calls the layer kinds answer for (``LayerKind.aten_ops``: activations,
+  pools, means, frame subsampling).
+
+Modules may pass lists, tuples and dicts of tensors between them
+(pytorchvideo's multi-pathway blocks); a model that takes a list of
+pathways is fed from one clip as SlowFast's ``PackPathway`` transform does.
 
 Each tensor carries a *layout*: which of its axes is the batch, the
 channels, time, height, width (or the joints of a 2D model), so that a
 channels-last ``nn.Linear`` is read as a projection over channels and a
 ``flatten`` of a 1×1×1 map as a squeeze.  Anything that cannot be mapped is
 collected with the qualified name of the module it ran in; the import then
-fails with one line listing them all.
+fails with one line listing them all.  Nothing torch logs or warns while
+the model runs reaches the terminal.
 """
 from __future__ import annotations
 
+import contextlib
+import operator
 from dataclasses import dataclass, field
 
 from comem.errors import ComemError
+from comem.layers.base import AtenCall
 
 
 @dataclass(eq=False)
@@ -49,6 +61,7 @@ class Op:
     path: str
     merge: str | None = None
     branches: list = field(default_factory=list)  # a collapsed parallel: lists of Ops
+    glue: bool = False  # a functional call in a forward, not a module
 
     @property
     def is_merge(self) -> bool:
@@ -59,49 +72,121 @@ class Op:
 _VIEWS = {"view", "_unsafe_view", "reshape", "_reshape_alias", "expand", "contiguous", "clone", "alias", "detach",
           "permute", "transpose", "t", "squeeze", "unsqueeze", "flatten", "lift_fresh", "lift_fresh_copy",
           "dropout", "feature_dropout", "alpha_dropout", "_to_copy", "to"}
-# functional activations -> layer kinds
-_ACTIVATIONS = {"relu": "relu", "relu_": "relu", "sigmoid": "sigmoid", "sigmoid_": "sigmoid", "tanh": "tanh",
-                "gelu": "gelu", "silu": "silu", "silu_": "silu", "hardswish": "hardswish",
-                "hardswish_": "hardswish", "hardsigmoid": "hardsigmoid", "leaky_relu": "leaky_relu",
-                "leaky_relu_": "leaky_relu", "elu": "elu", "elu_": "elu", "hardtanh": "relu6",
-                "hardtanh_": "relu6", "_softmax": "softmax", "softmax": "softmax"}
-_POOL_OPS = {"avg_pool1d": ("avgpool", 1), "avg_pool2d": ("avgpool", 2), "avg_pool3d": ("avgpool", 3),
-             "max_pool1d": ("maxpool", 1), "max_pool2d": ("maxpool", 2), "max_pool3d": ("maxpool", 3),
-             "max_pool2d_with_indices": ("maxpool", 2), "max_pool3d_with_indices": ("maxpool", 3),
-             "_adaptive_avg_pool2d": ("avgpool", 2), "_adaptive_avg_pool3d": ("avgpool", 3),
-             "adaptive_avg_pool1d": ("avgpool", 1), "adaptive_avg_pool2d": ("avgpool", 2),
-             "adaptive_avg_pool3d": ("avgpool", 3), "adaptive_max_pool2d": ("maxpool", 2),
-             "adaptive_max_pool3d": ("maxpool", 3)}
+_MERGES = ("add", "add_", "mul", "mul_", "cat", "select", "stack")
+# what a few unmappable ops on the data usually are, for the refusal
+_CONSTRUCTS = {"bmm": "a batched matrix product of the data (attention or a graph product written out)",
+               "mm": "a matrix product of the data (a graph product or attention written out)",
+               "matmul": "a matrix product of the data (a graph product or attention written out)",
+               "einsum": "an einsum over the data", "baddbmm": "a batched matrix product of the data",
+               "_scaled_dot_product_flash_attention_for_cpu": "scaled dot-product attention written functionally",
+               "_scaled_dot_product_efficient_attention": "scaled dot-product attention written functionally",
+               "scaled_dot_product_attention": "scaled dot-product attention written functionally"}
 
 
-def _mappable(name: str) -> bool:
-    """Whether some use of aten op ``name`` on the data is something comem reads."""
-    return (name in _VIEWS or name in _ACTIVATIONS or name in _POOL_OPS
-            or name in ("add", "add_", "mul", "mul_", "cat", "mean", "index_select", "slice", "select", "stack"))
+_FLATTEN = object()  # a reshape that merges the channels with the axes after them
 
 
 def canonical_layout(dims: int) -> tuple:
     return ("B", "C", "T", "H", "W")[:2 + dims] if dims != 2 else ("B", "C", "T", "V")
 
 
+def plain(value):
+    """Spec fields as plain Python: numpy and torch integer scalars (a
+    head pool's kernel computed with numpy) become ints, float scalars
+    floats, tuples lists."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, int):
+        return int(value)
+    if type(value).__name__ in ("bool_", "bool"):
+        return bool(value)
+    try:
+        return operator.index(value)
+    except TypeError:
+        pass
+    if isinstance(value, float) or hasattr(value, "__float__"):
+        f = float(value)
+        return int(f) if f.is_integer() and type(value).__name__.startswith("int") else f
+    return value
+
+
+def _flat_tensors(obj):
+    """The tensors in a (nested) list / tuple / dict, in order."""
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return [obj]
+    if isinstance(obj, dict):
+        obj = list(obj.values())
+    if isinstance(obj, (list, tuple)):
+        return [t for o in obj for t in _flat_tensors(o)]
+    return []
+
+
+_LIBRARIES = ("torch.", "continual.")
+
+
+def _overrides(cls, base) -> bool:
+    """Whether ``cls`` (a subclass of ``base``) is model code that defines
+    its own forward or forward_step(s); the libraries' own subclasses
+    (``co.Linear`` of ``nn.Linear``) do what the kind reads."""
+    for c in cls.__mro__:
+        if c is base:
+            return False
+        if c.__module__.startswith(_LIBRARIES):
+            continue
+        if any(name in vars(c) for name in ("forward", "forward_step", "forward_steps")):
+            return True
+    return False
+
+
+@contextlib.contextmanager
+def quiet():
+    """Nothing torch (or the model) logs or warns reaches the terminal."""
+    import logging
+    import warnings
+
+    previous = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logging.disable(previous)
+
+
 class Tracer:
     """Run ``model`` on a fake ``(1, *input_shape)`` input and record ops."""
 
-    def __init__(self, model, input_shape: tuple, kinds: dict, kit, by_class=None):
+    def __init__(self, model, input_shape: tuple, kinds: dict, kit, by_class=None, pathways=None):
         self.model = model
         self.input_shape = tuple(input_shape)
         self.dims = len(self.input_shape) - 1
         self.kit = kit
+        self.kinds = kinds
+        self.pathways = pathways
         self.by_class = by_class if by_class is not None else {}
         for kind in kinds.values():
             for cls in kind.torch_types(kit):
                 self.by_class.setdefault(cls, kind)
+        self.by_aten: dict = {}
+        for kind in kinds.values():
+            for name in kind.aten_ops:
+                self.by_aten.setdefault(name, []).append(kind)
+        self.roles = {kind.import_role: kind for kind in kinds.values() if kind.import_role}
         self.values: dict = {}   # id(tensor) -> Value
         self.keep: list = []     # the traced tensors, alive so their ids stay unique
         self.ops: list = []
         self.stack: list = []    # qualified names of the modules running
         self.inside: list = []   # mapped modules entered (their internals are not traced)
         self.problems: list = []
+        self.failed_in = None    # where the model raised, if it did
+        self.fed = None          # the pathways' subsampling the model was fed (None: one tensor)
         self.classes = {name: type(m).__name__ for name, m in model.named_modules()}
 
     # -- bookkeeping --------------------------------------------------------
@@ -131,18 +216,24 @@ class Tracer:
         self.keep.append(t)
         return value
 
-    def add_op(self, raw, inputs, out_tensor, layout, merge=None, path=None):
+    def add_op(self, raw, inputs, out_tensor, layout, merge=None, path=None, glue=False):
         v = Value(tuple(out_tensor.shape), tuple(layout), frame=any(i.frame for i in inputs))
-        op = Op(raw, list(inputs), v, path if path is not None else (self.stack[-1] if self.stack else ""), merge)
+        op = Op(plain(raw) if raw is not None else None, list(inputs), v,
+                path if path is not None else (self.stack[-1] if self.stack else ""), merge, glue=glue)
         v.producer = op
         self.ops.append(op)
         self.bind(out_tensor, v)
         return op
 
     def kind_of(self, module):
+        """The kind that reads ``module``: by its class — unless a subclass
+        overrides what that class does — or by what it holds."""
         for cls in type(module).__mro__:
             kind = self.by_class.get(cls)
             if kind is not None:
+                return None if _overrides(type(module), cls) else kind
+        for kind in self.kinds.values():
+            if kind.torch_match(module):
                 return kind
         return None
 
@@ -158,12 +249,16 @@ class Tracer:
         return hook
 
     def post_hook(self, name):
+        import torch
+
         def hook(module, args, output):
             try:
                 if self.inside:
                     entered = self.inside.pop()
                     if entered and entered[0] is module and not self.inside:
                         same = [i for i, a in enumerate(args) if a is output]
+                        if same and not isinstance(output, torch.Tensor):
+                            return None  # a list handed back untouched (nn.Identity on pathways)
                         if same and getattr(output, "_version", None) == entered[1][same[0]]:
                             # it handed back its input untouched (identity, dropout, a delay in clip
                             # mode): give its output an identity of its own, unseen by the trace
@@ -179,67 +274,31 @@ class Tracer:
         return hook
 
     def layer(self, module, args, output):
-        import torch
-
         kind = self.kind_of(module)
-        tensors = [a for a in args if isinstance(a, torch.Tensor)]
+        tensors = _flat_tensors(list(args))
         ins = [self.value_of(t) for t in tensors if self.value_of(t) is not None]
         if not ins:
             return  # works on constants only
-        outs = [output] if isinstance(output, torch.Tensor) else [o for o in output if isinstance(o, torch.Tensor)] \
-            if isinstance(output, (list, tuple)) else []
+        outs = _flat_tensors(output)
         if any(v.unknown for v in ins):
             self.poison(outs, ins[0])
             return
+        import torch
+
         if len(tensors) != 1 or not isinstance(output, torch.Tensor):
-            self.problem(f"takes {len(tensors)} tensors")
+            self.problem(f"a {kind.name} layer that takes {len(tensors)} tensors and returns "
+                         f"{type(output).__name__}")
             self.poison(outs, ins[0])
             return
         x = ins[0]
         try:
             raw = kind.from_torch(module, self.dims)
+            layout = kind.torch_output_layout(module, x.layout, canonical_layout(self.dims))
         except ComemError as exc:
             self.problem(str(exc))
             self.poison(outs, x)
             return
-        layout = self.layer_layout(kind.name, x, module, output)
-        if layout is not None:
-            self.add_op(raw, [x], output, layout)
-        else:
-            self.poison(outs, x)
-
-    def layer_layout(self, kind, x: Value, module, output):
-        """The output layout of a layer, checking the input's."""
-        canon = canonical_layout(self.dims)
-        channels_last = x.layout[-1] == "C"
-        if kind == "linear" and getattr(module, "channel_dim", None) is not None:  # co.Linear(channel_dim=...)
-            if x.layout[module.channel_dim] != "C":
-                self.problem(f"co.Linear over axis {module.channel_dim}, which is not the channels")
-                return None
-            return x.layout
-        if kind in ("linear", "layernorm"):
-            if not channels_last:
-                self.problem(f"over the last axis, which is {x.layout[-1]!r}, not the "
-                             "channels")
-                return None
-            return x.layout
-        if kind == "flatten":
-            return ("B", "C")
-        if kind in ("conv", "avgpool", "maxpool", "groupnorm", "instancenorm"):
-            if x.layout != canon:
-                self.problem(f"on a tensor laid out {x.layout}; comem follows "
-                             f"{canon} here")
-                return None
-            return canon
-        if kind == "batchnorm" and (len(x.layout) < 2 or x.layout[1] != "C"):
-            self.problem(f"over axis 1, which is {x.layout[1]!r}, not the channels")
-            return None
-        if kind == "softmax":
-            dim = module.dim if module.dim is not None else -1
-            if x.layout[dim] != "C":
-                self.problem(f"Softmax over {x.layout[dim]!r}, not the channels")
-                return None
-        return x.layout
+        self.add_op(raw, [x], output, layout)
 
     # -- functional ops -------------------------------------------------------
     def dispatch(self, func, args, kwargs, out):
@@ -260,45 +319,63 @@ class Tracer:
         result = outs[0]
         x = ins[0]
         if any(v.unknown for v in ins):
-            if not _mappable(name):
-                self.problem(f"aten.{name} on the data is not something comem can map")
+            if not (name in _VIEWS or name in _MERGES or name in self.by_aten):
+                self.problem(self._unmapped(name))
             self.poison(outs, x)
             return
         before = len(self.problems)
-        self.classify(func, name, args, kwargs, ins, x, result)
+        self.classify(name, args, kwargs, ins, x, result)
         if len(self.problems) > before:
             self.poison(outs, x)
 
-    def classify(self, func, name, args, kwargs, ins, x: Value, result):
+    @staticmethod
+    def _unmapped(name) -> str:
+        what = _CONSTRUCTS.get(name)
+        return f"aten.{name} on the data: {what}, which comem does not map" if what else \
+            f"aten.{name} on the data is not something comem can map"
+
+    def classify(self, name, args, kwargs, ins, x: Value, result):
         if name in _VIEWS:
-            self.view(name, func, args, x, result)
+            self.view(name, args, x, result)
         elif name in ("add", "add_", "mul", "mul_"):
             self.binary(name, args, ins, result)
         elif name == "cat":
             self.cat(args, kwargs, ins, result)
-        elif name in _ACTIVATIONS:
-            kind = _ACTIVATIONS[name]
-            if kind == "relu6" and tuple(args[1:3]) not in ((0.0, 6.0), (0, 6)):
-                self.problem(f"hardtanh{tuple(args[1:3])} is not ReLU6")
-                return
-            if kind == "softmax" and x.layout[args[1]] != "C":
-                self.problem(f"softmax over {x.layout[args[1]]!r}, not the channels")
-                return
-            self.add_op({"kind": kind, "functional": True}, [x], result, x.layout)
-        elif name == "mean":
-            self.mean(args, kwargs, x, result)
-        elif name in _POOL_OPS:
-            self.pool(name, args, x, result)
-        elif name in ("index_select", "slice"):
-            self.temporal_select(name, args, x, result)
         elif name == "select":
             self.frame_select(args, x, result)
         elif name == "stack":
             self.frame_stack(args, kwargs, ins, result)
+        elif name in self.by_aten:
+            self.functional(name, args, kwargs, x, result)
         else:
-            self.problem(f"aten.{name} on the data is not something comem can map")
+            self.problem(self._unmapped(name))
 
-    def view(self, name, func, args, x: Value, result):
+    def functional(self, name, args, kwargs, x: Value, result):
+        """A functional call some kind stands for (``F.relu``, ``x.mean``)."""
+        reasons, refusal = [], None
+        for kind in self.by_aten[name]:
+            call = AtenCall(name, tuple(args), dict(kwargs), tuple(x.layout), canonical_layout(self.dims),
+                            tuple(x.shape), tuple(result.shape), x.frame)
+            try:
+                raw = kind.from_aten(call)
+            except ComemError as exc:
+                reasons.append(str(exc))
+                continue
+            if raw is not None:
+                self.add_op(raw, [x], result, call.out_layout, glue=True)
+                return
+            if call.out_layout is not None:  # the same data (every frame selected)
+                self.bind(result, Value(tuple(result.shape), call.out_layout, x.producer, frame=x.frame))
+                return
+            refusal = call.refusal or refusal
+        if reasons:
+            self.problem(reasons[0])
+        elif refusal:
+            self.problem(refusal)
+        else:
+            self.problem(self._unmapped(name))
+
+    def view(self, name, args, x: Value, result):
         """Follow a view: a new layout for the same data, or a flatten."""
         new_shape = tuple(result.shape)
         if name == "permute":
@@ -316,11 +393,18 @@ class Tracer:
             return
         layout = self._reshape_layout(x, new_shape)
         if layout is None:
-            self.problem(f"a reshape {tuple(x.shape)} -> {new_shape} that mixes axes other than the channels with "
-                         "a flatten")
+            big = [lab for lab, n in zip(x.layout, x.shape) if n != 1]
+            if "C" in big and len(new_shape) == 3 and new_shape[-1] == x.sizes.get("C") and \
+                    len(big) > 2 and set(big) >= {"T"}:
+                self.problem(f"a reshape {tuple(x.shape)} -> {new_shape} that flattens time and space into tokens "
+                             "(a video transformer's patch embedding), which comem does not map")
+            else:
+                self.problem(f"a reshape {tuple(x.shape)} -> {new_shape} that mixes axes other than the channels "
+                             "with a flatten")
             return
-        if layout == "flatten":
-            self.add_op({"kind": "flatten"}, [x], result, ("B", "C"))
+        if layout is _FLATTEN:
+            flatten = self.roles.get("flatten")
+            self.add_op(flatten.from_torch(None, self.dims), [x], result, ("B", "C"), glue=True)
             return
         self.bind(result, Value(new_shape, layout, x.producer, frame=x.frame))
 
@@ -346,7 +430,7 @@ class Tracer:
             for n in x.shape[1:]:
                 total *= n
             if total == new_shape[1]:
-                return "flatten"
+                return _FLATTEN
         return None
 
     def binary(self, name, args, ins, result):
@@ -374,50 +458,6 @@ class Tracer:
             return
         self.add_op(None, ins, result, lay, merge="concat")
 
-    def mean(self, args, kwargs, x: Value, result):
-        dims = args[1] if len(args) > 1 else kwargs.get("dim")
-        keep = args[2] if len(args) > 2 else kwargs.get("keepdim", False)
-        axes = {x.layout[d % len(x.layout)] for d in (dims if isinstance(dims, (list, tuple)) else [dims])}
-        canon = canonical_layout(self.dims)
-        if x.frame and x.layout == tuple(a for a in canon if a != "T") and axes == set(canon[3:]) and axes:
-            self.add_op({"kind": "mean", "functional": True}, [x], result,
-                        x.layout if keep else ("B", "C"))   # a spatial mean of each frame
-            return
-        if x.layout != canon:
-            self.problem(f"a mean over {sorted(axes)} of a tensor laid out {x.layout}")
-            return
-        time_space, space = set(canon[2:]), set(canon[3:])
-        if axes == time_space:
-            raw = {"kind": "avgpool", "global": True, "adaptive": True, "functional": True}
-        elif axes == space and space:
-            raw = {"kind": "mean", "functional": True}
-        else:
-            self.problem(f"a mean over {sorted(axes)} (comem reads means over time and space, or space)")
-            return
-        layout = canon if keep else ("B", "C") if axes == time_space else ("B", "C", "T")
-        self.add_op(raw, [x], result, layout)
-
-    def pool(self, name, args, x: Value, result):
-        kind, d = _POOL_OPS[name]
-        if d != self.dims or x.layout != canonical_layout(self.dims):
-            self.problem(f"a functional {name} on a tensor laid out {x.layout}")
-            return
-        if "adaptive" in name:
-            size = args[1] if isinstance(args[1], (list, tuple)) else [args[1]]
-            if any(s != 1 for s in size):
-                self.problem(f"{name} to {tuple(size)}: comem reads adaptive pools to 1")
-                return
-            raw = {"kind": kind, "global": True, "adaptive": True, "functional": True}
-        else:
-            k = list(args[1]) if isinstance(args[1], (list, tuple)) else [args[1]] * d
-            s = list(args[2]) if len(args) > 2 and args[2] else k
-            p = list(args[3]) if len(args) > 3 else [0] * d
-            raw = {"kind": kind, "kernel": k, "stride": s}
-            if any(p):
-                raw["padding"] = p
-            raw["functional"] = True
-        self.add_op(raw, [x], result, x.layout)
-
     def frame_select(self, args, x: Value, result):
         """``x[:, :, t]``: a function applied frame by frame (``co.Lambda``)
         is followed on the first frame; the others repeat it."""
@@ -442,29 +482,33 @@ class Tracer:
             return
         self.bind(result, Value(tuple(result.shape), layout, first.producer))
 
-    def temporal_select(self, name, args, x: Value, result):
-        dim = args[1] % len(x.layout)
-        if x.layout[dim] != "T":
-            self.problem(f"aten.{name} along {x.layout[dim]!r} (comem follows frame subsampling)")
-            return
-        t_in, t_out = x.shape[dim], result.shape[dim]
-        if name == "slice":
-            start, step = (args[2] or 0), (args[4] if len(args) > 4 else 1)
-            if start != 0 or t_in % step:
-                self.problem(f"a slice of frames {args[2]}:{args[3]}:{step} of {t_in}")
-                return
-            factor = step
-        else:
-            factor = t_in // t_out if t_out else 0
-        if factor < 1 or t_in // factor != t_out:
-            self.problem(f"a selection of {t_out} of {t_in} frames that is not every n-th")
-            return
-        if factor == 1:
-            self.bind(result, Value(tuple(result.shape), x.layout, x.producer))
-            return
-        self.add_op({"kind": "temporal_subsample", "factor": factor}, [x], result, x.layout)
-
     # -- the run ----------------------------------------------------------------
+    def _feed(self, x, factors):
+        """The model's input from one clip: the clip, or — for a model of
+        pathways — one clip per pathway, every ``f``-th frame
+        (``PackPathway``: ``torch.index_select`` of ``T // f`` frames)."""
+        import torch
+
+        if factors is None:
+            return x
+        out = []
+        for f in factors:
+            if f == 1:
+                out.append(x)
+            else:
+                t = x.shape[2]
+                idx = torch.linspace(0, t - 1, t // f).long()
+                out.append(torch.index_select(x, 2, idx))
+        return out
+
+    def _pathway_candidates(self):
+        """Slow/fast pathway feeds to try on a model that refuses one tensor:
+        ``[T // α frames, T frames]`` for α = 2, 4, 8 …"""
+        if self.pathways is not None:
+            return [tuple(self.pathways)]
+        t = self.input_shape[1]
+        return [(a, 1) for a in range(2, t + 1) if t // a >= 1]
+
     def run(self):
         import torch
         from torch._subclasses.fake_tensor import FakeTensorMode
@@ -479,45 +523,78 @@ class Tracer:
                 tracer.dispatch(func, args, kwargs, out)
                 return out
 
-        handles = []
-        for name, module in self.model.named_modules():
-            handles.append(module.register_forward_pre_hook(self.pre_hook(name)))
-            handles.append(module.register_forward_hook(self.post_hook(name)))
         was_training = self.model.training
         self.model.eval()
 
-        def once(make_input):
-            x = make_input()
-            self.input = self.bind(x, Value(tuple(x.shape), canonical_layout(self.dims)))
-            with torch.no_grad(), _Mode():
-                return self.model(x)
+        def once(make_input, factors):
+            handles = []
+            for name, module in self.model.named_modules():
+                handles.append(module.register_forward_pre_hook(self.pre_hook(name)))
+                handles.append(module.register_forward_hook(self.post_hook(name)))
+            try:
+                x = make_input()
+                self.input = self.bind(x, Value(tuple(x.shape), canonical_layout(self.dims)))
+                with torch.no_grad(), _Mode():
+                    return self.model(self._feed(x, factors))
+            except Exception:
+                if self.failed_in is None:
+                    self.failed_in = self.where()
+                raise
+            finally:
+                for h in handles:
+                    h.remove()
 
-        try:
+        def attempt(factors):
             try:
                 with FakeTensorMode(allow_non_fake_inputs=True) as fake:
-                    out = once(lambda: fake.from_tensor(torch.empty((1,) + self.input_shape)))
+                    return once(lambda: fake.from_tensor(torch.empty((1,) + self.input_shape)), factors)
             except Exception as exc:
                 if "DataDependent" not in type(exc).__name__:
                     raise
                 # a model that reads tensor values (continual-inference's index
                 # arithmetic) runs once for real, on zeros
-                self.__init__(self.model, self.input_shape, {}, self.kit, self.by_class)
-                out = once(lambda: torch.zeros((1,) + self.input_shape))
-        except ComemError:
-            raise
-        except Exception as exc:  # the user's model refused the input
-            msg = " ".join(str(exc).split())[:300]
-            raise ComemError(f"running the model on an input of shape {self.input_shape} failed "
-                             f"({type(exc).__name__}: {msg}); check --input (C x T x H x W)") from None
+                self.reset()
+                return once(lambda: torch.zeros((1,) + self.input_shape), factors)
+
+        try:
+            with quiet():
+                first = None
+                feeds = [self.pathways] if self.pathways is not None else [None]
+                out = None
+                for i, factors in enumerate(feeds):
+                    try:
+                        out = attempt(factors)
+                        self.fed = factors
+                        break
+                    except ComemError:
+                        raise
+                    except Exception as exc:
+                        if first is None:
+                            first = (exc, self.failed_in)
+                        if i == 0 and self.pathways is None:
+                            feeds.extend(self._pathway_candidates())
+                        self.reset()
+                else:
+                    exc, where = first
+                    msg = " ".join(str(exc).split())[:300]
+                    at = f" in {where}" if where and where != "the model's forward" else ""
+                    raise ComemError(f"running the model on an input of shape {self.input_shape} failed{at} "
+                                     f"({type(exc).__name__}: {msg}); check the input shape (C x T x H x W)")
         finally:
-            for h in handles:
-                h.remove()
             self.model.train(was_training)
+        outs = [t for t in _flat_tensors(out) if self.value_of(t) is not None]
         if not isinstance(out, torch.Tensor):
-            raise ComemError(f"the model returns {type(out).__name__}; comem reads models that return one tensor")
+            if len(outs) != 1:
+                raise ComemError(f"the model returns {type(out).__name__} of {len(outs)} tensors computed from its "
+                                 "input; comem reads models with one output")
+            out = outs[0]
         self.output = self.value_of(out)
         if self.problems:
             return self  # the caller refuses the model, naming them all
         if self.output is None:
             raise ComemError("the model's output does not depend on its input")
         return self
+
+    def reset(self):
+        self.values, self.keep, self.ops, self.stack, self.inside, self.problems = {}, [], [], [], [], []
+        self.failed_in = None
