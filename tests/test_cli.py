@@ -40,8 +40,8 @@ def test_dtype_bytes(cli, dtype, bytes_):
 def test_csv_markdown_latex(cli):
     rc, out, _ = cli("x3d-m", "-f", "csv")
     rows = list(csv.reader(io.StringIO(out)))
-    assert rows[0] == ["section", "stage", "layer", "formula", "value", "note"]
-    assert ["total", "", "state_floats", "", "4771632", ""] in rows
+    assert rows[0] == ["section", "stage", "layer", "formula", "value", "unit", "note"]
+    assert ["total", "", "state_floats", "", "4771632", "floats", ""] in rows
     rc, out, _ = cli("x3d-m", "-f", "markdown")
     assert rc == 0 and re.search(r"\| conv_1 +\| conv_T +\|", out)
     rc, out, _ = cli("x3d-m", "-f", "latex")

@@ -218,3 +218,71 @@ def test_streamed_text_equals_the_rows(cli, fmt):
 def test_huge_grids_need_a_machine_format(cli):
     rc, out, err = cli("sweep", "x3d-m", "--clip", "1..1000", "--size", "32..100")
     assert rc == 2 and "-f csv" in err and re.search(r"69,000 points", err)
+
+
+# ---------------------------------------------------------------------------
+# issue 21.3: machine formats carry numbers as numbers, the unit in its own column
+
+_DISPLAY = re.compile(r"^[-+]?\d{1,3}(,\d{3})+(\.\d+)?(\s|$)"  # grouped digits: 4,771,632
+                      r"|\d\s*(KiB|MiB|GiB|TiB|KB|MB|GB|ms|us|µs|clips/s|frames/s|%|×)$"  # a number with a unit
+                      r"|^\d[\d.,]*\s+(floats|values|bytes|frames|M|G|K|T)\b"  # 4771632 floats, 312.39 M
+                      r"|^[-+]?\d+(\.\d+)?\s*±")  # 1.2 ± 0.1
+
+
+def _display_strings_in(value):
+    if isinstance(value, dict):
+        return [x for v in value.values() for x in _display_strings_in(v)]
+    if isinstance(value, list):
+        return [x for v in value for x in _display_strings_in(v)]
+    return [value] if isinstance(value, str) and _DISPLAY.search(value.strip()) else []
+
+
+MACHINE_COMMANDS = [
+    ["x3d-m"], ["x3d-m", "--view", "summary"], ["x3d-m", "--view", "layers"], ["x3d-m", "--view", "stages"],
+    ["x3d-m", "--top", "3", "--batch", "2"], ["oadtr", "--view", "summary"], ["st-gcn", "--view", "summary"],
+    ["compare", "x3d-s", "x3d-m"], ["sweep", "x3d-m", "--clip", "4,8"],
+    ["pareto", "x3d-m", "--set", "width_factor=1..2:0.5"], ["solve", "x3d-m", "--for", "size", "--budget", "8MiB"],
+    ["solve", "x3d-m", "--for", "width_factor", "--budget", "8MiB"], ["list"], ["profiles"], ["kinds"],
+    ["paper", "--table", "1"], ["formula", "x3d-m"],
+]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+@pytest.mark.parametrize("args", MACHINE_COMMANDS, ids=[" ".join(a) for a in MACHINE_COMMANDS])
+def test_machine_formats_hold_no_display_strings(cli, args, fmt):
+    """No '4,771,632 floats', '18.20 MiB', '15.91×' or '25.2%' in CSV or JSON:
+    numbers are numbers (the regex is checked on the human table below)."""
+    rc, out, err = cli(*args, "-f", fmt)
+    assert rc == 0, err
+    if fmt == "csv":
+        bad = [c for row in csv.reader(io.StringIO(out)) for c in row if _DISPLAY.search(c.strip())]
+    else:
+        bad = _display_strings_in(json.loads(out))
+    assert not bad, bad[:5]
+
+
+def test_the_display_pattern_catches_the_human_table(cli):
+    """The pattern above is not vacuous: the human summary is full of display strings."""
+    rc, out, _ = cli("x3d-m", "--view", "summary")
+    cells = [c.strip() for line in out.splitlines() for c in re.split(r"\s{2,}", line)]
+    assert len([c for c in cells if _DISPLAY.search(c)]) >= 10
+
+
+def test_summary_csv_is_quantity_value_unit(cli):
+    """Every headline number in the summary CSV is a plain number with its unit
+    beside it, and equals the same key of the JSON (two views, one number)."""
+    rc, out, _ = cli("x3d-m", "--view", "summary", "-f", "csv")
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[0] == ["quantity", "value", "unit"]
+    got = {q: (v, u) for q, v, u in rows[1:]}
+    d = json.loads(cli("x3d-m", "--view", "summary", "-f", "json")[1])
+    for key, unit in (("state_floats", "floats"), ("transient_floats", "floats"), ("total_bytes", "bytes"),
+                      ("weights_bytes", "bytes"), ("params", "parameters"), ("delay", "frames"),
+                      ("ops_per_step", "operations (ptflops)"), ("clip", "frames"), ("size", "pixels")):
+        value, u = got[key]
+        assert int(value) == d[key] and u == unit, (key, value, u)
+    assert got["accounting.paper-consistent.total_bytes"][1] == "bytes"
+    # the breakdown CSV: each state row in floats, the totals with their units
+    rows = list(csv.reader(io.StringIO(cli("x3d-m", "-f", "csv")[1])))
+    assert rows[0][5] == "unit" and all(r[5] == "floats" for r in rows if r[0] == "state")
+    assert ["total", "", "total_bytes", "", str(d["total_bytes"]), "bytes", ""] in rows

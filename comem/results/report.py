@@ -621,18 +621,64 @@ def render_report(r, fmt: str, view: str = "breakdown", top: int | None = None, 
         # one flat table: breakdown rows, then the totals, machine-readable
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["section", "stage", "layer", "formula", "value", "note"])
+        w.writerow(["section", "stage", "layer", "formula", "value", "unit", "note"])
+def quantity_unit(r, key: str) -> str:
+    """The unit of a headline quantity of ``r`` (``""`` for names and flags)."""
+    base = key.split(".")[-1]
+    if base.endswith("_floats") or base.endswith("_floats_consistent"):
+        return "floats"
+    if "bytes" in base:
+        return "bytes"
+    if base.startswith("ops_") or base.startswith("macs_"):
+        return f"operations ({r.convention})"
+    if base == "params":
+        return "parameters"
+    if base in ("clip", "delay", "receptive_field", "temporal_padding"):
+        return "frames"
+    if base in ("size", "height", "width"):
+        return {3: "pixels", 2: "joints" if base != "width" else "bodies", 1: ""}.get(r.dims, "")
+    if base == "batch":
+        return "streams"
+    return ""
+
+
+def machine_totals(r) -> list[tuple]:
+    """(section, key, value, unit) of every headline number of ``r``: the
+    summary's scalars (``total``), its knobs (``knob``) and each accounting
+    (``accounting``) — plain values with the unit in its own column."""
+    out = []
+    for k, v in r.summary().items():
+        if isinstance(v, dict):
+            if k == "knobs":
+                out.extend(("knob", name, value, "") for name, value in v.items())
+            continue
+        if isinstance(v, list):
+            v = "; ".join(map(str, v))
+        out.append(("total", k, v, quantity_unit(r, k) if isinstance(v, (int, float, Fraction))
+                    and not isinstance(v, bool) else ""))
+    for key, a in r.accountings.items():
+        for q in ("state_floats", "transient_floats", "total_floats", "total_bytes"):
+            out.append(("accounting", f"{key}.{q}", a[q], quantity_unit(r, q)))
+    return out
+
+
         suffix = f"×{r.batch}" if r.batch != 1 else ""
         for b in r.breakdown:
             formula = f"[{b.formula}]{suffix}" if suffix and b.multiplicity == 1 else b.formula + suffix
-            w.writerow(["state", b.stage, b.group, formula, b.value * r.batch, b.erratum or ""])
-        for k, v in r.summary().items():
-            if isinstance(v, dict):
-                continue
-            w.writerow(["total", "", k, "", cell(v, False), ""])
-        for key, a in r.accountings.items():
-            for q in ("state_floats", "transient_floats", "total_floats", "total_bytes"):
-                w.writerow(["accounting", "", f"{key}.{q}", "", a[q], ""])
+            w.writerow(["state", b.stage, b.group, formula, b.value * r.batch, "floats", b.erratum or ""])
+        for section, key, value, unit in machine_totals(r):
+            w.writerow([section, "", key, "", cell(value, False), unit, ""])
+        return buf.getvalue().rstrip("\n")
+    if fmt == "csv" and view == "summary" and not top:
+        import csv
+        import io
+
+        # the headline numbers, one per row: a number and its unit, never a display string
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["quantity", "value", "unit"])
+        for section, key, value, unit in machine_totals(r):
+            w.writerow([key if section == "total" else f"{section}.{key}", cell(value, False), unit])
         return buf.getvalue().rstrip("\n")
     tables = report_tables(r, view, top, depth)
     if fmt == "csv":
