@@ -607,21 +607,6 @@ def report_data(r, view: str = "breakdown", top: int | None = None, depth: int |
     return d
 
 
-def render_report(r, fmt: str, view: str = "breakdown", top: int | None = None, depth: int | None = None) -> str:
-    """One report in one format; every format shows the same view."""
-    fmt = check_format(fmt)
-    if fmt == "json":
-        import json
-
-        return json.dumps(report_data(r, view, top, depth), indent=2, default=json_default)
-    if fmt == "csv" and view == "breakdown" and not top and r.continual:
-        import csv
-        import io
-
-        # one flat table: breakdown rows, then the totals, machine-readable
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["section", "stage", "layer", "formula", "value", "unit", "note"])
 def quantity_unit(r, key: str) -> str:
     """The unit of a headline quantity of ``r`` (``""`` for names and flags)."""
     base = key.split(".")[-1]
@@ -662,6 +647,21 @@ def machine_totals(r) -> list[tuple]:
     return out
 
 
+def render_report(r, fmt: str, view: str = "breakdown", top: int | None = None, depth: int | None = None) -> str:
+    """One report in one format; every format shows the same view."""
+    fmt = check_format(fmt)
+    if fmt == "json":
+        import json
+
+        return json.dumps(report_data(r, view, top, depth), indent=2, default=json_default)
+    if fmt == "csv" and view == "breakdown" and not top and r.continual:
+        import csv
+        import io
+
+        # one flat table: breakdown rows, then the totals, machine-readable
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["section", "stage", "layer", "formula", "value", "unit", "note"])
         suffix = f"×{r.batch}" if r.batch != 1 else ""
         for b in r.breakdown:
             formula = f"[{b.formula}]{suffix}" if suffix and b.multiplicity == 1 else b.formula + suffix
