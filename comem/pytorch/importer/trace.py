@@ -393,9 +393,12 @@ class Tracer:
             return
         layout = self._reshape_layout(x, new_shape)
         if layout is None:
-            big = [lab for lab, n in zip(x.layout, x.shape) if n != 1]
-            if "C" in big and len(new_shape) == 3 and new_shape[-1] == x.sizes.get("C") and \
-                    len(big) > 2 and set(big) >= {"T"}:
+            sizes = x.sizes
+            tokens = 1
+            for lab in canonical_layout(self.dims)[2:]:
+                tokens *= sizes.get(lab, 1)
+            if "T" in sizes and len(new_shape) == 3 and sizes.get("C") in new_shape and tokens in new_shape \
+                    and tokens > sizes.get("T", 1):
                 self.problem(f"a reshape {tuple(x.shape)} -> {new_shape} that flattens time and space into tokens "
                              "(a video transformer's patch embedding), which comem does not map")
             else:
