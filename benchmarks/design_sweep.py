@@ -18,7 +18,7 @@ import time
 
 def main(runs: int = 3):
     import comem
-    from comem.analyses.design import DesignSweep
+    from comem.analyses.grid import Grid
     from comem.core.units import parse_values
 
     grid = {"width_factor": parse_values("1..3:0.25", "w"), "depth_factor": parse_values("1..5:0.5", "d"),
@@ -26,7 +26,7 @@ def main(runs: int = 3):
     clips, sizes = list(range(4, 130, 2)), list(range(128, 392, 8))
     times, blocks, ds = [], None, None
     for _ in range(runs):
-        ds = DesignSweep("x3d-m", grid, clips, sizes)
+        ds = Grid("x3d-m", grid, clips, sizes)
         t0 = time.perf_counter()
         blocks = list(ds.blocks())
         times.append(time.perf_counter() - t0)

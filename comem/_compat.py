@@ -20,7 +20,7 @@ MODULE_PATHS = {
     "comem.nodes": "comem.layers.nodes", "comem.errata": "comem.spec.errata",
     "comem.graph": "comem.model.build", "comem.inputs": "comem.model.inputs", "comem.walker": "comem.model.walk",
     "comem.report": "comem.results.report", "comem.formats": "comem.results.formats",
-    "comem.sweep": "comem.analyses.sweep", "comem.design": "comem.analyses.design",
+    "comem.sweep": "comem.analyses.sweep", "comem.design": "comem.analyses.sweep",
     "comem.pareto": "comem.analyses.pareto", "comem.solve": "comem.analyses.solve",
     "comem.symbolic": "comem.analyses.symbolic", "comem.compare": "comem.analyses.compare",
     "comem.runtime": "comem.model.runtime", "comem.roofline": "comem.device.roofline",

@@ -149,7 +149,7 @@ def pareto_grid(model, grid: dict, x="total_bytes", y="ops_per_step", color=None
     a larger ``maximize`` — the efficient designs."""
     import numpy as np
 
-    from comem.analyses.design import iter_design_sweep
+    from comem.analyses.sweep import iter_design_sweep
     from comem.errors import ComemError
     from comem.analyses.pareto import _as_number, _compare, _flat_columns, nondominated, parse_condition
 

@@ -117,7 +117,7 @@ X3D was found by expanding a tiny network along axes: frames, frame size, width 
 every spec parameter exactly (widths round to multiples of 8 at every point) and vectorised: one
 walk of the layer tree per distinct structure (here: per depth) evaluates every width, bottleneck,
 clip and size at once (`python benchmarks/design_sweep.py`: about 2.7 M points/s)."""),
-    ("code", """from comem.analyses.design import design_sweep
+    ("code", """from comem.analyses.sweep import design_sweep
 from comem.core.units import parse_values
 
 axes = {"width_factor": parse_values("1..3:0.25", "γ_w"), "depth_factor": parse_values("1..5:0.5", "γ_d"),

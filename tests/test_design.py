@@ -14,13 +14,18 @@ from fractions import Fraction as F
 import pytest
 
 import comem
-from comem.analyses.design import DesignSweep, design_sweep
+from comem.analyses.grid import Grid
+from comem.analyses.sweep import design_sweep
 from comem.analyses.pareto import pareto
 from comem.analyses.solve import solve_param
 from comem.core.units import parse_values
 
 QUANTITIES = ("state_floats", "transient_floats", "total_floats", "state_bytes", "transient_bytes", "total_bytes",
-              "ops_per_step", "ops_per_clip", "regular_total_floats", "regular_total_bytes", "params")
+              "ops_per_step", "ops_per_clip", "regular_total_floats", "regular_total_bytes", "params",
+              "ops_per_frame_avg")
+#: a design space over X3D-M's parameters is one accounting: the paper's equations at every point — Eq. (5)'s
+#: state (errata = consistent) and Sec. 3.6's largest feature map as the transient
+EQUATIONS = {"errata": "consistent", "transient": "largest-map"}
 
 
 def _check_points(model, grid, r, n, seed=0, **kw):
@@ -56,14 +61,17 @@ def test_x3d_design_sweep_equals_point_analyses(profile):
                      profile=profile)
     assert r.param_names == list(grid) and r.designs == 5 * 5 * 2
     assert r.valid.all()
-    _check_points("x3d-m", grid, r, 40, profile=profile)
+    _check_points("x3d-m", grid, r, 40, profile=profile, knobs=EQUATIONS if profile == "paper" else None)
 
 
-def test_the_spec_own_design_keeps_its_errata():
-    # width 2, depth 2.2, bottleneck 2.25 is X3D-M itself: Appendix A's printed state
+def test_the_spec_own_design_uses_the_equations_like_its_neighbours():
+    # width 2, depth 2.2, bottleneck 2.25 is X3D-M itself: Appendix A prints 4,771,632 state floats (Table 4) and a
+    # 301,056-float transient, but Eq. (5) gives 5,279,664 (the res2 rows with (3-1), not (3-1-1)) and res2's
+    # expansion is 54 x 112 x 112 = 677,376 floats: a design space uses the equations at every point
     r = design_sweep("x3d-m", {"width_factor": [2, F(9, 4)], "depth_factor": [F(11, 5)]}, clips=[16], sizes=[224])
-    assert int(r.columns["state_floats"][0, 0, 0, 0, 0]) == 4_771_632          # Appendix A, Table 4
-    assert int(r.columns["transient_floats"][0, 0, 0, 0, 0]) == 301_056
+    assert int(r.columns["state_floats"][0, 0, 0, 0, 0]) == 5_279_664
+    assert int(r.columns["transient_floats"][0, 0, 0, 0, 0]) == 54 * 112 * 112
+    assert any("the published network (width_factor=2.0, depth_factor=2.2)" in n for n in r.notes)
 
 
 def test_structure_groups_at_repeat_count_boundaries():
@@ -71,12 +79,14 @@ def test_structure_groups_at_repeat_count_boundaries():
     # every boundary between 1.9 and 2.5
     depths = [F(19, 10), 2, F(201, 100), F(11, 5), F(12, 5), F(241, 100), F(5, 2)]
     structures = {tuple(math.ceil(d * n) for n in (1, 2, 5, 3)) for d in depths}
-    ds = DesignSweep("x3d-m", {"depth_factor": depths, "width_factor": [F(3, 2), 2]}, [8, 16], [160])
+    ds = Grid("x3d-m", {"depth_factor": depths, "width_factor": [F(3, 2), 2]}, [8, 16], [160])
     r = next(ds.blocks())
-    # one tree per distinct repeat tuple, and X3D-M itself (2, 2.2) split from its network's twins
+    # one tree per distinct repeat tuple, and X3D-M itself (2, 2.2) told apart from its network's twins (the
+    # equations hold there too: same formulas, checked below)
     assert ds.groups_built == len(structures) + 1
     for p, (d, w) in enumerate(r.param_rows):
-        rep = comem.analyze("x3d-m", clip=16, size=160, params={"depth_factor": d, "width_factor": w})
+        rep = comem.analyze("x3d-m", clip=16, size=160, params={"depth_factor": d, "width_factor": w},
+                            knobs=EQUATIONS)
         assert int(r.columns["state_floats"][p, 1, 0, 0, 0]) == rep.state_floats
         assert int(r.columns["ops_per_step"][p, 1, 0, 0, 0]) == rep.ops_per_step
         assert int(r.columns["params"][p, 0, 0, 0, 0]) == rep.params
@@ -104,11 +114,11 @@ def test_resnet_and_slowfast_parameters():
 
 def test_blocks_stream_in_order():
     grid = {"width_factor": parse_values("1..2:0.25", "w"), "depth_factor": [1, 2, 3]}
-    ds = DesignSweep("x3d-m", grid, [8, 16], [128, 160])
+    ds = Grid("x3d-m", grid, [8, 16], [128, 160])
     blocks = list(ds.blocks(block_points=8))   # two designs a block
     rows = [tuple(row) for b in blocks for row in b.param_rows]
     assert rows == list(itertools.product(*grid.values()))
-    whole = next(DesignSweep("x3d-m", grid, [8, 16], [128, 160]).blocks())
+    whole = next(Grid("x3d-m", grid, [8, 16], [128, 160]).blocks())
     joined = "\n".join(b.text_rows("csv") for b in blocks)
     assert joined == whole.text_rows("csv")
 
@@ -120,7 +130,7 @@ def test_solve_for_a_parameter_is_exact_at_the_boundary():
     assert nxt - best == F(1, 100)
 
     def cost(w):
-        rep = comem.analyze("x3d-m", size=112, batch=4, dtype="fp16", params={"width_factor": w})
+        rep = comem.analyze("x3d-m", size=112, batch=4, dtype="fp16", params={"width_factor": w}, knobs=EQUATIONS)
         return rep.total_bytes
 
     assert cost(best) <= budget < cost(nxt)
@@ -136,10 +146,10 @@ def test_solve_reports_non_monotone_costs():
     # whatever the answer, no value it says fits may exceed the budget
     budget = 30 * 2 ** 20
     r = solve_param("x3d-m", "width_factor", budget, "memory", size=160, step=F(1, 20), hi=4)
-    rep = comem.analyze("x3d-m", size=160, params={"width_factor": r["value"]})
+    rep = comem.analyze("x3d-m", size=160, params={"width_factor": r["value"]}, knobs=EQUATIONS)
     assert rep.total_bytes <= budget
     if "largest_fitting" in r:
-        rep = comem.analyze("x3d-m", size=160, params={"width_factor": r["largest_fitting"]})
+        rep = comem.analyze("x3d-m", size=160, params={"width_factor": r["largest_fitting"]}, knobs=EQUATIONS)
         assert rep.total_bytes <= budget
 
 

@@ -119,8 +119,14 @@ def test_vectorised_sweep_equals_one_by_one(clips, sizes, model):
         fast = sweep(model, clips, sizes)
     except ComemError:
         assume(False)
-    slow = sweep(model, clips, sizes, vectorised=False)
-    assert fast.rows() == slow.rows()
+    headers = fast.headers()
+    for row in fast.rows():
+        got = dict(zip(headers, row))
+        if not got["valid"]:
+            continue
+        one = comem.analyze(model, clip=got["clip"], size=got["size"])
+        assert (got["total_floats"], got["ops_per_step"], got["regular_total_floats"]) == (
+            one.total_floats, one.ops_per_step, one.regular_total_floats)
 
 
 @settings(max_examples=300, deadline=None)

@@ -87,8 +87,6 @@ def test_sweep_equals_one_by_one(model, profile):
     clips = [8, 9, 16, 31]
     sizes = [112, 113, 224]
     r = sweep(model, clips, sizes, batches=[1, 3], dtypes=["fp32", "fp16"], profile=profile)
-    slow = sweep(model, clips, sizes, batches=[1, 3], dtypes=["fp32", "fp16"], profile=profile, vectorised=False)
-    assert r.rows() == slow.rows()
     for row in r.rows():
         clip, size, batch, dtype, valid = row[:5]
         a = comem.analyze(model, clip=clip, size=size, batch=batch, dtype=dtype, profile=profile)
@@ -98,6 +96,7 @@ def test_sweep_equals_one_by_one(model, profile):
         if a.continual:
             assert got["total_bytes"] == a.bytes(a.total_floats)
             assert got["ops_per_step"] == a.ops_per_step
+            assert got["ops_per_frame_avg"] == a.ops_per_frame_avg
 
 
 def test_sweep_marks_invalid_points():

@@ -108,7 +108,7 @@ def pareto(model, grid: dict, clips=None, sizes=None, batches=(1,), dtypes=("fp3
     """The Pareto front of a design sweep (``grid``: parameter -> values)."""
     import numpy as np
 
-    from comem.analyses.design import BLOCK_POINTS, iter_design_sweep
+    from comem.analyses.sweep import BLOCK_POINTS, iter_design_sweep
     from comem.analyses.sweep import param_value
 
     minimize, maximize, where = list(minimize or ()), list(maximize or ()), list(where or ())

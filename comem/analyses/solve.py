@@ -19,8 +19,9 @@ fits is reported.
 """
 from __future__ import annotations
 
-from comem.errors import ComemError
 from comem.core.units import MAX_BATCH, MAX_CLIP, MAX_SIZE
+from comem.errors import ComemError
+from comem.model.headline import budget_cost
 
 
 def _cost(model, var, value, fixed, what, kw, include_weights=False):
@@ -29,10 +30,8 @@ def _cost(model, var, value, fixed, what, kw, include_weights=False):
     args = dict(fixed)
     args[var] = value
     r = analyze(model, **args, **kw)
-    if what == "memory":
-        floats = r.total_floats if r.continual else r.regular_total_floats
-        return r.bytes(floats) + (r.weights_bytes if include_weights else 0), r
-    return (r.ops_per_step if r.continual else r.ops_per_clip), r
+    weights = r.weights_bytes if include_weights and what == "memory" else 0
+    return budget_cost(r.headline(), what, r.continual, weights), r
 
 
 def solve(model, for_: str, budget_bytes: int | None = None, ops_budget: int | None = None, clip=None,
@@ -176,6 +175,8 @@ def solve_param(model, name: str, budget: int, what: str = "memory", clip=None, 
         check_param(spec, name, Fraction(str(hi)), "--max")
     lo = Fraction(str(lo)) if lo is not None else step
     hi = Fraction(str(hi)) if hi is not None else max(16 * Fraction(default), lo + step)
+    if dom is not None and dom.hi is not None and hi > dom.hi:
+        hi = dom.hi - (step if dom.hi_open else 0)
     if hi < lo:
         raise ComemError(f"the search range {param_text(lo)}..{param_text(hi)} is empty")
     n_steps = int((hi - lo) // step) + 1
@@ -183,6 +184,11 @@ def solve_param(model, name: str, budget: int, what: str = "memory", clip=None, 
         raise ComemError(f"{n_steps:,} steps of {param_text(step)} from {param_text(lo)} to {param_text(hi)}; use a "
                          "larger --step (limit "
                          f"{MAX_PARAM_STEPS:,})")
+    from comem.analyses.grid import design_space_knobs
+    from comem.api import prepare
+
+    knobs, accounting = design_space_knobs(spec, prepare(spec, profile, knobs, params, convention).profile, knobs,
+                                           [name])
     kw = dict(clip=clip, size=size, dtype=dtype, profile=profile, knobs=knobs, convention=convention)
 
     def value(i):
@@ -200,10 +206,7 @@ def solve_param(model, name: str, budget: int, what: str = "memory", clip=None, 
             r = analyze(model, batch=batch, params=dict(params, **{name: value(i)}), **kw)
         except ComemError:
             return None
-        if what == "memory":
-            floats = r.total_floats if r.continual else r.regular_total_floats
-            return r.bytes(floats) + (r.weights_bytes if include_weights else 0)
-        return r.ops_per_step if r.continual else r.ops_per_clip
+        return budget_cost(r.headline(), what, r.continual, r.weights_bytes if include_weights else 0)
 
     def fits(i):
         c = cost(i)
@@ -243,6 +246,8 @@ def solve_param(model, name: str, budget: int, what: str = "memory", clip=None, 
                         "size": (spec.size if spec.dims == 3 and spec.width == spec.size or spec.dims != 3
                                  else f"{spec.size}x{spec.width}") if size is None else size,
                         "batch": batch, "dtype": dtype, **params}}
+    if accounting:
+        out["accounting"] = accounting
     if good < n_steps - 1:
         out["next"] = value(good + 1)
         out["cost_next"] = cost(good + 1)
@@ -263,7 +268,7 @@ def _larger_fits(model, name, values, budget, what, batch, include_weights, kw, 
     """The largest of ``values`` that fits, by one design sweep (None if none)."""
     if not values or len(values) > 20_000:
         return None
-    from comem.analyses.design import design_sweep
+    from comem.analyses.sweep import design_sweep
     from comem.analyses.sweep import param_value
 
     try:
@@ -272,14 +277,11 @@ def _larger_fits(model, name, values, budget, what, batch, include_weights, kw, 
                          kw["convention"], params)
     except ComemError:
         return None
-    if what == "memory":
-        col = r.columns["total_bytes" if r.continual else "regular_total_bytes"][:, 0, 0, 0, 0]
-        if include_weights:
-            from comem.core.units import dtype_bytes
+    from comem.core.units import dtype_bytes
 
-            col = col + r.columns["params"][:, 0, 0, 0, 0] * dtype_bytes(kw["dtype"])[1]
-    else:
-        col = r.columns["ops_per_step" if r.continual else "ops_per_clip"][:, 0, 0, 0, 0]
+    values = {k: v[:, 0, 0, 0, 0] for k, v in r.columns.items()}
+    weights = values["params"] * dtype_bytes(kw["dtype"])[1] if include_weights and what == "memory" else 0
+    col = budget_cost(values, what, r.continual, weights)
     valid = r.valid[:, 0, 0]
     best = None
     for i, v in enumerate(values):

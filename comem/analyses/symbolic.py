@@ -9,8 +9,8 @@ sizes that are not multiples of the network stride included (shapes use
 """
 from __future__ import annotations
 
-from comem.accounting.conventions import weigh
 from comem.errors import ComemError, MissingExtraError, suggest
+from comem.model.headline import bytes_columns, headline
 from comem.spec.registry import resolve
 from comem.core.units import dtype_bytes
 
@@ -67,20 +67,7 @@ def closed_forms(model, profile=None, knobs=None, params=None, symbols=(), dtype
     width = size if spec.dims == 3 else 1
     t = evaluate_graph(graph, clip, size, prof, record=False, continual=continual, bytes_per_float=nbytes,
                        width=width)
-    out = {}
-    if continual:
-        out["state_floats"] = t.state * batch
-        out["transient_floats"] = t.transient() * batch
-        out["total_floats"] = out["state_floats"] + out["transient_floats"]
-        out["ops_per_step"] = weigh(t.work_step, conv) * batch
-        out["delay"] = t.delay
-        out["receptive_field"] = t.rf
-    out["regular_total_floats"] = t.regular_worst_case() * batch
-    out["ops_per_clip"] = weigh(t.work_clip, conv) * batch
-    out["params"] = t.params
-    for k in list(out):
-        if k.endswith("_floats"):
-            out[k.replace("_floats", "_bytes")] = out[k] * nbytes
+    out = bytes_columns(headline(t, continual, conv, batch), nbytes)
     from comem.core.shim import to_sympy
 
     out = {k: to_sympy(v) for k, v in out.items()}

@@ -39,34 +39,19 @@ def sweep_cmd(model, clips, sizes, batches, dtypes, profile, knobs, params, conv
     comem sweep x3d-m -T 4..64:4 -S 160..320:32
     comem sweep x3d-m --set width_factor=1..3:0.25 --set depth_factor=1..5:0.5 -T 16,64 -S 160..320:32 -f csv
     """
+    from comem.analyses.grid import Grid
     from comem.results.formats import Table, render_tables
-    from comem.analyses.sweep import iter_sweep, sweep
-    from comem.core.units import MAX_POINTS
 
     spec, c, s, b, d, fixed, grid = grid_axes(model, clips, sizes, batches, dtypes, params)
-    designs = 1
-    for values in grid.values():
-        designs *= len(values)
-    points = designs * len(c) * len(s) * len(b) * len(d)
-    if points > MAX_POINTS:
-        raise ComemError(f"the grid has {points:,} points; the limit is {MAX_POINTS:,}")
-    if points > HUMAN_SWEEP_LIMIT and fmt not in ("csv", "json"):
-        raise ComemError(f"the grid has {points:,} points: use -f csv or -f json (streamed) for more than "
+    g = Grid(spec, grid, c, s, b, d, profile, dict(knobs), convention, fixed)
+    if g.points > HUMAN_SWEEP_LIMIT and fmt not in ("csv", "json"):
+        raise ComemError(f"the grid has {g.points:,} points: use -f csv or -f json (streamed) for more than "
                          f"{HUMAN_SWEEP_LIMIT:,}")
-    if grid:
-        from comem.analyses.design import design_sweep, iter_design_sweep
-
-        if fmt in ("csv", "json"):
-            stream_sweep(iter_design_sweep(spec, grid, c, s, b, d, profile, dict(knobs), convention, fixed), fmt,
-                          designs, lambda r: r.designs)
-            return
-        r = design_sweep(spec, grid, c, s, b, d, profile, dict(knobs), convention, fixed)
-    elif fmt in ("csv", "json"):
-        stream_sweep(iter_sweep(spec, c, s, b, d, profile, dict(knobs), convention, fixed), fmt, len(c))
+    if fmt in ("csv", "json"):
+        stream_sweep(g.blocks(), fmt, g.points, lambda r: r.points)
         return
-    else:
-        r = sweep(spec, c, s, b, d, profile, dict(knobs), convention, fixed)
-    notes = []
+    r = g.result()
+    notes = list(r.notes)
     if r.reasons:
         what = "design/clip/size points" if r.param_names else "clip/size pairs"
         notes.append(f"{int((~r.valid).sum())} of {r.valid.size} {what} are invalid: "
@@ -117,6 +102,7 @@ def stream_sweep(blocks, fmt, n_items, done=lambda r: len(r.clips)):
     out = click.get_text_stream("stdout")
     first = True
     reasons: list = []
+    notes: list = []
     with progress(n_items, "sweeping") as bar:
         for r in blocks:
             if first:
@@ -135,9 +121,10 @@ def stream_sweep(blocks, fmt, n_items, done=lambda r: len(r.clips)):
                     out.write("\n")
             first = False
             reasons.extend(x for x in r.reasons if x not in reasons)
+            notes.extend(x for x in r.notes if x not in notes)
             bar.update(done(r))
     if fmt == "json":
-        out.write("\n], " + json.dumps({"invalid_reasons": reasons})[1:] + "\n")
+        out.write("\n], " + json.dumps({"invalid_reasons": reasons, "notes": notes})[1:] + "\n")
     out.flush()
 
 

@@ -213,6 +213,21 @@ class Report:
     def regular_total_bytes_incl_weights(self):
         return self.regular_total_bytes + self.weights_bytes
 
+    def headline(self) -> dict:
+        """The headline quantities (:func:`comem.model.headline.headline`'s
+        names, for the report's batch) with the byte twin of each float count."""
+        from comem.model.headline import bytes_columns
+
+        values = {"regular_total_floats": self.regular_total_floats,
+                  "regular_transient_floats": self.regular_transient_floats, "ops_per_clip": self.ops_per_clip,
+                  "params": self.params}
+        if self.continual:
+            values.update(state_floats=self.state_floats, transient_floats=self.transient_floats,
+                          total_floats=self.total_floats, ops_per_step=self.ops_per_step,
+                          ops_per_frame_avg=self.ops_per_frame_avg, delay=self.delay,
+                          receptive_field=self.receptive_field)
+        return bytes_columns(values, self.bytes_per_float)
+
     def ops(self, convention: str, step: bool = False):
         """The per-clip (regular) or per-step (continual) count under any
         convention, without recomputing the model."""
