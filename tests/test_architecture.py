@@ -254,3 +254,15 @@ def test_a_resolved_spec_cannot_be_mutated_behind_a_cached_analysis():
     assert comem.resolve("x3d-m").params["width_factor"] == 2.0  # X3D-M's width factor (Feichtenhofer 2020)
     wider = comem.analyze(spec, clip=64, params={"width_factor": 3.0}).state_floats
     assert wider > before == comem.analyze("x3d-m", clip=64).state_floats
+
+
+def test_an_erratum_note_names_its_own_equation(tmp_path):
+    spec = tmp_path / "e.toml"
+    spec.write_text('[model]\nname = "e"\nclip = 8\nsize = 16\n[[stages]]\nname = "a"\n'
+                    'layers = [ { name = "conv", kind = "conv", out = 4, kernel = [3, 1, 1], bias = false } ]\n'
+                    '[[errata]]\nid = "X.1"\nsource = "a paper"\nstage = "a"\nlayer = "conv"\nquantity = "state"\n'
+                    'printed = "c_O * n_H * n_W"\nequation = "Eq. (9): (k_T - 1) c_O n_H n_W"\nnote = "n"\n'
+                    'when = { conv_state = "partial-outputs" }\n')
+    text = comem.analyze(str(spec)).render("table")
+    # by hand: printed 4 x 16 x 16 = 1,024; Eq. (9) (3 - 1) x 4 x 16 x 16 = 2,048
+    assert "⚠ X.1: Eq. (9) gives (3−1)×4×16×16 = 2,048" in text and "Eq. (5)" not in text

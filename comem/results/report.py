@@ -548,10 +548,14 @@ def report_tables(r, view: str = "breakdown", top: int | None = None, depth: int
     elif view == "breakdown" and r.continual:
         rows = []
         suffix = f"×{r.batch}" if r.batch != 1 else ""
+        # each erratum names the equation it departs from ("Eq. (5): ..." in the spec)
+        equations = {e["id"]: (e.get("equation") or "").split(":")[0].strip() or "the equations"
+                     for e in r.errata}
         for b in r.breakdown:
             mark = ""
             if b.erratum:
-                mark = f"⚠ {b.erratum}: Eq. (5) gives {b.consistent_formula} = {grouped(b.consistent)}"
+                mark = f"⚠ {b.erratum}: {equations.get(b.erratum, 'the equations')} gives {b.consistent_formula} = " \
+                       f"{grouped(b.consistent)}"
             formula = (f"[{b.formula}]{suffix}" if suffix and b.multiplicity == 1 else b.formula + suffix)
             rows.append([b.stage, b.group, formula + " =", b.value * r.batch, _share(b.value * r.batch,
                                                                                       r.state_floats), mark])
