@@ -58,3 +58,65 @@ class _OldPaths(importlib.abc.MetaPathFinder):
 def install() -> None:
     if not any(isinstance(f, _OldPaths) for f in sys.meta_path):
         sys.meta_path.append(_OldPaths())
+
+
+# -- 0.1 names (before "ops" replaced "macs" and "convention" replaced "count") ------------------------
+# Kept in every JSON output and as Python aliases until REMOVED_IN; the current names are the truth and
+# each 0.1 name is only ever a copy of one.
+
+#: a report's summary: 0.1 key -> current key
+SUMMARY_KEYS = {"count": "convention", "macs_per_step": "ops_per_step", "macs_per_clip": "ops_per_clip",
+                "macs_per_frame_avg": "ops_per_frame_avg"}
+#: a layer row (``count`` was the multiplicity of repeated blocks)
+LAYER_KEYS = {"count": "multiplicity", "macs_per_step": "ops_per_step", "macs_per_clip": "ops_per_clip"}
+#: a stage group
+STAGE_KEYS = {"macs_per_step": "ops_per_step", "macs_per_clip": "ops_per_clip"}
+#: a breakdown row
+BREAKDOWN_KEYS = {"count": "multiplicity"}
+#: ``Report.top_layers(by=...)``
+TOP_BY = {"macs": "ops"}
+#: ``comem compare`` item keys
+COMPARE_KEYS = {"count": "convention"}
+#: CLI options: 0.1 spelling -> current (declared as secondary names of the current option)
+OPTIONS = {"--count": "--convention", "--macs-budget": "--ops-budget"}
+
+
+def add_keys(d: dict, table: dict) -> dict:
+    """Copy each current value under its 0.1 key (``table``: old -> new) and return ``d``."""
+    for old, new in table.items():
+        if new in d:
+            d[old] = d[new]
+    return d
+
+
+class ReportNames:
+    """The 0.1 attribute names of :class:`comem.results.report.Report`."""
+
+    def macs(self, convention: str, step: bool = False):
+        return self.ops(convention, step)
+
+    @property
+    def count(self):
+        return self.convention
+
+    @property
+    def macs_per_clip(self):
+        return self.ops_per_clip
+
+    @property
+    def macs_per_step(self):
+        return self.ops_per_step
+
+    @property
+    def macs_per_frame_avg(self):
+        return self.ops_per_frame_avg
+
+
+def solve_budget(ops_budget, macs_budget):
+    """``solve(macs_budget=...)``: the 0.1 name of ``ops_budget``."""
+    return macs_budget if ops_budget is None else ops_budget
+
+
+def option_aliases(current: str) -> list[str]:
+    """The 0.1 spellings of a CLI option, declared beside its current name."""
+    return [old for old, new in OPTIONS.items() if new == current]

@@ -266,3 +266,25 @@ def test_an_erratum_note_names_its_own_equation(tmp_path):
     text = comem.analyze(str(spec)).render("table")
     # by hand: printed 4 x 16 x 16 = 1,024; Eq. (9) (3 - 1) x 4 x 16 x 16 = 2,048
     assert "⚠ X.1: Eq. (9) gives (3−1)×4×16×16 = 2,048" in text and "Eq. (5)" not in text
+
+
+def test_the_0_1_names_live_in_one_module():
+    """Every 0.1 compatibility name is declared in comem/_compat.py (with its removal version), and
+    each is only a copy of the current name."""
+    from comem import _compat
+
+    assert _compat.REMOVED_IN == "0.4"
+    offenders = []
+    for module in MODULES:
+        if module == "_compat.py":
+            continue
+        text = (ROOT / module).read_text()
+        for name in ('"macs_per_step"', '"macs_per_clip"', '"macs_per_frame_avg"', '"--macs-budget"', '"--count"',
+                     "LEGACY_"):
+            if name in text:
+                offenders.append((module, name))
+    assert not offenders
+    r = comem.analyze("x3d-m")
+    d = r.to_dict()
+    assert d["macs_per_step"] == d["ops_per_step"] == r.macs_per_step and d["count"] == r.count == "ptflops"
+    assert all(row["count"] == row["multiplicity"] for row in d["layers"])

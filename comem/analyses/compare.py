@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from comem import _compat
 from comem.errors import ComemError, suggest
 from comem.results.formats import Ratio, Table
 
@@ -32,8 +33,8 @@ def parse_item(text: str, defaults: dict) -> tuple[str, dict]:
                 knobs[k[5:]] = v
             elif k.startswith("set."):
                 params[k[4:]] = v
-            elif k in ITEM_KEYS or k == "count":  # count: the convention's 0.1 name
-                args["convention" if k == "count" else k] = v
+            elif k in ITEM_KEYS or k in _compat.COMPARE_KEYS:
+                args[_compat.COMPARE_KEYS.get(k, k)] = v
             else:
                 raise ComemError(f"compare item {text!r}: unknown key {k!r}{suggest(k, ITEM_KEYS)}; keys: "
                                  f"{', '.join(ITEM_KEYS)}, knob.NAME, set.PARAM")

@@ -42,8 +42,9 @@ def solve(model, for_: str, budget_bytes: int | None = None, ops_budget: int | N
     weights (params × bytes per value, shared by every stream)."""
     from comem.api import analyze
 
-    if ops_budget is None:
-        ops_budget = macs_budget
+    from comem import _compat
+
+    ops_budget = _compat.solve_budget(ops_budget, macs_budget)
     if (budget_bytes is None) == (ops_budget is None):
         raise ComemError("give exactly one budget: --budget (memory, e.g. 8MiB) or --ops-budget (e.g. 1G)")
     what = "memory" if budget_bytes is not None else "ops"

@@ -317,13 +317,10 @@ def forms_tables(forms: dict, fmt: str, width: int | None = None):
     definitions, quantities = named_forms(forms)
     for k, v in definitions + quantities:
         data["readable"][k] = readable_text(v)
-    from comem.results.report import LEGACY_KEYS
+    from comem import _compat
 
-    for old, new in LEGACY_KEYS.items():  # 0.1 names, kept for one release
-        if new in data["expressions"]:
-            data["expressions"][old] = data["expressions"][new]
-        elif new in data:
-            data[old] = data[new]
+    _compat.add_keys(data["expressions"], _compat.SUMMARY_KEYS)
+    _compat.add_keys(data, {old: new for old, new in _compat.SUMMARY_KEYS.items() if old not in data["expressions"]})
     if fmt == "csv":
         rows = [[k, data["expressions"][k]] for k in keys]
     else:

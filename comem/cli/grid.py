@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import click
 
+from comem import _compat
 from comem.errors import ComemError
 from comem.cli.options import NameValue, knob_completions, profile_type, model_options, convention_option, format_option
 from comem.cli.output import emit, progress
@@ -182,7 +183,7 @@ def pareto_cmd(model, params, clips, sizes, batches, dtypes, minimize, maximize,
               help="What to maximise: size, clip, batch, or any numeric spec parameter (width_factor, "
                    "depth_factor, ...).")
 @click.option("--budget", default=None, help="Memory budget: 8MiB, 512KB, 1.5GiB, 4096 (bytes).")
-@click.option("--ops-budget", "--macs-budget", "ops_budget", default=None,
+@click.option("--ops-budget", *_compat.option_aliases("--ops-budget"), "ops_budget", default=None,
               help="Operations per frame (continual) / per clip under --convention: 1G, 325M, 5000000 "
                    "(--macs-budget: its 0.1 name).")
 @click.option("--include-weights", is_flag=True, help="The memory budget also holds the weights.")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import click
 
+from comem import _compat
 from comem.errors import ComemError
 
 
@@ -154,8 +155,9 @@ def model_options(f):
 
 
 def convention_option():
-    return click.option("--convention", "--count", "-c", "convention", type=convention_type(), default="ptflops",
-                        show_default=True, help="FLOP-counting convention (--count: its 0.1 name).")
+    return click.option("--convention", *_compat.option_aliases("--convention"), "-c", "convention",
+                        type=convention_type(), default="ptflops", show_default=True,
+                        help="FLOP-counting convention (--count: its 0.1 name, until comem 0.4).")
 
 
 def format_option(default="table"):

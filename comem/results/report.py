@@ -11,15 +11,12 @@ from fractions import Fraction
 from typing import Any
 
 from comem.accounting import conventions
+from comem import _compat
 from comem.errors import ComemError, suggest
 from comem.results.formats import Percent, Table, cell, check_format, json_default, json_value, render_tables
 from comem.core.units import grouped, human_bytes, human_count
 
 #: JSON keys renamed in 0.2; the old names stay beside the new ones for one release
-LEGACY_KEYS = {"count": "convention", "macs_per_step": "ops_per_step", "macs_per_clip": "ops_per_clip",
-               "macs_per_frame_avg": "ops_per_frame_avg"}
-#: per-layer rows: ``count`` was the multiplicity of repeated blocks
-LEGACY_LAYER_KEYS = {"count": "multiplicity", "macs_per_step": "ops_per_step", "macs_per_clip": "ops_per_clip"}
 
 
 @dataclass
@@ -90,7 +87,7 @@ def build_breakdown(rows) -> list[BreakdownRow]:
 
 
 @dataclass
-class Report:
+class Report(_compat.ReportNames):
     """Everything comem knows about one model at one setting.
 
     Attributes hold exact Python integers (``Fraction`` only for averages
@@ -237,25 +234,6 @@ class Report:
             return None
         return conventions.weigh(work, conv) * self.batch
 
-    # -- names of 0.1, kept for one release ---------------------------------
-    macs = ops
-
-    @property
-    def count(self):
-        return self.convention
-
-    @property
-    def macs_per_clip(self):
-        return self.ops_per_clip
-
-    @property
-    def macs_per_step(self):
-        return self.ops_per_step
-
-    @property
-    def macs_per_frame_avg(self):
-        return self.ops_per_frame_avg
-
     @property
     def stages(self) -> list[dict]:
         """Per-stage groups: params, state, operations per step and per clip."""
@@ -274,7 +252,7 @@ class Report:
             if not self.continual:
                 s["state_floats"] = None
                 s["ops_per_step"] = None
-            s["macs_per_step"], s["macs_per_clip"] = s["ops_per_step"], s["ops_per_clip"]  # 0.1 names
+            _compat.add_keys(s, _compat.STAGE_KEYS)
         return list(out.values())
 
     def layer_dicts(self) -> list[dict]:
@@ -303,9 +281,7 @@ class Report:
                 if r.erratum:
                     d["erratum"] = r.erratum
                     d["state_floats_consistent"] = r.state_consistent * n * self.batch
-            for old, new in LEGACY_LAYER_KEYS.items():
-                if new in d:
-                    d[old] = d[new]
+            _compat.add_keys(d, _compat.LAYER_KEYS)
             out.append(d)
         return out
 
@@ -322,7 +298,7 @@ class Report:
             "ops": lambda r: self.ops_step_of(r) if self.continual else self.ops_clip_of(r),
             "params": lambda r: r.params * r.multiplicity,
         }
-        keys["macs"] = keys["ops"]  # 0.1 name
+        by = _compat.TOP_BY.get(by, by)
         if by not in keys:
             raise ComemError(f"top_layers(by={by!r}): choose state, ops or params")
         return sorted(self.rows, key=keys[by], reverse=True)[:n]
@@ -361,13 +337,11 @@ class Report:
             d["peak_allocated_bytes"] = {"regular": rt["regular"], "continual": rt["continual"]}
             d["peak_allocated_terms"] = rt["terms"]
             d["runtime"] = {"name": "pytorch", "device": rt["device"]}
-        for old, new in LEGACY_KEYS.items():
-            d[old] = d[new]
-        return d
+        return _compat.add_keys(d, _compat.SUMMARY_KEYS)
 
     def to_dict(self) -> dict:
         d = self.summary()
-        d["breakdown"] = [dict(b.__dict__, count=b.multiplicity) for b in self.breakdown]  # count: 0.1 name
+        d["breakdown"] = [_compat.add_keys(dict(b.__dict__), _compat.BREAKDOWN_KEYS) for b in self.breakdown]
         d["errata"] = self.errata
         d["stages"] = self.stages
         d["layers"] = self.layer_dicts()
