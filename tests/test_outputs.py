@@ -286,3 +286,28 @@ def test_summary_csv_is_quantity_value_unit(cli):
     rows = list(csv.reader(io.StringIO(cli("x3d-m", "-f", "csv")[1])))
     assert rows[0][5] == "unit" and all(r[5] == "floats" for r in rows if r[0] == "state")
     assert ["total", "", "total_bytes", "", str(d["total_bytes"]), "bytes", ""] in rows
+
+
+def test_paper_table1_prints_gflops_to_the_published_precision(cli):
+    """Issue 21.9: each GFLOPs figure of Table 1 has the decimals the paper
+    printed for its row (read from the literal in the published data, e.g.
+    '6.90'), says so, and CSV keeps comem's figure unrounded."""
+    from pathlib import Path
+
+    text = (Path(comem.__file__).resolve().parent.parent / "specs" / "published" / "co3d-eccv2022.toml").read_text()
+    table1 = text[text.index("[[table1]]"):text.index("[[table1_hw]]") if "[[table1_hw]]" in text else None]
+    printed = [m.group(1) for m in re.finditer(r"^gflops = ([0-9.]+)", table1, re.M)]
+    decimals = [len(p.split(".")[1]) if "." in p else 0 for p in printed]
+    rc, out, err = cli("paper", "--table", "1", "-f", "json")
+    rows = json.loads(out)[next(k for k in json.loads(out) if k.startswith("Table 1"))]
+    assert len(rows) == len(printed)
+    rc, out, err = cli("paper", "--table", "1")
+    body = [line for line in out.splitlines() if re.search(r"  [✓✗]", line)][:len(printed)]
+    assert len(body) == len(printed)
+    for line, places, row in zip(body, decimals, rows):
+        numbers = re.findall(r"(?<![\d,])(\d+\.\d+)(?![\d])", line)
+        # params (M, paper), then the GFLOPs columns: comem, [toolchain], paper
+        assert all(len(n.split(".")[1]) == places for n in numbers[1:]), (line, places)
+        assert numbers[-1] == f"{row['GFLOPs (paper)']:.{places}f}"
+        assert row["GFLOPs (comem)"] != round(row["GFLOPs (comem)"], places)  # unrounded in machine formats
+    assert f"GFLOPs to {decimals[0]} decimals, the precision the paper prints" in out

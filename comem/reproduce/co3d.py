@@ -69,17 +69,27 @@ def _g(n, digits=2):
 
 
 def table1(pub) -> Table:
+    """Table 1's params and GFLOPs beside comem's, each GFLOPs figure shown
+    to the precision the paper printed for its row (``[precision]`` of the
+    published data); JSON and CSV carry comem's figures unrounded."""
+    from comem.results.formats import Rounded
+
+    precision = pub.get("precision", {})
     rows = []
     notes = []
+    places_seen = set()
     for e in pub["table1"]:
         model, clip = e["model"], e["clip"]
+        places = e.get("gflops_decimals", precision.get("table1_gflops", 2))
+        p_places = precision.get("table1_params_m", 2)
+        places_seen.add(places)
         cont = e.get("continual", False)
         r = analyze(model, clip=clip)
-        p_ok = round(r.params / 1e6, 2) == e["params_m"]
+        p_ok = round(r.params / 1e6, p_places) == e["params_m"]
         if cont:
             terms = toolchain_terms(model, clip)
             recon = terms["reconstructed"]
-            ok = _g(recon) == e["gflops"] and (e.get("raw") is None or e["raw"] == recon)
+            ok = _g(recon, places) == e["gflops"] and (e.get("raw") is None or e["raw"] == recon)
             name = f"Co{r.title} (pool {clip})"
             note = (f"comem counts {r.ops_per_step:,} per frame; the published toolchain adds "
                     f"{terms['double_counted_bn_relu']:+,} (BN/ReLU hooks fire twice), "
@@ -87,25 +97,32 @@ def table1(pub) -> Table:
                     f"{terms['temporal_pooling_at_default_window']:+,} (temporal pooling) = {recon:,}")
             if r.temporal_stride != 1:
                 note += f"; a full step (published); the average per input frame is {float(r.ops_per_frame_avg):,.0f}"
-            rows.append([name, r.params, e["params_m"], "✓" if p_ok else "✗", _g(r.ops_per_step, 3), _g(recon, 3),
-                         e["gflops"], "✓" if ok else "✗"])
+            rows.append([name, r.params, Rounded(e["params_m"], p_places), "✓" if p_ok else "✗",
+                         Rounded(r.ops_per_step / 1e9, places), Rounded(recon / 1e9, places),
+                         Rounded(e["gflops"], places), "✓" if ok else "✗"])
             notes.append(f"{name}: {note}")
             if e.get("raw") is not None:
                 notes.append(f"{name}: published raw count {e['raw']:,}, reconstructed {recon:,} "
                              f"({'equal' if e['raw'] == recon else 'DIFFERENT'})")
         else:
-            ok = _g(r.ops_per_clip) == e["gflops"] and (e.get("raw") is None or e["raw"] == r.ops_per_clip)
+            ok = _g(r.ops_per_clip, places) == e["gflops"] and (e.get("raw") is None or e["raw"] == r.ops_per_clip)
             name = f"{r.title} ({clip}x{r.frame})"
-            rows.append([name, r.params, e["params_m"], "✓" if p_ok else "✗ erratum", _g(r.ops_per_clip, 3), "",
-                         e["gflops"], "✓" if ok else "✗"])
+            rows.append([name, r.params, Rounded(e["params_m"], p_places), "✓" if p_ok else "✗ erratum",
+                         Rounded(r.ops_per_clip / 1e9, places), "", Rounded(e["gflops"], places),
+                         "✓" if ok else "✗"])
             if e.get("erratum"):
                 notes.append(f"{name}: {e['erratum']}")
             if e.get("raw") is not None:
                 notes.append(f"{name}: published raw count {e['raw']:,}, comem {r.ops_per_clip:,} "
                              f"({'equal' if e['raw'] == r.ops_per_clip else 'DIFFERENT'})")
+    shown = " or ".join(str(p) for p in sorted(places_seen))
+    notes.insert(0, f"GFLOPs to {shown} decimal{'s' if places_seen != {1} else ''}, the precision the paper prints "
+                    "(✓: comem's figure, for continual rows the published toolchain's, rounds to the paper's); JSON and CSV carry comem's figures unrounded")
     return Table("Table 1 — params and FLOPs (ptflops; regular per clip, continual per frame)",
                  ["model", "params (comem)", "params (M, paper)", "", "GFLOPs (comem)",
-                  "GFLOPs (published toolchain)", "GFLOPs (paper)", ""], rows, notes, numeric=(1, 2, 4, 5, 6))
+                  "GFLOPs (published toolchain)", "GFLOPs (paper)", ""], rows, notes, numeric=(1, 2, 4, 5, 6),
+                 keys=["model", "params", "params_m_paper", "params_match", "gflops", "gflops_toolchain",
+                       "gflops_paper", "gflops_match"])
 
 
 def table3(pub) -> Table:

@@ -52,6 +52,17 @@ class Percent:
         return float(self.value)
 
 
+@dataclass(frozen=True)
+class Rounded:
+    """A number shown to ``places`` decimals for people (a published table's
+    precision), carried unrounded in JSON/CSV."""
+    value: object
+    places: int
+
+    def __float__(self):
+        return float(self.value)
+
+
 def check_format(fmt: str) -> str:
     key = ("table" if fmt is None else str(fmt)).strip().lower()
     key = FORMAT_ALIASES.get(key, key)
@@ -71,6 +82,8 @@ def cell(v, human: bool):
         return f"{float(v):,.2f}×" if human else _plain_float(float(v))
     if isinstance(v, Percent):
         return f"{float(v):.1f}%" if human else _plain_float(round(float(v), 4))
+    if isinstance(v, Rounded):
+        return f"{float(v):,.{v.places}f}" if human else _plain_float(float(v))
     if isinstance(v, int):
         return grouped(v) if human else str(v)
     if isinstance(v, Fraction):
@@ -84,7 +97,7 @@ def cell(v, human: bool):
 
 def json_value(v):
     """A cell as a JSON value: numbers stay numbers."""
-    if isinstance(v, (Ratio, Percent)):
+    if isinstance(v, (Ratio, Percent, Rounded)):
         return float(v)
     if isinstance(v, Fraction):
         return int(v) if v.denominator == 1 else float(v)
@@ -239,5 +252,5 @@ def _html(t: Table) -> str:
 _RENDERERS = {"table": _plain, "markdown": _markdown, "latex": _latex, "html": _html}
 
 
-__all__ = ["Table", "Ratio", "Percent", "render_tables", "check_format", "cell", "json_value", "json_default",
+__all__ = ["Table", "Ratio", "Percent", "Rounded", "render_tables", "check_format", "cell", "json_value", "json_default",
            "FORMATS"]
