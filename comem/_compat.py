@@ -6,9 +6,6 @@
 """
 from __future__ import annotations
 
-import importlib
-import importlib.abc
-import importlib.util
 import sys
 
 REMOVED_IN = "0.4"
@@ -36,22 +33,31 @@ MODULE_PATHS = {
 }
 
 
-class _Loader(importlib.abc.Loader):
+class _Loader:
+    """Loads a 0.2 module path as the module at its new home (no importlib.abc
+    base: importing it would cost every start-up)."""
+
     def __init__(self, target: str):
         self.target = target
 
     def create_module(self, spec):
+        import importlib
+
         return importlib.import_module(self.target)
 
     def exec_module(self, module):
         pass
 
 
-class _OldPaths(importlib.abc.MetaPathFinder):
+class _OldPaths:
+    """A meta-path finder for the 0.2 module paths."""
+
     def find_spec(self, fullname, path=None, target=None):
         new = MODULE_PATHS.get(fullname)
         if new is None:
             return None
+        import importlib.util
+
         return importlib.util.spec_from_loader(fullname, _Loader(new))
 
 
