@@ -7,6 +7,8 @@ off them.  Independent of comem's specs and formulas.
 The bodies of a sample are folded into the batch (``N·M``), as the
 authors' models do after their ``data_bn``.
 """
+import math
+
 import continual as co
 import torch
 from torch import nn
@@ -198,12 +200,25 @@ def co_block(gcn, cin, cout, stride=1, residual=True, padding=4):
                                             co.Sequential(gcn, tcn), auto_delay=False), relu)
 
 
-def continual(kind, V=25, C=3, classes=60, star=False, pool=75):
+def head_pool(layers, T):
+    """``models/base.py`` CoModelBase.on_init_end's temporal head pool for a
+    clip of ``T`` frames (``pool_size = pool_padding = -1``, the defaults):
+    sized and padded from the blocks' receptive field, padding and stride."""
+    rf, pad, stride = (v[0] if isinstance(v, tuple) else v for v in (layers.receptive_field, layers.padding,
+                                                                      layers.stride))
+    pool_size = math.ceil((T - rf + 2 * pad + 1) / stride)
+    pool_padding = pool_size - math.ceil((T - rf + pad + 1) / stride)
+    return co.AvgPool1d(pool_size, stride=1, padding=max(0, pool_padding))
+
+
+def continual(kind, V=25, C=3, classes=60, star=False, T=300):
     """CoST-GCN / CoAGCN / CoS-TR on (N·M, C, T, V) frames, from the first
-    block to the classifier (the data_bn and the body mean are frame-wise)."""
+    block to the classifier (the data_bn and the body mean are frame-wise),
+    its head pool built for clips of ``T`` frames as CoModelBase builds it."""
     blocks, cin = [], C
     for i, (cout, s, res) in enumerate(LAYERS):
         blocks.append(co_block(unit(kind, cin, cout, V, i), cin, cout, 1 if star else s, res, 0 if star else 4))
         cin = cout
+    layers = co.Sequential(*blocks)
     spatial = co.Lambda(lambda x: x.view(-1, 2, 256, x.shape[-1]).mean(3).mean(1))
-    return co.Sequential(*blocks, spatial, co.AvgPool1d(pool, stride=1), co.Linear(256, classes, channel_dim=1))
+    return co.Sequential(layers, spatial, head_pool(layers, T), co.Linear(256, classes, channel_dim=1))

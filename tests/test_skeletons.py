@@ -61,10 +61,13 @@ def test_regular_model_params_and_ptflops(kind, star, joints):
 
 @pytest.mark.parametrize("kind,star", MODELS)
 def test_continual_model_state_delay_and_receptive_field(kind, star):
-    T = 100 if star else 64
+    """The head pool as continual-skeletons' CoModelBase sizes and pads it
+    for the clip (tests/skeletons.py head_pool): CoST-GCN's delay is T − 4
+    (its pool pads 19 of its ceil(T/4) frames), not the T + 72 of an
+    unpadded pool."""
+    T = 100
     r = comem.analyze(spec_name(kind, star), clip=T, profile="continual-inference")
-    pool = next(row for row in r.rows if row.kind.name == "avgpool").x.t   # the head's window, as CoModelBase's
-    m = sk.continual(kind, star=star, pool=pool).eval()
+    m = sk.continual(kind, star=star, T=T).eval()
     x = torch.randn(2, 3, r.receptive_field + 8, 25)   # two bodies, folded into the batch
     with torch.no_grad():
         for t in range(x.shape[2]):
@@ -72,6 +75,16 @@ def test_continual_model_state_delay_and_receptive_field(kind, star):
     assert r.state_floats == state_floats(m)
     assert (r.delay, r.receptive_field) == (m.delay, m.receptive_field)
     assert r.temporal_stride == (1 if star else 4)
+    assert r.delay == (T - 4 if not star else T - 1)   # by hand: 76 + (25 - 1 - 19) x 4; 80 + (20 - 1)
+
+
+@pytest.mark.parametrize("T", [300, 64, 160])
+def test_cost_gcn_delay_at_other_clips(T):
+    """Delay and receptive field of the whole CoST-GCN as continual-inference
+    composes them (no stepping), at the paper's 300 frames and others."""
+    m = sk.continual("st-gcn", T=T)
+    r = comem.analyze("st-gcn", clip=T, profile="continual-inference")
+    assert (r.delay, r.receptive_field) == (m.delay, m.receptive_field)
 
 
 def test_repeated_block_that_shrinks_time_is_refused(tmp_path):

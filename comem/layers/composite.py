@@ -20,7 +20,10 @@ auto-delay sits *after* a projection, on its output).
 ``se`` — squeeze-and-excitation (X3D): global average pool → 1×1×1 conv
 (``C → round_width(C·ratio)``, bias) → ReLU (or Swish) → 1×1×1 conv (bias)
 → sigmoid, multiplied back onto the input.  Spec fields: ``ratio``,
-``divisor`` (8), ``min_width`` (8), ``act``.  The regular model pools the
+``divisor`` (8), ``min_width`` (8), ``act``, ``pool`` (MoViNet's se_type:
+``3d``, the default, pools the clip; ``2d`` each frame's spatial mean, no
+state; ``2plus3d`` concatenates each frame's mean with the pool over time
+of those means, 2C channels into the squeeze, ``round_width(2C·ratio)``).  The regular model pools the
 whole clip; the continual pool's temporal window is the ``se_pool`` knob:
 ``frame`` (the paper: temporal pooling dropped, no state, no delay) or
 ``clip`` (pooling kept over the clip: state and a delay on the multiplied
@@ -34,6 +37,7 @@ from comem.layers.activation import RELU, SIGMOID, SWISH
 from comem.layers.base import LayerKind
 from comem.layers.conv import CONV
 from comem.layers.delay import DELAY
+from comem.layers.mean import MEAN
 from comem.layers.norm import BATCHNORM
 from comem.layers.pool import AVGPOOL
 
@@ -111,10 +115,14 @@ def _equal(a, b):
 class SqueezeExcite(LayerKind):
     name = "se"
     summary = "squeeze-and-excitation; continual pool window by the se_pool knob"
-    fields = ("ratio", "divisor", "min_width", "act")
+    fields = ("ratio", "divisor", "min_width", "act", "pool")
     required = ("ratio",)
-    text_fields = ("act",)
+    text_fields = ("act", "pool")
     composite = True
+    #: what the gate pools (MoViNet's se_type): ``3d`` the clip (time and
+    #: space), ``2d`` each frame's space only (no state), ``2plus3d`` both,
+    #: concatenated (2C channels into the first 1×1×1 conv)
+    POOLS = ("3d", "2d", "2plus3d")
 
     def expand(self, b, raw, env, c_in, path, stage, blocks, multiplicity):
         from comem.core.expr import evaluate
@@ -127,19 +135,36 @@ class SqueezeExcite(LayerKind):
             b.fail(path, f"se 'act' must be 'relu' or 'swish', got {act!r}")
         if shim.is_concrete(ratio) and not (0 < ratio <= 1):
             b.fail(path, f"se 'ratio' must be in (0, 1], got {ratio}")
-        hidden = shim.tidy(shim.round_width(c_in, ratio, min_width, divisor))
+        pool = raw.get("pool", "3d")
+        if pool not in self.POOLS:
+            b.fail(path, f"se 'pool' must be one of {', '.join(self.POOLS)}, got {pool!r}")
+        c_pooled = 2 * c_in if pool == "2plus3d" else c_in
+        hidden = shim.tidy(shim.round_width(c_pooled, ratio, min_width, divisor))
         pool_raw = {"global": True, "adaptive": True}
         pool_cfg = AVGPOOL.configure(pool_raw, lambda k, d: pool_raw.get(k, d), c_in, b.dims)
         pool_cfg["window"] = "se"
-        fc1 = {"c_in": c_in, "c_out": hidden, "kernel": (1, 1, 1), "stride": (1, 1, 1), "padding": (0, 0, 0),
+        fc1 = {"c_in": c_pooled, "c_out": hidden, "kernel": (1, 1, 1), "stride": (1, 1, 1), "padding": (0, 0, 0),
                "dilation": (1, 1, 1), "groups": 1, "bias": True, "dims": b.dims}
         fc2 = dict(fc1, c_in=hidden, c_out=c_in)
 
         def mk(kind, cfg, name, label=None):
             return LayerNode(kind, cfg, name, f"{path}.{name}", stage, label, blocks, multiplicity)
 
-        gate = SeqNode([
-            mk(AVGPOOL, pool_cfg, "pool", "se_pool"),
+        if pool == "3d":
+            pooling = [mk(AVGPOOL, pool_cfg, "pool", "se_pool")]
+        elif pool == "2d":
+            pooling = [mk(MEAN, {"dims": b.dims}, "space")]
+        else:
+            # MoViNet's 2plus3d: each frame's spatial mean, and the pool over time of those means
+            # (repeated over the frames when not causal, tf.tile), concatenated
+            pool_cfg["tiled"] = True
+            both = ParallelNode([SeqNode([mk(AVGPOOL, pool_cfg, "pool", "se_pool")], "time", path + ".time", stage,
+                                         1, blocks),
+                                 SeqNode([], "frame", path + ".frame", stage, 1, blocks)],
+                                "concat", "pools", path + ".pools", stage, "parallel", "pools", blocks, multiplicity,
+                                aligner=DELAY)
+            pooling = [mk(MEAN, {"dims": b.dims}, "space"), both]
+        gate = SeqNode(pooling + [
             mk(CONV, fc1, "fc1"),
             mk(SWISH if act == "swish" else RELU, {"c": hidden, "inplace": False}, "act"),
             mk(CONV, fc2, "fc2"),

@@ -3,7 +3,9 @@
 ``co.AvgPool3d`` / ``co.MaxPool3d`` / ``co.AdaptiveAvgPool3d``).
 
 Spec fields: ``kernel``, ``stride`` (default = kernel), ``padding``,
-``global`` (pool the whole input to 1×1×1), ``adaptive`` (module choice only),
+``global`` (pool the whole input to 1×1×1; a ``padding`` ``[p_T, 0…]`` then pads
+the continual pool's window in time only, as continual-skeletons' head
+``co.AvgPool1d(w, padding=p_T)``: delay ``w − 1 − p_T``), ``adaptive`` (module choice only),
 ``window`` (temporal window of the continual pool for a global pool:
 ``"clip"`` = all frames of the clip at this layer, ``"frame"`` = one frame,
 ``"se"`` = as the ``se_pool`` knob says, or a number of frames, as
@@ -71,9 +73,16 @@ class Pool(LayerKind):
                        input_divisor=tuple(positive(v, f"{self.name} input divisor") for v in div))
             return cfg
         if cfg["global"]:
-            if "kernel" in raw or "stride" in raw or "padding" in raw:
-                raise ComemError(f"a global {self.name} takes no kernel/stride/padding")
-            cfg.update(kernel=None, stride=(1, 1, 1), padding=(0, 0, 0), dilation=(1, 1, 1))
+            if "kernel" in raw or "stride" in raw:
+                raise ComemError(f"a global {self.name} takes no kernel/stride")
+            # padding: the continual pool's temporal padding only (continual-skeletons' head,
+            # co.AvgPool1d(window, padding=p): its delay is w-1-p); the regular pool pools every frame
+            p = axes(evaluate("padding", 0), f"{self.name} 'padding'", dims, fill=0)
+            if any(not (shim.is_concrete(v) and v == 0) for v in p[1:]):
+                raise ComemError(f"a global {self.name} pads time only (its continual window); give padding = "
+                                 f"[p_T{', 0' * (dims - 1)}]")
+            pt = positive(p[0], f"{self.name} padding", allow_zero=True)
+            cfg.update(kernel=None, stride=(1, 1, 1), padding=(pt, 0, 0), dilation=(1, 1, 1))
             return cfg
         if "kernel" not in raw:
             raise ComemError(f"{self.name} needs 'kernel' (or global = true)")
@@ -134,6 +143,9 @@ class Pool(LayerKind):
         if cfg["global"]:
             if causal(env) and self.window_kind(cfg, env) != "frame":
                 # causal: the cumulative average up to every frame (MoViNet's causal global pool)
+                return Shape(x.c, x.t, 1, 1)
+            if cfg.get("tiled"):
+                # repeated over the clip's frames (MoViNet's 2plus3d squeeze-excitation, tf.tile)
                 return Shape(x.c, x.t, 1, 1)
             return Shape(x.c, 1, 1, 1)
         (kt, kh, kw), (st, sh, sw), (pt, ph, pw) = self.kernel(cfg, env), cfg["stride"], cfg["padding"]
@@ -276,7 +288,7 @@ class Pool(LayerKind):
         if cfg["adaptive"] and d > 1:
             return getattr(co, f"Adaptive{name}Pool{d}d")((1,) * d, kernel_size=w)
         window = (w,) + tuple(_concrete(v, "the input") for v in full[1:])
-        return getattr(co, f"{name}Pool{d}d")(window, stride=1)
+        return getattr(co, f"{name}Pool{d}d")(window, stride=1, padding=cfg["padding"][:d])
 
     def torch_types(self, kit):
         nn = kit.nn
