@@ -118,3 +118,31 @@ def total_stride(seq: SeqNode):
 
 
 __all__ = ["LayerNode", "SeqNode", "ParallelNode", "StageNode", "walk_streams", "total_stride"]
+
+
+# -- time: one composition rule, one alignment rule (the walker and the PyTorch builder) -----------------
+
+def chain(outer: tuple, inner: tuple, repeat=1) -> tuple:
+    """(receptive field, temporal padding, temporal stride) of ``outer``
+    followed by ``inner`` repeated ``repeat`` times, as continual-inference's
+    ``Sequential`` composes them: ``rf = rf + (rf_m − 1)·s``, ``p = p + p_m·s``,
+    ``s = s·s_m`` (a repeated block has stride 1)."""
+    rf, pad, stride = outer
+    rf_m, pad_m, stride_m = inner
+    return rf + (rf_m - 1) * stride * repeat, pad + pad_m * stride * repeat, stride * stride_m
+
+
+def branch_delay(rf, padding, centre: bool):
+    """The frames a branch's output lags its input: its window's end
+    (``rf − 1 − padding``), or its centre (``(rf − 1) // 2``) for a centred
+    residual (co.Residual(residual_shrink=True))."""
+    return (rf - 1) // 2 if centre else rf - 1 - padding
+
+
+def alignment_frames(lag, stride):
+    """A delay placed after a branch of temporal stride ``stride`` counts that
+    branch's output frames: one per ``stride`` input frames
+    (continual-skeletons' ``Delay(tcn.delay // stride)``)."""
+    from comem.core import shim
+
+    return lag if shim.is_concrete(stride) and stride == 1 else shim.fdiv(lag, stride)

@@ -29,7 +29,8 @@ from comem.core.expr import format_number
 from comem.core.vocab import Align, Merge, Role, TransientRule
 from comem.model.build import Graph
 from comem.layers.base import Env, Shape
-from comem.layers.nodes import LayerNode, ParallelNode, SeqNode, total_stride, walk_streams
+from comem.layers.nodes import (LayerNode, ParallelNode, SeqNode, alignment_frames, branch_delay, chain, total_stride,
+                                walk_streams)
 
 
 class WorkDict(dict):
@@ -449,9 +450,7 @@ def _walk_seq(seq: SeqNode, x, ctx, mult, x_held):
             delays = delays + r.delays if plain else None
         elif r.delays is None:
             delays = None
-        rf = rf + (crf - 1) * stride * n
-        pad = pad + cpad * stride * n
-        stride = stride * cs
+        rf, pad, stride = chain((rf, pad, stride), r.temporal, n)
         emit = emit * r.emit
         live, live_at = _pick(live, live_at, r.live, r.where[0])
         live_clip = shim.maximum(live_clip, r.live_clip)
@@ -561,10 +560,7 @@ def _walk_parallel(node: ParallelNode, x, ctx, mult, x_held):
         return _Step(y, (1, 0, 1), 0, _guard(node.multiplicity, live_clip), 0, True)
     # delay alignment: every branch is delayed to the slowest one (to the
     # centre of the slowest window, for align = "centre")
-    if centre:
-        delays = [(r.temporal[0] - 1) // 2 for r in results]
-    else:
-        delays = [r.temporal[0] - 1 - r.temporal[1] for r in results]
+    delays = [branch_delay(r.temporal[0], r.temporal[1], centre) for r in results]
     D = shim.maximum(*delays) if len(delays) > 1 else delays[0]
     slowest = None
     if shim.is_concrete(D):
@@ -587,11 +583,8 @@ def _walk_parallel(node: ParallelNode, x, ctx, mult, x_held):
             continue
         at_input = ctx.knobs["residual_delay"] == "block-input" or not branch.children
         shape = x if at_input else r.y
-        if not at_input and not (shim.is_concrete(s_) and s_ == 1):
-            # after a temporally strided branch the delay counts its output
-            # frames, one per s_ input frames (continual-skeletons'
-            # ``Delay(tcn.delay // stride)``)
-            extra = shim.fdiv(extra, s_)
+        if not at_input:
+            extra = alignment_frames(extra, s_)
         cfg = {"frames": extra, "c": shape.c}
         if t.rows is not None:
             cfg["frames_text"] = _frames_text(slowest, extra)
@@ -647,10 +640,7 @@ def evaluate_graph(graph: Graph, clip, size, profile, record: bool = True, conti
     def stage(st, x):
         ctx.rate = acc["emit"]
         r = _walk_seq(st.body, x, ctx, 1, st.source == "input")
-        srf, spad, ss = r.temporal
-        acc["rf"] = acc["rf"] + (srf - 1) * acc["stride"]
-        acc["pad"] = acc["pad"] + spad * acc["stride"]
-        acc["stride"] = acc["stride"] * ss
+        acc["rf"], acc["pad"], acc["stride"] = chain((acc["rf"], acc["pad"], acc["stride"]), r.temporal)
         acc["emit"] = acc["emit"] * r.emit
         t.liveness_step, t.liveness_at = _pick(t.liveness_step, t.liveness_at, r.live, r.where[0])
         t.library_step, t.library_at = _pick(t.library_step, t.library_at, r.lib, r.where[1])
