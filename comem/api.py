@@ -209,6 +209,7 @@ def errata_items(s: Setup, t) -> list:
 
 def make_report(s: Setup, t, clip, frame, dtype_name, nbytes, batch, params) -> Report:
     spec, prof, conv, continual = s.spec, s.profile, s.convention, s.continual
+    from comem.spec.domain import param_value
     h = headline(t, continual, conv, batch)
     transient_consistent = t.transient(t.consistent_rule) if continual else None
     notes = []
@@ -231,7 +232,7 @@ def make_report(s: Setup, t, clip, frame, dtype_name, nbytes, batch, params) -> 
         state_floats_consistent=t.state_consistent * batch if continual else None,
         transient_floats_consistent=transient_consistent * batch if continual else None,
         work_clip=t.work_clip, work_step=t.work_step, references=spec.references,
-        params_overrides=dict(params or {}),
+        params_overrides={k: param_value(spec, k, v) for k, v in (params or {}).items()},  # exact, not the text
         transient_at=t.transient_at() if continual else None,
         accountings=accountings(s, t, clip, frame, batch, nbytes) if continual else {},
         transient_rule=t.rule,

@@ -192,3 +192,144 @@ def test_api_raises_comem_error(kwargs):
     kw = {"model": "x3d-m", **kwargs}
     with pytest.raises(ComemError):
         comem.analyze(**kw)
+
+
+# ---------------------------------------------------------------------------
+# issue 21: a new round of bad or odd inputs.  Each gives one line and exit 2
+# naming the problem, or (ODD_BUT_FINE below) a correct answer.
+
+NEW_ARGS = [
+    # parameter domains, declared in the spec and enforced by every command (21.1)
+    (["x3d-m", "--set", "width_factor=-1"], "outside its domain"),
+    (["x3d-m", "--set", "width_factor=0"], "outside its domain"),
+    (["x3d-m", "--set", "width_factor=-0"], "outside its domain"),
+    (["x3d-m", "--set", "width_factor=1e9"], "outside its domain"),
+    (["x3d-m", "--set", "se_ratio=2"], "(0, 1]"),
+    (["x3d-m", "--set", "stem_kt=2.5"], "whole number"),
+    (["x3d-m", "--set", "classes=-5"], "outside its domain"),
+    (["st-gcn", "--set", "adaptive=0.5"], "one of {0, 1}"),
+    (["s-tr", "--set", "key_factor=1.5"], "outside its domain"),
+    (["sweep", "x3d-m", "--set", "width_factor=-1..1:0.5"], "outside its domain"),
+    (["sweep", "x3d-m", "--set", "width_factor=0,1"], "outside its domain"),
+    (["pareto", "x3d-m", "--set", "width_factor=-1..2:0.5"], "outside its domain"),
+    (["solve", "x3d-m", "--for", "width_factor", "--budget", "8MiB", "--min", "-1"], "outside its domain"),
+    (["solve", "x3d-m", "--for", "width_factor", "--budget", "8MiB", "--min", "0"], "outside its domain"),
+    (["solve", "x3d-m", "--for", "width_factor", "--budget", "8MiB", "--max", "1e9"], "outside its domain"),
+    (["compare", "x3d-m:set.width_factor=-1"], "outside its domain"),
+    (["formula", "x3d-m", "--set", "width_factor=-1"], "outside its domain"),
+    # not numbers at all
+    (["x3d-m", "--set", "width_factor=nan"], "not a number"),
+    (["x3d-m", "--set", "width_factor=inf"], "not a number"),
+    (["x3d-m", "--set", "width_factor="], "not a number"),
+    (["x3d-m", "--set", "width_factor=1/0"], "not a number"),
+    (["x3d-m", "--set", "width_factor=0x10"], "not a number"),
+    (["x3d-m", "--set", "width_factor=1e999"], "not a number"),
+    (["x3d-m", "--set", "width_factor=1..2"], "takes one value"),
+    # budgets (21.7)
+    (["solve", "x3d-m", "--for", "size", "--ops-budget", "0"], "ops budget '0' must be positive"),
+    (["solve", "x3d-m", "--for", "size", "--ops-budget", "-1G"], "ops budget '-1G' must be positive"),
+    (["solve", "x3d-m", "--for", "size", "--budget", "-8MiB"], "must be positive"),
+    (["solve", "x3d-m", "--for", "size", "--budget", "0"], "must be positive"),
+    (["solve", "x3d-m", "--for", "size", "--budget", "0.1"], "less than one"),
+    (["solve", "x3d-m", "--for", "clip", "--budget", "nanMiB"], "not a number"),
+    (["solve", "x3d-m", "--for", "size", "--budget", "8MiB", "--ops-budget", "1G"], "exactly one budget"),
+    (["solve", "x3d-m", "--for", "size", "--budget", "8MiB", "--size", "160"], "drop --size"),
+    (["solve", "x3d-m", "--for", "clip", "--budget", "8MiB", "--clip", "4"], "drop --clip"),
+    (["solve", "x3d-m", "--for", "width_factor", "--budget", "8MiB", "--step", "0"], "--step must be positive"),
+    (["solve", "x3d-m", "--for", "width_factor", "--budget", "8MiB", "--min", "3", "--max", "1"], "is empty"),
+    # options given twice silently kept the last one
+    (["x3d-m", "--set", "width_factor=2", "--set", "width_factor=3"], "given twice"),
+    (["x3d-m", "--knob", "errata=consistent", "--knob", "errata=printed"], "given twice"),
+    (["formula", "x3d-m", "--symbol", "width_factor", "--set", "width_factor=2"], "both symbolic"),
+    # grids
+    (["sweep", "x3d-m", "--dtype", ","], "names no dtype"),
+    (["sweep", "x3d-m", "--set", "width_factor=1..2:0"], "step must be positive"),
+    (["sweep", "x3d-m", "--set", "width_factor=2..1"], "is empty"),
+    (["sweep", "x3d-m", "--set", "nope=1,2"], "no parameter 'nope'"),
+    (["sweep", "x3d-m", "--clip", "1e3"], "not a number or a range"),
+    (["pareto", "x3d-m", "--set", "width_factor=1..2:0.5", "--minimize", "nope"], "not a column"),
+    (["pareto", "x3d-m", "--set", "width_factor=1..2:0.5", "--maximize", "total_bytes", "--minimize", "total_bytes"],
+     "both minimised and maximised"),
+    (["pareto", "x3d-m", "--set", "width_factor=1..2:0.5", "--minimize", "total_bytes,total_bytes"], "given twice"),
+    # frame sizes and other options
+    (["x3d-m", "--size", "224x"], "whole number"),
+    (["x3d-m", "--size", "224x224x3"], "HEIGHTxWIDTH"),
+    (["x3d-m", "--size", "224x0"], "at least 1"),
+    (["x3d-m", "--batch", "1.5"], "whole number"),
+    (["oadtr", "--size", "2"], "no frame size"),
+    (["formula", "x3d-m", "-f", "yaml"], "unknown format"),
+    (["paper", "--table", "99"], "is not one of"),
+]
+
+
+@pytest.mark.parametrize("args,needle", NEW_ARGS, ids=[" ".join(a) for a, _ in NEW_ARGS])
+def test_new_bad_arguments(cli, args, needle):
+    _one_line_error(*cli(*args), needle)
+
+
+def _json(cli, *args):
+    import json
+
+    rc, out, err = cli(*args, "-f", "json")
+    assert rc == 0, err
+    return json.loads(out)
+
+
+@pytest.mark.parametrize("odd,plain", [
+    (["x3d-m", "--set", "classes=1e3"], ["x3d-m", "--set", "classes=1000"]),
+    (["x3d-m", "--set", "width_factor=+2"], ["x3d-m", "--set", "width_factor=2"]),
+    (["x3d-m", "--set", "width_factor=4/2"], ["x3d-m", "--set", "width_factor=2.0"]),
+    (["x3d-m", "--dtype", "FP16"], ["x3d-m", "--dtype", "fp16"]),
+    (["sweep", "x3d-m", "--set", "width_factor=1e0,2e0"], ["sweep", "x3d-m", "--set", "width_factor=1,2"]),
+])
+def test_odd_inputs_give_the_plain_answer(cli, odd, plain):
+    """Odd spellings of good inputs answer exactly like the plain ones."""
+    assert _json(cli, *odd) == _json(cli, *plain)
+
+
+def test_domains_hold_in_the_api():
+    """The same check guards the Python API: analyze, the grid and solve."""
+    from comem.analyses.solve import solve_param
+    from comem.analyses.sweep import design_sweep
+
+    for bad in (-1, 0, 0.0, float("nan"), float("inf"), True, None, "abc"):
+        with pytest.raises(ComemError):
+            comem.analyze("x3d-m", params={"width_factor": bad})
+    with pytest.raises(ComemError, match="outside its domain"):
+        design_sweep("x3d-m", {"width_factor": [1, 0]})
+    with pytest.raises(ComemError, match="outside its domain"):
+        solve_param("x3d-m", "se_ratio", 8 << 20, lo=0)
+    # a domain's edge is in it: X3D's SE ratio may be 1 (the whole width)
+    assert comem.analyze("x3d-m", params={"se_ratio": 1}).params > comem.analyze("x3d-m").params
+
+
+DOMAIN_SPECS = {
+    "domain-not-a-param": (spec('[params]\nw = 2.0\n[domains]\nx = "(0, 3]"\n' + stage('{kind = "relu"}')),
+                           "'x' is not a parameter"),
+    "domain-syntax": (spec('[params]\nw = 2.0\n[domains]\nw = "0 to 3"\n' + stage('{kind = "relu"}')),
+                      "is not an interval"),
+    "domain-empty": (spec('[params]\nw = 2.0\n[domains]\nw = "(3, 1)"\n' + stage('{kind = "relu"}')), "is empty"),
+    "domain-excludes-default": (spec('[params]\nw = 2.0\n[domains]\nw = "(0, 1]"\n' + stage('{kind = "relu"}')),
+                                "the default w = 2.0 is outside its domain (0, 1]"),
+    "domain-not-a-string": (spec('[params]\nw = 2.0\n[domains]\nw = 3\n' + stage('{kind = "relu"}')),
+                            "expected a string"),
+    "domain-closed-infinity": (spec('[params]\nw = 2\n[domains]\nw = "[1, inf]"\n' + stage('{kind = "relu"}')),
+                               "infinite bound is open"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DOMAIN_SPECS))
+def test_bad_domain_tables(cli, write, case):
+    text, needle = DOMAIN_SPECS[case]
+    _one_line_error(*cli(write(f"{case}.toml", text)), needle)
+
+
+def test_a_declared_domain_and_the_default_one(cli, write):
+    """A spec's own domain is enforced; a whole-number parameter without one
+    takes whole numbers >= 0, a decimal one numbers > 0."""
+    path = write("d.toml", spec('[params]\nw = 2.0\nn = 8\nk = 0.5\n[domains]\nw = "[1, 4]"\n'
+                                + stage('{kind = "conv", out = "n", kernel = 1}')))
+    assert cli(path, "--set", "w=4")[0] == 0
+    _one_line_error(*cli(path, "--set", "w=0.5"), "w of x must be a number in [1, 4]")
+    _one_line_error(*cli(path, "--set", "n=2.5"), "a whole number in [0, 1000000]")
+    _one_line_error(*cli(path, "--set", "k=0"), "a number in (0, 1000000]")

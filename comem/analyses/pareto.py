@@ -114,6 +114,13 @@ def pareto(model, grid: dict, clips=None, sizes=None, batches=(1,), dtypes=("fp3
     minimize, maximize, where = list(minimize or ()), list(maximize or ()), list(where or ())
     if not minimize and not maximize:
         raise ComemError("give at least one objective: --minimize total_bytes,ops_per_step (or --maximize ...)")
+    both = [g for g in minimize if g in maximize]
+    if both:
+        raise ComemError(f"objective {both[0]!r} is both minimised and maximised; give it once")
+    for goals in (minimize, maximize):
+        twice = [g for i, g in enumerate(goals) if g in goals[:i]]
+        if twice:
+            raise ComemError(f"objective {twice[0]!r} is given twice; give it once")
     front_rows: list = []
     front_obj = None
     candidates = points = 0

@@ -75,7 +75,9 @@ def grid_axes(model, clips, sizes, batches, dtypes, params):
     c = parse_range(clips, "clip", 1, MAX_CLIP) if clips else [spec.clip]
     s = parse_sizes(sizes, MAX_SIZE) if sizes else [None]
     b = parse_range(batches, "batch", 1, MAX_BATCH)
-    d = [x.strip() for x in dtypes.split(",") if x.strip()] or ["fp32"]
+    d = [x.strip() for x in dtypes.split(",") if x.strip()]
+    if not d:
+        raise ComemError(f"--dtype {dtypes!r} names no dtype; write e.g. fp32 or fp32,fp16")
     fixed, grid = split_params(params)
     return spec, c, s, b, d, fixed, grid
 
@@ -215,6 +217,8 @@ def solve_cmd(model, for_, budget, ops_budget, include_weights, step, lo, hi, cl
     if for_ in ("size", "clip", "batch"):
         if step is not None or lo is not None or hi is not None:
             raise ComemError("--step/--min/--max apply to solving for a spec parameter")
+        if (for_ == "size" and size is not None) or (for_ == "clip" and clip is not None):
+            raise ComemError(f"--for {for_} solves for the {for_}: drop --{for_}")
         r = solve(model, for_, budget_b, budget_o, clip, size, batch, dtype, profile, dict(knobs), convention,
                   dict(params), include_weights=include_weights)
         nxt = r["value"] + 1

@@ -80,7 +80,15 @@ class NameValue(click.ParamType):
             opt = param.opts[0] if param is not None else "option"
             self.fail(f"{opt} expects NAME=VALUE (e.g. {opt} {self.example}), got {text!r}", param, ctx)
         name, v = text.split("=", 1)
-        return name.strip(), v.strip()
+        name = name.strip()
+        if ctx is not None and param is not None:  # a repeated NAME would silently keep the last value
+            seen = ctx.meta.setdefault(f"comem.name_value.{param.name}", set())
+            if name in seen:
+                opt = param.opts[0]
+                hint = f" (several values: {opt} {name}=1,2,3)" if opt == "--set" else ""
+                self.fail(f"{opt} {name} is given twice; give it once{hint}", param, ctx)
+            seen.add(name)
+        return name, v.strip()
 
     def shell_complete(self, ctx, param, incomplete):
         from click.shell_completion import CompletionItem

@@ -166,6 +166,9 @@ def param_value(spec, name: str, raw):
         return param_value(spec, name, raw.item())
     else:
         v = exact(str(raw))
+        if v is None and (".." in str(raw) or "," in str(raw)):
+            raise ComemError(f"parameter {name} = {str(raw)!r} is a range or a list; here it takes one value "
+                             f"(comem sweep and comem pareto sweep {name}=1..3:0.25)")
         if v is None:
             raise ComemError(f"parameter {name} = {str(raw)!r} is not a number; write e.g. {name}=2.5")
     check_param(spec, name, v)
