@@ -1,19 +1,102 @@
+"""Shared fixtures, and the rules that keep the suite honest.
+
+* Every test that needs PyTorch, continual-inference, ptflops or fvcore
+  carries the ``validation`` marker: a module that imports one of them at
+  its top is marked whole; a test elsewhere that imports one (or comem's
+  PyTorch side) without the marker fails collection.
+* ``COMEM_REQUIRE_VALIDATION=1`` (or ``--require-validation``; ``.ci/run``
+  sets it) turns every skip of a validation test, and every test module
+  skipped at import, into a failure: CI cannot pass with the instrumented
+  evidence missing.
+"""
+import inspect
 import os
+import re
 import subprocess
 import sys
+import types
 
 import pytest
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+#: the suite runs the engine, never comem's output cache (tests/test_cli_cache.py tests the cache itself)
+os.environ["COMEM_CACHE"] = "0"
 
-def run_cli(*args, input_text=None):
+#: the libraries of the ``validate`` extra
+HEAVY = ("torch", "continual", "ptflops", "fvcore")
+_HEAVY_SOURCE = re.compile(
+    r"""importorskip\(\s*["'](?:torch|continual|ptflops|fvcore)"""
+    r"""|^\s*(?:import|from)\s+(?:torch|continual|ptflops|fvcore)\b"""
+    r"""|\bcomem\.(?:pytorch|validate)\.(?:build|builder|measure|runtime|instrument|modules|kit|compare|validate)\b""",
+    re.M)
+
+
+def run_cli(*args, input_text=None, cwd=None, timeout=120):
     """Run the installed CLI in a subprocess; returns (rc, stdout, stderr)."""
     env = dict(os.environ)
     env.pop("COMEM_DEBUG", None)
+    if cwd is not None:  # away from the checkout: the comem under test stays importable
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (ROOT, env.get("PYTHONPATH")) if p)
     proc = subprocess.run([sys.executable, "-m", "comem", *map(str, args)], capture_output=True, text=True,
-                          env=env, input=input_text, timeout=120)
+                          env=env, input=input_text, timeout=timeout, cwd=cwd)
     return proc.returncode, proc.stdout, proc.stderr
 
 
 @pytest.fixture
 def cli():
     return run_cli
+
+
+def pytest_addoption(parser):
+    parser.addoption("--require-validation", action="store_true", default=False,
+                     help="fail, not skip, a validation test that cannot run (also COMEM_REQUIRE_VALIDATION=1)")
+
+
+def _require(config) -> bool:
+    return config.getoption("--require-validation") or os.environ.get("COMEM_REQUIRE_VALIDATION", "") == "1"
+
+
+def _imports_heavy(module) -> bool:
+    return any(isinstance(v, types.ModuleType) and v.__name__.split(".")[0] in HEAVY for v in vars(module).values())
+
+
+def pytest_collection_modifyitems(config, items):
+    unmarked = []
+    for item in items:
+        if item.get_closest_marker("validation"):
+            continue
+        module = getattr(item, "module", None)
+        if module is not None and _imports_heavy(module):
+            item.add_marker(pytest.mark.validation)   # the whole module needs the extra
+            continue
+        fn = getattr(item, "function", None)
+        try:
+            src = inspect.getsource(fn) if fn is not None else ""
+        except (OSError, TypeError):
+            src = ""
+        if _HEAVY_SOURCE.search(src):
+            unmarked.append(item.nodeid)
+    if unmarked:
+        raise pytest.UsageError("tests that need the validate extra (torch, continual-inference, ptflops, fvcore) "
+                                "must carry @pytest.mark.validation: " + ", ".join(unmarked))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.skipped and item.get_closest_marker("validation") and _require(item.config) \
+            and not hasattr(rep, "wasxfail"):
+        reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+        rep.outcome = "failed"
+        rep.longrepr = f"validation test skipped under COMEM_REQUIRE_VALIDATION=1: {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.skipped and isinstance(collector, pytest.Module) and _require(collector.config):
+        reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+        rep.outcome = "failed"
+        rep.longrepr = f"{collector.nodeid} skipped at import under COMEM_REQUIRE_VALIDATION=1: {reason}"

@@ -24,7 +24,8 @@ from collections import OrderedDict, defaultdict
 from comem.errors import ComemError
 from comem.model.build import Graph
 from comem.layers.base import Env, Shape
-from comem.layers.nodes import LayerNode, ParallelNode, SeqNode, total_stride, walk_streams
+from comem.layers.nodes import (LayerNode, ParallelNode, SeqNode, alignment_frames, branch_delay, total_stride,
+                                walk_streams)
 from comem.model.walk import merged_shape
 from comem.pytorch.modules import kit
 
@@ -89,14 +90,88 @@ def _unhooked_class(cls):
     return sub
 
 
+def _bodies_modules(k):
+    """Adapters for a 2D model of several bodies (``[model] size = [V, M]``).
+
+    The model takes ``(N, C, T, V, M)`` (a step: ``(N, C, V, M)``), as
+    continual-skeletons' models do.  The bodies are independent samples, so
+    between layers a clip is ``(N·M, C, T, V)`` (continual-skeletons'
+    ``reshape2``); a layer whose tensors span the whole frame (the data batch
+    norm over ``C·V·M`` features) sees ``(N, C, T, V·M)``, and a layer that
+    reduces the frame to one position (the head's mean) averages the bodies
+    too (``x.view(N, M, ...).mean(1)``, the reference head)."""
+    nn = k.nn
+
+    def fold(x, m):
+        # (N, C, T, V, M), or (N, C, T, V·M) after a whole-frame layer, -> (N·M, C, T, V)
+        n, c, t = x.shape[:3]
+        x = x.reshape(n, c, t, -1, m)
+        return x.permute(0, 4, 1, 2, 3).reshape(n * m, c, t, x.shape[3])
+
+    class WholeFrame(nn.Module):
+        def __init__(self, module, bodies, folded):
+            super().__init__()
+            self.module, self.bodies, self.folded = module, bodies, folded
+
+        def forward(self, x):
+            m = self.bodies
+            if self.folded:  # (N·M, C, T, V) -> (N, C, T, V·M)
+                nm, c, t, v = x.shape
+                x = x.view(nm // m, m, c, t, v).permute(0, 2, 3, 4, 1).reshape(nm // m, c, t, v * m)
+            else:            # the model's input (N, C, T, V, M): a view
+                x = x.reshape(*x.shape[:3], -1)
+            return fold(self.module(x), m)
+
+    class AcrossBodies(nn.Module):
+        def __init__(self, module, bodies):
+            super().__init__()
+            self.module, self.bodies = module, bodies
+
+        def forward(self, x):
+            y = self.module(x)
+            return y.view(y.shape[0] // self.bodies, self.bodies, *y.shape[1:]).mean(1)
+
+    class Fold(nn.Module):
+        def __init__(self, bodies):
+            super().__init__()
+            self.bodies = bodies
+
+        def forward(self, x):
+            return fold(x, self.bodies)
+
+    return WholeFrame, AcrossBodies, Fold
+
+
 class _Builder:
     """Walk the layer tree once, creating one module per node."""
 
-    def __init__(self, knobs, continual, model_input):
+    def __init__(self, knobs, continual, model_input, dims=3):
         self.k = kit()
         self.knobs = Env(knobs, model_input)
         self.continual = continual
         self.rows = RowMap()
+        #: bodies of a 2D model (its frame's width); > 1: see _bodies_modules
+        self.bodies = model_input.w if dims == 2 and model_input.w != 1 else 1
+        self.folded = False
+
+    def _for_bodies(self, node, x, y, m):
+        """Wrap ``m`` so that it sees the bodies as its kind counts them."""
+        if self.bodies == 1 or m is None:
+            return m
+        WholeFrame, AcrossBodies, Fold = _bodies_modules(self.k)
+        wrap = (lambda mod: self.k.framewise(mod)) if self.continual else (lambda mod: mod)
+        whole = sum(n for n, _ in node.kind.torch_tensors(node.cfg, x, self.continual)) != \
+            sum(n for n, _ in node.kind.torch_tensors(node.cfg, x.with_(w=1), self.continual))
+        if whole:
+            out = wrap(WholeFrame(m, self.bodies, self.folded))
+            self.folded = True
+            return out
+        if not self.folded:
+            m = self.sequence([("fold", wrap(Fold(self.bodies))), ("layer", m)])
+            self.folded = True
+        if y.w == 1 and x.w != 1:
+            m = wrap(AcrossBodies(m, self.bodies))
+        return m
 
     def layer(self, node: LayerNode, x: Shape):
         kind = node.kind
@@ -106,7 +181,8 @@ class _Builder:
         if functional and not self.continual and m is not None:
             m.__class__ = _unhooked_class(type(m))
         self.rows.add(node.path, kind, m, functional)
-        return m, kind.output(node.cfg, x, self.knobs)
+        y = kind.output(node.cfg, x, self.knobs)
+        return self._for_bodies(node, x, y, m), y
 
     def seq(self, node: SeqNode, x):
         mods = []
@@ -152,9 +228,9 @@ class _Builder:
             # the shortcut delayed explicitly, in its own output frames (continual-skeletons'
             # Delay(tcn.delay // stride), halved for a centred shortcut)
             main = built[1 - skip]
-            delay = main.delay // total_stride(node.branches[skip])[0]
-            if centre:
-                delay = (main.receptive_field - 1) // 2 // total_stride(node.branches[skip])[0]
+            padding = main.receptive_field - 1 - main.delay  # the library's temporal padding of the branch
+            delay = alignment_frames(branch_delay(main.receptive_field, padding, centre),
+                                     total_stride(node.branches[skip])[0])
             sc = built[skip] if built[skip] is not None else self.k.framewise(nn.Identity())
             sc = co.Sequential(sc, co.Delay(delay, temporal_fill="zeros", auto_shrink=bool(crop)))
             branches = [sc, main] if skip == 0 else [main, sc]
@@ -185,7 +261,7 @@ class _Builder:
 def build_regular(graph: Graph, clip: int, size: int, knobs: dict, width=None):
     """The regular model and its row map."""
     x0 = _stage_input(graph, clip, size, width)
-    b = _Builder(knobs, False, x0)
+    b = _Builder(knobs, False, x0, graph.spec.dims)
     stages = []
 
     def stage(st, x):
@@ -205,7 +281,7 @@ def build_continual(graph: Graph, clip: int, size: int, knobs: dict, width=None)
     if any(isinstance(s.source, list) or s.merge_into for s in graph.stages):
         raise ComemError(f"{graph.spec.name}: multi-stream models have no continual builder")
     x0 = _stage_input(graph, clip, size, width)
-    b = _Builder(knobs, True, x0)
+    b = _Builder(knobs, True, x0, graph.spec.dims)
     stages = OrderedDict()
 
     def stage(st, x):

@@ -287,7 +287,10 @@ def _storages_of(model, extra=()):
 
 
 def input_dims(dims, height, width) -> tuple:
-    """The spatial dims of one input frame: (H, W), (V,) or ()."""
+    """The spatial dims of one input frame: (H, W), (V,) or () — a 2D
+    model of several bodies (``size = [V, M]``) takes (V, M)."""
+    if dims == 2 and width not in (None, 1):
+        return (height, width)
     return (height, width)[:dims - 1]
 
 
