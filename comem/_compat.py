@@ -85,6 +85,9 @@ TOP_BY = {"macs": "ops"}
 COMPARE_KEYS = {"count": "convention"}
 #: CLI options: 0.1 spelling -> current (declared as secondary names of the current option)
 OPTIONS = {"--count": "--convention", "--macs-budget": "--ops-budget"}
+#: CLI options renamed in 0.3 so that one word means one thing ("device": where bench runs, which latency
+#: profile predict uses); their 0.2 spellings, removed in 0.4 too
+OPTIONS.update({"--device": "--allocator"})
 
 
 def add_keys(d: dict, table: dict) -> dict:

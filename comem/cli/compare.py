@@ -35,10 +35,8 @@ def compare_cmd(items, each_profile, clip, size, profile, knobs, params, dtype, 
 
     reports = compare(items, common_kwargs(clip, size, profile, knobs, params, dtype, batch, convention))
     if fmt == "json":
-        import json
+        from comem.results.formats import to_json
 
-        from comem.results.formats import json_default
-
-        emit(json.dumps({label: r.summary() for label, r in reports}, indent=2, default=json_default), fmt)
+        emit(to_json({label: r.summary() for label, r in reports}), fmt)
     else:
         emit(render_tables([compare_table(reports)], fmt), fmt)

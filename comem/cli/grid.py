@@ -5,7 +5,7 @@ import click
 
 from comem import _compat
 from comem.errors import ComemError
-from comem.cli.options import NameValue, knob_completions, profile_type, model_options, convention_option, format_option
+from comem.cli.options import grid_axis_options, knob_option, profile_option, NameValue, model_options, convention_option, format_option
 from comem.cli.output import emit, progress
 
 
@@ -14,14 +14,9 @@ HUMAN_SWEEP_LIMIT = 20_000
 
 @click.command("sweep")
 @click.argument("model")
-@click.option("--clip", "-T", "clips", default=None, help="Clips: 16 | 4..64 | 4..64:4 | 8,16,32. Default: the spec's.")
-@click.option("--size", "-S", "sizes", default=None,
-              help="Sizes, same syntax, and HxW items: 160..320:32,224x398. Default: the spec's.")
-@click.option("--batch", "-b", "batches", default="1", show_default=True, help="Batches / streams, same syntax.")
-@click.option("--dtype", "dtypes", default="fp32", show_default=True, help="One or more dtypes: fp32,fp16.")
-@click.option("--profile", "-p", type=profile_type(), default=None, help="Accounting profile (default: paper).")
-@click.option("--knob", "-k", "knobs", multiple=True, type=NameValue("conv_state=library-buffer", knob_completions),
-              help="Change a profile knob.")
+@grid_axis_options
+@profile_option()
+@knob_option()
 @click.option("--set", "params", multiple=True, type=NameValue("width_factor=1..3:0.25"),
               help="A spec parameter: one value (an override) or several (swept): 2.2 | 1,2,2.5 | 1..3:0.25. "
                    "Repeatable.")
@@ -99,55 +94,26 @@ def split_params(params) -> tuple[dict, dict]:
 
 
 def stream_sweep(blocks, fmt, n_items, done=lambda r: len(r.clips)):
-    """Write CSV lines or one JSON document block by block."""
-    import json
+    """Write CSV lines or one JSON document block by block, with a progress bar on a terminal."""
+    from comem.results.stream import write_blocks
 
-    out = click.get_text_stream("stdout")
-    first = True
-    reasons: list = []
-    notes: list = []
     with progress(n_items, "sweeping") as bar:
-        for r in blocks:
-            if first:
-                if fmt == "csv":
-                    out.write(",".join(r.headers()) + "\n")
-                else:
-                    head = {"model": r.model, "profile": r.profile, "convention": r.convention,
-                            "columns": r.headers()}
-                    out.write(json.dumps(head)[:-1] + ', "rows": [\n')
-            text = r.text_rows(fmt)
-            if text:
-                if fmt == "json" and not first:
-                    out.write(",\n")
-                out.write(text)
-                if fmt == "csv":
-                    out.write("\n")
-            first = False
-            reasons.extend(x for x in r.reasons if x not in reasons)
-            notes.extend(x for x in r.notes if x not in notes)
-            bar.update(done(r))
-    if fmt == "json":
-        out.write("\n], " + json.dumps({"invalid_reasons": reasons, "notes": notes})[1:] + "\n")
-    out.flush()
+        write_blocks(blocks, fmt, click.get_text_stream("stdout"), lambda r: bar.update(done(r)))
 
 
 @click.command("pareto")
 @click.argument("model")
 @click.option("--set", "params", multiple=True, type=NameValue("width_factor=1..3:0.25"),
               help="A spec parameter: one value or several (swept): 2.2 | 1,2,2.5 | 1..3:0.25. Repeatable.")
-@click.option("--clip", "-T", "clips", default=None, help="Clips: 16 | 4..64 | 4..64:4 | 8,16,32.")
-@click.option("--size", "-S", "sizes", default=None, help="Sizes, same syntax, and HxW items.")
-@click.option("--batch", "-b", "batches", default="1", show_default=True, help="Batches / streams, same syntax.")
-@click.option("--dtype", "dtypes", default="fp32", show_default=True, help="One or more dtypes: fp32,fp16.")
+@grid_axis_options
 @click.option("--minimize", default="total_bytes,ops_per_step", show_default=True,
               help="Columns to minimise, comma-separated.")
 @click.option("--maximize", default="", help="Columns to maximise, comma-separated (e.g. params, size).")
 @click.option("--where", "where", multiple=True,
               help="Keep points meeting COLUMN OP NUMBER[UNIT]: 'state_bytes<=8MiB', 'ops_per_step<1G', "
                    "'params>=3M'. Repeatable (all must hold).")
-@click.option("--profile", "-p", type=profile_type(), default=None, help="Accounting profile (default: paper).")
-@click.option("--knob", "-k", "knobs", multiple=True, type=NameValue("conv_state=library-buffer", knob_completions),
-              help="Change a profile knob.")
+@profile_option()
+@knob_option()
 @convention_option()
 @format_option("table")
 def pareto_cmd(model, params, clips, sizes, batches, dtypes, minimize, maximize, where, profile, knobs, convention,
@@ -170,11 +136,9 @@ def pareto_cmd(model, params, clips, sizes, batches, dtypes, minimize, maximize,
     goals_max = [g.strip() for g in maximize.split(",") if g.strip()]
     front = pareto(spec, grid, c, s, b, d, profile, dict(knobs), convention, fixed, goals_min, goals_max, where)
     if fmt == "json":
-        import json
+        from comem.results.formats import to_json
 
-        from comem.results.formats import json_default
-
-        emit(json.dumps(front.to_dict(), indent=2, default=json_default), fmt)
+        emit(to_json(front.to_dict()), fmt)
     else:
         emit(render_tables([front.table()], fmt), fmt)
 

@@ -135,26 +135,65 @@ def convention_type():
 
 # -- shared options ----------------------------------------------------------
 
-def model_options(f):
-    from comem.core.units import MAX_BATCH, MAX_CLIP
+def clip_option(help="Frames per clip (the continual pool window). Default: the spec's."):
+    """``--clip``: one declaration and one limit (comem.core.units.MAX_CLIP) for every command."""
+    from comem.core.units import MAX_CLIP
 
+    return click.option("--clip", "-T", type=WholeNumber("clip (frames)", 1, MAX_CLIP), default=None, help=help)
+
+
+def size_option(help="Frame size: 224 (square) or 224x398 (height x width); the joints of a 2D model. "
+                     "Default: the spec's."):
+    """``--size``: one declaration (its limit is FrameSize's, comem.core.units.MAX_SIZE) for every command."""
+    return click.option("--size", "-S", type=FrameSize(), default=None, help=help)
+
+
+def batch_option(default=1, help="Batch size / number of streams."):
+    """``--batch``: one declaration and one limit (comem.core.units.MAX_BATCH) for every command."""
+    from comem.core.units import MAX_BATCH
+
+    return click.option("--batch", "-b", type=WholeNumber("batch (streams)", 1, MAX_BATCH), default=default,
+                        show_default=default is not None, help=help)
+
+
+def profile_option():
+    return click.option("--profile", "-p", type=profile_type(), default=None, help="Accounting profile (default: paper).")
+
+
+def knob_option():
+    return click.option("--knob", "-k", "knobs", multiple=True, type=NameValue("conv_state=library-buffer",
+                                                                               knob_completions),
+                        help="Change one profile knob (what-if), e.g. conv_state=library-buffer. Repeatable.")
+
+
+def grid_axis_options(f):
+    """``--clip``, ``--size``, ``--batch`` and ``--dtype`` of a grid (a value, a list or a range each; parsed
+    with the same limits as the single options by comem.core.units.parse_range / parse_sizes)."""
     opts = [
-        click.option("--clip", "-T", type=WholeNumber("clip (frames)", 1, MAX_CLIP), default=None,
-                     help="Frames per clip (the continual pool window). Default: the spec's."),
-        click.option("--size", "-S", type=FrameSize(), default=None,
-                     help="Frame size: 224 (square) or 224x398 (height x width); the joints of a 2D model. "
-                          "Default: the spec's."),
-        click.option("--profile", "-p", type=profile_type(), default=None,
-                     help="Accounting profile (default: paper)."),
-        click.option("--knob", "-k", "knobs", multiple=True, type=NameValue("conv_state=library-buffer",
-                                                                            knob_completions),
-                     help="Change one profile knob (what-if), e.g. conv_state=library-buffer. Repeatable."),
+        click.option("--clip", "-T", "clips", default=None,
+                     help="Clips: 16 | 4..64 | 4..64:4 | 8,16,32. Default: the spec's."),
+        click.option("--size", "-S", "sizes", default=None,
+                     help="Sizes, same syntax, and HxW items: 160..320:32,224x398. Default: the spec's."),
+        click.option("--batch", "-b", "batches", default="1", show_default=True,
+                     help="Batches / streams, same syntax."),
+        click.option("--dtype", "dtypes", default="fp32", show_default=True, help="One or more dtypes: fp32,fp16."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def model_options(f):
+    opts = [
+        clip_option(),
+        size_option(),
+        profile_option(),
+        knob_option(),
         click.option("--set", "params", multiple=True, type=NameValue("depth_factor=5.0"),
                      help="Override a spec parameter, e.g. depth_factor=5.0. Repeatable."),
         click.option("--dtype", type=dtype_type(), default="fp32", show_default=True,
                      help="Bytes per value of state, maps and weights."),
-        click.option("--batch", "-b", type=WholeNumber("batch (streams)", 1, MAX_BATCH), default=1,
-                     show_default=True, help="Batch size / number of streams."),
+        batch_option(),
         convention_option(),
     ]
     for o in reversed(opts):
@@ -189,8 +228,8 @@ def analysis_options(f):
         click.option("--runtime", type=click.Choice(["pytorch"]), default=None,
                      help="Also predict the peak bytes PyTorch allocates (eager regular clip, continual-inference "
                           "step)."),
-        click.option("--device", "device", type=click.Choice(["cuda", "cpu"]), default="cuda", show_default=True,
-                     help="The allocator --runtime models (cuda: 512-byte blocks)."),
+        click.option("--allocator", *_compat.option_aliases("--allocator"), "device", type=click.Choice(["cuda", "cpu"]),
+                     default="cuda", show_default=True, help="The allocator --runtime models (cuda: 512-byte blocks)."),
     ]
     for o in reversed(opts):
         f = o(f)

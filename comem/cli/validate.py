@@ -5,14 +5,14 @@ import sys
 
 import click
 
-from comem.cli.options import WholeNumber, FrameSize, NameValue, knob_completions, format_option
+from comem.cli.options import NameValue, clip_option, format_option, knob_completions, size_option
 from comem.cli.output import emit, progress
 
 
 @click.command("validate")
 @click.argument("model")
-@click.option("--clip", "-T", type=WholeNumber("clip (frames)"), default=None, help="Frames per clip.")
-@click.option("--size", "-S", type=FrameSize(), default=None, help="Frame size: 224 or 224x398.")
+@clip_option()
+@size_option()
 @click.option("--knob", "-k", "knobs", multiple=True, type=NameValue("conv_state=library-buffer", knob_completions),
               help="Change a knob of the continual-inference profile.")
 @click.option("--layers", is_flag=True, help="Show every per-layer check, not only the layer groups.")
@@ -37,14 +37,9 @@ def validate_cmd(model, clip, size, knobs, layers, no_ptflops, fmt):
         v = validate(model, clip, size, "continual-inference", dict(knobs), use_ptflops=not no_ptflops,
                      progress=lambda step: bar.update(1, step))
     if fmt == "json":
-        import json
+        from comem.results.formats import to_json
 
-        from comem.results.formats import json_default
-
-        emit(json.dumps({"model": v.model, "clip": v.clip, "size": v.size, "profile": v.profile, "ok": v.ok,
-                         "checks": [{"group": c.group, "quantity": c.quantity, "comem": c.analytic,
-                                     "measured": c.measured, "ok": c.ok} for c in v.checks]},
-                        indent=2, default=json_default), fmt)
+        emit(to_json(v.to_dict()), fmt)
     else:
         emit(render_tables(validation_tables(v, layers), fmt), fmt)
     if not v.ok:

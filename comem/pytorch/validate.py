@@ -52,6 +52,12 @@ class Validation:
     def failures(self):
         return [c for c in self.checks if not c.ok]
 
+    def to_dict(self) -> dict:
+        """The validation as plain data (``comem validate -f json``)."""
+        return {"model": self.model, "clip": self.clip, "size": self.size, "profile": self.profile, "ok": self.ok,
+                "checks": [{"group": c.group, "quantity": c.quantity, "comem": c.analytic, "measured": c.measured,
+                            "ok": c.ok} for c in self.checks]}
+
 
 def hookable(work: dict, times=1) -> dict:
     """``{op: n·times}`` of the ops a forward hook can measure (nonzero)."""

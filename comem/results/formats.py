@@ -124,6 +124,14 @@ def json_default(v):
     return out
 
 
+def to_json(value, indent: int | None = 2) -> str:
+    """One JSON document of comem's values (plain numbers; see :func:`json_default`):
+    the one way every command writes JSON."""
+    import json
+
+    return json.dumps(value, indent=indent, default=json_default)
+
+
 def render_tables(tables: list[Table], fmt: str, data: dict | None = None) -> str:
     """Render tables in ``fmt``; JSON prints ``data`` when given."""
     fmt = check_format(fmt)
