@@ -311,3 +311,88 @@ def test_paper_table1_prints_gflops_to_the_published_precision(cli):
         assert numbers[-1] == f"{row['GFLOPs (paper)']:.{places}f}"
         assert row["GFLOPs (comem)"] != round(row["GFLOPs (comem)"], places)  # unrounded in machine formats
     assert f"GFLOPs to {decimals[0]} decimals, the precision the paper prints" in out
+
+
+# ---------------------------------------------------------------------------
+# issue 21.8: closed forms people can read
+
+def test_formula_reads_as_ceilings_named_and_wrapped():
+    from comem.analyses.symbolic import closed_forms, forms_tables
+    from comem.results.formats import render_tables
+
+    forms = closed_forms("x3d-m")
+    tables, data = forms_tables(forms, "table", width=60)
+    text = render_tables(tables, "table")
+    assert "⌈size/2⌉" in text and "⌈size/32⌉" in text  # five stride-2 stages: 224 -> 112 ... -> 7
+    assert "floor(" not in text and "size/2 - 1/2" not in text
+    rows = dict((r[0], r[1]) for r in tables[0].rows)
+    assert rows["total_floats"] == "state_floats + transient_floats"
+    width = max(len(line) for r in tables[0].rows for line in r[1].split("\n"))
+    assert width <= 60, width
+    assert max(len(line) for line in text.splitlines()) < 120
+    # before: thousands of characters on one line
+    assert max(len(str(v)) for k, v in forms.items() if not k.startswith("_")) > 1000
+
+
+@pytest.mark.parametrize("model", ["x3d-m", "st-gcn", "slowfast-8x8-r50", "r2plus1d-18", "movinet-a0-stream"])
+def test_tidy_and_named_forms_are_the_same_functions(model):
+    """Tidying floors and naming sub-expressions changes the text, never a value:
+    at sizes that are not multiples of any stride and at odd clips."""
+    sympy = pytest.importorskip("sympy")
+    from comem.analyses.symbolic import closed_forms, named_forms, substitute, tidy_rounding
+
+    forms = closed_forms(model)
+    syms = forms["_symbols"]
+    definitions, quantities = named_forms(forms)
+    back = {sympy.Symbol(k): v for k, v in definitions}
+    names = dict(quantities)
+    for _ in range(len(definitions) + len(names)):  # resolve names of names
+        back.update({sympy.Symbol(k): v.xreplace(back) for k, v in names.items()})
+    points = [{"clip": c, "size": s} for c in (8, 13, 33) for s in (25, 113, 161)] if "size" in syms \
+        else [{"clip": c} for c in (8, 13, 64)]
+    for k, v in forms.items():
+        if k.startswith("_"):
+            continue
+        tidy = tidy_rounding(v)
+        named = names[k].xreplace(back).xreplace(back)
+        for pt in points:
+            try:
+                want = substitute(v, pt, syms)
+            except (ZeroDivisionError, ValueError):
+                continue
+            assert substitute(tidy, pt, syms) == want, (model, k, pt)
+            assert substitute(named, pt, syms) == want, (model, k, pt)
+
+
+def test_formula_json_is_tidy_sympy_and_matches_appendix_a(cli):
+    sympy = pytest.importorskip("sympy")
+    rc, out, _ = cli("formula", "x3d-m", "-f", "json")
+    d = json.loads(out)
+    clip, size = sympy.symbols("clip size", positive=True, integer=True)
+    state = sympy.sympify(d["expressions"]["state_floats"], locals={"clip": clip, "size": size})
+    assert "floor" not in d["expressions"]["state_floats"]
+    # Appendix A (as printed): 4,771,632 floats of state at 16 x 224^2
+    assert state.subs({clip: 16, size: 224}) == 4_771_632
+    assert d["readable"]["total_floats"] == "state_floats + transient_floats"
+
+
+def test_formula_latex_is_math_with_ceilings(cli):
+    rc, out, _ = cli("formula", "x3d-m", "-f", "latex")
+    assert rc == 0 and out.count(r"\begin{align*}") == out.count(r"\end{align*}") == 1
+    assert r"\left\lceil{\frac{\mathrm{size}}{2}}\right\rceil" in out
+    assert r"\mathrm{total\_floats} &= \mathrm{state\_floats} + \mathrm{transient\_floats}" in out
+
+
+# ---------------------------------------------------------------------------
+# issue 21.7: what solve says it used
+
+def test_solve_settings_name_the_dtype_and_the_clip_used(cli):
+    d = json.loads(cli("solve", "x3d-m", "--for", "size", "--budget", "8MiB", "--dtype", "fp16", "-f", "json")[1])
+    assert d["settings"]["dtype"] == "fp16" and d["settings"]["clip"] == 16
+    rc, out, _ = cli("solve", "x3d-m", "--for", "size", "--budget", "8MiB", "--dtype", "fp16")
+    assert "dtype=fp16" in out
+    d = json.loads(cli("solve", "x3d-m", "--for", "width_factor", "--budget", "8MiB", "-f", "json")[1])
+    assert d["settings"]["clip"] == 16 and d["settings"]["size"] == 224  # the spec's, not null
+    # solving inside the declared domain: se_ratio's is (0, 1]
+    d = json.loads(cli("solve", "x3d-m", "--for", "se_ratio", "--budget", "1GiB", "-f", "json")[1])
+    assert d["value"] == 1 and "top of its domain (0, 1]" in d["note"]
