@@ -241,6 +241,8 @@ NEW_ARGS = [
     (["x3d-m", "--set", "width_factor=2", "--set", "width_factor=3"], "given twice"),
     (["x3d-m", "--knob", "errata=consistent", "--knob", "errata=printed"], "given twice"),
     (["formula", "x3d-m", "--symbol", "width_factor", "--set", "width_factor=2"], "both symbolic"),
+    (["compare", "x3d-m:clip=16,clip=32"], "clip is given twice"),
+    (["compare", "x3d-m:set.width_factor=1,set.width_factor=2"], "given twice"),
     # grids
     (["sweep", "x3d-m", "--dtype", ","], "names no dtype"),
     (["sweep", "x3d-m", "--set", "width_factor=1..2:0"], "step must be positive"),

@@ -24,11 +24,15 @@ def parse_item(text: str, defaults: dict) -> tuple[str, dict]:
     knobs = dict(defaults.get("knobs") or {})
     params = dict(defaults.get("params") or {})
     if rest:
+        seen: set = set()
         for part in rest.split(","):
             if "=" not in part:
                 raise ComemError(f"compare item {text!r}: {part!r} is not key=value (keys: {', '.join(ITEM_KEYS)}, "
                                  "knob.NAME, set.PARAM)")
             k, v = (x.strip() for x in part.split("=", 1))
+            if k in seen:  # the last would silently win
+                raise ComemError(f"compare item {text!r}: {k} is given twice; give it once")
+            seen.add(k)
             if k.startswith("knob."):
                 knobs[k[5:]] = v
             elif k.startswith("set."):
