@@ -15,7 +15,7 @@ from typing import Any
 
 from comem.accounting import conventions
 from comem.core import shim
-from comem.errors import ComemError
+from comem.errors import ComemError, arg
 from comem.accounting.profiles import get_profile
 from comem.results.report import Report, build_breakdown
 from comem.spec.registry import resolve
@@ -30,7 +30,7 @@ def require_continual(spec, graph):
     """Raise a one-line error for a continual request on a regular-only model."""
     why = spec.continual_note or graph.continual_problem or "the spec sets continual = false"
     raise ComemError(f"{spec.name} has no continual form ({why}); only its regular per-clip numbers exist: "
-                     "drop --profile/--knob, or pick a continual model (comem list)")
+                     f"drop {arg('profile')}/{arg('knobs', '--knob')}, or pick a continual model (comem list)")
 
 
 def constraint_failures(spec, graph, clip, size, width=None) -> list:
@@ -61,13 +61,13 @@ def check_input_fits(spec, graph, clip, size, width=None):
     if size < graph.spatial_stride:
         raise ComemError(f"{'height' if spec.dims == 3 and width != size else 'size'} {size} is below "
                          f"{spec.name}'s total spatial stride of {graph.spatial_stride}; "
-                         f"use --size {graph.spatial_stride} or more")
+                         f"use {arg('size')} {graph.spatial_stride} or more")
     if width < graph.width_stride:
         raise ComemError(f"width {width} is below {spec.name}'s total spatial stride of {graph.width_stride}; "
                          f"use a width of {graph.width_stride} or more")
     if clip < graph.temporal_stride:
         raise ComemError(f"clip {clip} is below {spec.name}'s total temporal stride of {graph.temporal_stride}; "
-                         f"use --clip {graph.temporal_stride} or more")
+                         f"use {arg('clip')} {graph.temporal_stride} or more")
 
 
 @dataclass

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from comem.errors import ComemError, suggest
+from comem.errors import ComemError, arg, suggest
 
 _OPS = {"<=": "le", "<": "lt", ">=": "ge", ">": "gt", "==": "eq", "=": "eq", "!=": "ne"}
 _COND = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|==|!=|<|>|=)\s*(.+?)\s*$")
@@ -55,10 +55,10 @@ def parse_condition(text: str, columns) -> tuple:
 
     m = _COND.match(str(text))
     if not m:
-        raise ComemError(f"--where {text!r} is not COLUMN OP NUMBER, e.g. state_bytes<=8MiB or ops_per_step<1G")
+        raise ComemError(f"{arg('where')} {text!r} is not COLUMN OP NUMBER, e.g. state_bytes<=8MiB or ops_per_step<1G")
     col, op, value = m.groups()
     if col not in columns:
-        raise ComemError(f"--where {text!r}: unknown column {col!r}{suggest(col, columns)}; columns: "
+        raise ComemError(f"{arg('where')} {text!r}: unknown column {col!r}{suggest(col, columns)}; columns: "
                          f"{', '.join(columns)}")
     units = _BYTE_UNITS if col.endswith("_bytes") else _COUNT_UNITS
     from fractions import Fraction
@@ -66,7 +66,7 @@ def parse_condition(text: str, columns) -> tuple:
     try:
         number = Fraction(value)
     except (ValueError, ZeroDivisionError):
-        number = _parse_number_with_unit(value, units, f"--where {col}", "8MiB, 1G, 16")
+        number = _parse_number_with_unit(value, units, f"{arg('where')} {col}", "8MiB, 1G, 16")
     number = int(number) if number.denominator == 1 else float(number)
     return col, _OPS[op], number
 
@@ -113,7 +113,7 @@ def pareto(model, grid: dict, clips=None, sizes=None, batches=(1,), dtypes=("fp3
 
     minimize, maximize, where = list(minimize or ()), list(maximize or ()), list(where or ())
     if not minimize and not maximize:
-        raise ComemError("give at least one objective: --minimize total_bytes,ops_per_step (or --maximize ...)")
+        raise ComemError(f"give at least one objective: {arg('minimize')} total_bytes,ops_per_step (or {arg('maximize')} ...)")
     both = [g for g in minimize if g in maximize]
     if both:
         raise ComemError(f"objective {both[0]!r} is both minimised and maximised; give it once")

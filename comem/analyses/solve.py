@@ -20,7 +20,7 @@ fits is reported.
 from __future__ import annotations
 
 from comem.core.units import MAX_BATCH, MAX_CLIP, MAX_SIZE
-from comem.errors import ComemError
+from comem.errors import ComemError, arg
 from comem.model.headline import budget_cost
 
 
@@ -46,7 +46,8 @@ def solve(model, for_: str, budget_bytes: int | None = None, ops_budget: int | N
 
     ops_budget = _compat.solve_budget(ops_budget, macs_budget)
     if (budget_bytes is None) == (ops_budget is None):
-        raise ComemError("give exactly one budget: --budget (memory, e.g. 8MiB) or --ops-budget (e.g. 1G)")
+        raise ComemError(f"give exactly one budget: {arg('budget_bytes', '--budget')} (memory, e.g. 8MiB) or "
+                         f"{arg('ops_budget')} (e.g. 1G)")
     what = "memory" if budget_bytes is not None else "ops"
     if for_ not in ("size", "clip", "batch"):
         return solve_param(model, for_, budget_bytes if what == "memory" else ops_budget, what, clip=clip,
@@ -59,8 +60,8 @@ def solve(model, for_: str, budget_bytes: int | None = None, ops_budget: int | N
     square = base.dims != 3 or base.width == base.size
     fixed["clip"], fixed["size"] = base.clip, base.size if square else (base.size, base.width)
     if for_ == "size" and not square:
-        raise ComemError("--for size solves for square frames (or the joints of a 2D model); give --size as one "
-                         "number")
+        raise ComemError(f"{arg('for_', '--for')} size solves for square frames (or the joints of a 2D model); give "
+                         f"{arg('size')} as one number")
     if for_ == "size" and base.dims == 1:
         raise ComemError(f"{base.model} is a 1D model: it has no frame size to solve for")
     from comem.spec.registry import resolve
@@ -152,11 +153,12 @@ def solve_param(model, name: str, budget: int, what: str = "memory", clip=None, 
     spec = resolve(model)
     if name not in spec.params:
         choices = ["size", "clip", "batch"] + list(spec.params)
-        raise ComemError(f"--for {name!r} is not size, clip, batch or a parameter of {spec.name}"
+        raise ComemError(f"{arg('for_', '--for')} {name!r} is not size, clip, batch or a parameter of {spec.name}"
                          f"{suggest(name, choices)}; its parameters: {', '.join(spec.params) or 'none'}")
     params = dict(params or {})
     if name in params:
-        raise ComemError(f"--for {name} and --set {name} both given; drop the --set")
+        raise ComemError(f"{arg('for_', '--for')} {name} and {arg('params', '--set')} {name} both given; drop it from "
+                         f"{arg('params', '--set')}")
     raw = spec.params[name]
     whole = isinstance(raw, int) and not isinstance(raw, bool)
     if not isinstance(raw, (int, float)) or isinstance(raw, bool):
@@ -166,14 +168,14 @@ def solve_param(model, name: str, budget: int, what: str = "memory", clip=None, 
     default = to_exact(raw)
     step = Fraction(str(step)) if step is not None else (Fraction(1) if whole else Fraction(1, 100))
     if step <= 0:
-        raise ComemError(f"--step must be positive, got {param_text(step)}")
+        raise ComemError(f"{arg('step')} must be positive, got {param_text(step)}")
     from comem.spec.domain import check_param, domain_of
 
     dom = domain_of(spec, name)  # search inside the parameter's domain only
     if lo is not None:
-        check_param(spec, name, Fraction(str(lo)), "--min")
+        check_param(spec, name, Fraction(str(lo)), arg("lo", "--min"))
     if hi is not None:
-        check_param(spec, name, Fraction(str(hi)), "--max")
+        check_param(spec, name, Fraction(str(hi)), arg("hi", "--max"))
     lo = Fraction(str(lo)) if lo is not None else step
     hi = Fraction(str(hi)) if hi is not None else max(16 * Fraction(default), lo + step)
     if dom is not None and dom.hi is not None and hi > dom.hi:
@@ -183,7 +185,7 @@ def solve_param(model, name: str, budget: int, what: str = "memory", clip=None, 
     n_steps = int((hi - lo) // step) + 1
     if n_steps > MAX_PARAM_STEPS:
         raise ComemError(f"{n_steps:,} steps of {param_text(step)} from {param_text(lo)} to {param_text(hi)}; use a "
-                         "larger --step (limit "
+                         f"larger {arg('step')} (limit "
                          f"{MAX_PARAM_STEPS:,})")
     from comem.analyses.grid import design_space_knobs
     from comem.api import prepare
@@ -216,7 +218,7 @@ def solve_param(model, name: str, budget: int, what: str = "memory", clip=None, 
     first = next((i for i in range(min(n_steps, 64)) if cost(i) is not None), None)
     if first is None:
         raise ComemError(f"{spec.name} is not a valid network for {name} from {text(0)} to "
-                         f"{text(min(n_steps, 64) - 1)}; give --min")
+                         f"{text(min(n_steps, 64) - 1)}; give {arg('lo', '--min')}")
     if not fits(first):
         unit = "bytes" if what == "memory" else f"operations ({convention})"
         raise ComemError(f"nothing fits: at {name}={text(first)} {spec.name} needs {cost(first):,} {unit}, over "
@@ -261,7 +263,7 @@ def solve_param(model, name: str, budget: int, what: str = "memory", clip=None, 
     else:
         top = dom is not None and dom.hi is not None and value(n_steps - 1) + step > dom.hi
         out["note"] = (f"every {name} up to {text(n_steps - 1)} fits" + (f", the top of its domain {dom.notation}"
-                                                                       if top else "; raise --max"))
+                                                                       if top else "; raise the upper end of the search (--max; hi= in Python)"))
     return out
 
 

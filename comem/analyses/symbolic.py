@@ -9,7 +9,7 @@ sizes that are not multiples of the network stride included (shapes use
 """
 from __future__ import annotations
 
-from comem.errors import ComemError, MissingExtraError, suggest
+from comem.errors import ComemError, MissingExtraError, arg, suggest
 from comem.model.headline import bytes_columns, headline
 from comem.spec.registry import resolve
 from comem.core.units import dtype_bytes
@@ -56,7 +56,8 @@ def closed_forms(model, profile=None, knobs=None, params=None, symbols=(), dtype
 
     both = sorted(set(spec_syms) & set(params or {}))
     if both:
-        raise ComemError(f"parameter {both[0]} is both symbolic (--symbol) and set (--set); give it once")
+        raise ComemError(f"parameter {both[0]} is both symbolic ({arg('symbols', '--symbol')}) and set "
+                         f"({arg('params', '--set')}); give it once")
     values = {k: param_value(spec, k, v) for k, v in (params or {}).items()}
     graph = build_graph(spec, values, spec_syms)
     setup = prepare(spec, profile, knobs, None, convention, graph=graph)

@@ -61,7 +61,7 @@ def dispatch(args: list):
     try:
         main.main(args=args, prog_name="comem", standalone_mode=False)
     except ComemError as exc:
-        fail(str(exc), exc.exit_code)
+        fail(exc.cli_message(), exc.exit_code)
     except click.exceptions.NoSuchOption as exc:
         hint = f" (did you mean {', '.join(exc.possibilities)}?)" if exc.possibilities else ""
         fail(f"no such option {exc.option_name}{hint}; see 'comem --help'")

@@ -2,9 +2,8 @@
 they build, cached on the spec), the frame size, the clip."""
 from __future__ import annotations
 
-from fractions import Fraction
 
-from comem.errors import ComemError
+from comem.errors import ComemError, arg
 from comem.model.build import build_graph
 from comem.spec.schema import Spec
 from comem.core.units import MAX_CLIP, MAX_SIZE, check_int
@@ -42,10 +41,10 @@ def frame_size(spec: Spec, size) -> tuple:
         h = check_int(size[0], "height (pixels)", 1, MAX_SIZE)
         w = check_int(size[1], "width (pixels)", 1, MAX_SIZE)
         if spec.dims == 1 and (h, w) != (1, 1):
-            raise ComemError(f"{spec.name} is a 1D model (input C x T): it has no frame size; drop --size")
+            raise ComemError(f"{spec.name} is a 1D model (input C x T): it has no frame size; drop {arg('size')}")
         return h, w
     if spec.dims == 1:
-        raise ComemError(f"{spec.name} is a 1D model (input C x T): it has no frame size; drop --size")
+        raise ComemError(f"{spec.name} is a 1D model (input C x T): it has no frame size; drop {arg('size')}")
     s = check_int(size, "size (pixels)" if spec.dims == 3 else "size (joints)", 1, MAX_SIZE)
     return (s, s) if spec.dims == 3 else (s, spec.width or 1)
 

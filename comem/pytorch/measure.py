@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from comem.errors import ComemError
+from comem.errors import ComemError, arg
 from comem.pytorch import require_extra
 
 
@@ -135,7 +135,7 @@ def _measure_cuda(out, reg, com, c_in, clip, spatial, batch, tdt):
     import torch
 
     if not torch.cuda.is_available():
-        raise ComemError("--device cuda: no CUDA device is available here; use --device cpu")
+        raise ComemError(f"{arg('device')} cuda: no CUDA device is available here; use {arg('device')} cpu")
     dev = torch.device("cuda")
     reg = reg.to(dev)
     x = torch.randn(batch, c_in, clip, *spatial, dtype=tdt, device=dev)
