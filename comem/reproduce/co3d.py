@@ -36,7 +36,7 @@ from fractions import Fraction
 from comem.accounting import conventions
 from comem.api import analyze
 from comem.results.formats import Table
-from comem.spec.data import published
+from comem.spec.data import published, row_label
 
 
 def load_published() -> dict:
@@ -176,11 +176,8 @@ PLATFORM_TITLES = {"cpu": "CPU", "tx2": "TX2", "xavier": "Xavier", "rtx2080ti": 
 
 
 def _label(e) -> str:
-    from comem.spec.registry import resolve
-
-    title = resolve(e["model"]).title
-    return f"Co{title}_{e['clip']}" if e.get("continual") else (
-        f"{title}_{e['clip']}" if e["model"] == "r2plus1d-18" else title)
+    """How Table 1 prints the row's model (comem.spec.data.row_label)."""
+    return row_label(e, load_published()["table1_hw"])
 
 
 def _pct(pred, pub) -> str:

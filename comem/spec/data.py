@@ -24,3 +24,16 @@ def published(name: str = "co3d-eccv2022.toml") -> dict:
 def devices(name: str = "devices.toml") -> dict:
     """Device facts (``specs/devices/NAME``); do not mutate."""
     return _read("devices", name)
+
+
+def row_label(entry: dict, rows: list) -> str:
+    """A published row's model as the table prints it: ``CoX3D-M_64`` for a
+    continual row; a clip model's title, with its clip when the table lists
+    that model at several clips (Table 1's ``R(2+1)D-18_8`` and ``_16``)."""
+    from comem.spec.registry import resolve
+
+    title = resolve(entry["model"]).title
+    if entry.get("continual"):
+        return f"Co{title}_{entry['clip']}"
+    clips = {r["clip"] for r in rows if r["model"] == entry["model"] and not r.get("continual")}
+    return f"{title}_{entry['clip']}" if len(clips) > 1 else title
