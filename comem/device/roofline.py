@@ -169,7 +169,7 @@ def predict(model, device: str = "rtx2080ti", batch: int = 1, dtype: str | None 
     from comem.core.units import dtype_bytes
 
     dev = get_device(device)
-    dname, b = dtype_bytes(dtype or ("fp16" if dev["name"] in ("tx2", "xavier") else "fp32"))
+    dname, b = dtype_bytes(dtype or dev.get("dtype", "fp32"))  # the device's default precision (its data)
     continual = prepare(model, params=params).continual
     r = analyze(model, clip=clip, size=size, dtype=dname, params=params, batch=batch,
                 profile="continual-inference" if continual else None)
