@@ -230,11 +230,10 @@ def accuracy_throughput(device: str = "rtx2080ti"):
         raise ComemError(f"accuracy-throughput draws the paper's platforms: {', '.join(PLATFORMS)}; got {device!r}")
     plt = _plt()
     pub = load_published()
-    i = PLATFORMS.index(device)
     fig, ax = plt.subplots(figsize=(8.5, 5.5))
     for e in pub["table1_hw"]:
         co = e.get("continual", False)
-        batch = table6_batches(pub, e)[i]
+        batch = table6_batches(pub, e)[device]
         measured = e[device][0]
         pr = predict(e["model"], device, batch=batch, clip=e["clip"], size=e["size"])
         predicted = (pr.continual if co else pr.regular)["per_s"]

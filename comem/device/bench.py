@@ -35,8 +35,7 @@ def platform_preset(model, platform: str) -> dict:
         raise ComemError(f"unknown platform {platform!r}; choose one of: {', '.join(PLATFORM_INDEX)}")
     pub = load_published()
     name = resolve(model).name
-    i = PLATFORM_INDEX[platform]
-    batches = {r.get("continual", False): r["batch"][i] for r in pub["table6"]["rows"] if r["model"] == name}
+    batches = {r.get("continual", False): r["batch"][platform] for r in pub["table6"]["rows"] if r["model"] == name}
     return {"regular": batches.get(False, 1), "continual": batches.get(True, batches.get(False, 1)),
             "dtype": pub["table6"]["precision"][platform]}
 

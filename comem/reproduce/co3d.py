@@ -208,7 +208,7 @@ def table1_memory(pub) -> Table:
                  numeric=(1, 2, 4, 5, 6))
 
 
-def table6_batches(pub, entry) -> list:
+def table6_batches(pub, entry) -> dict:
     """Table 6's batch per platform for a Table 1 row: the configuration of
     its model, kind (clip or frame) and clip, else of its model and kind."""
     co = entry.get("continual", False)
@@ -227,8 +227,8 @@ def table1_throughput(pub) -> Table:
         co = e.get("continual", False)
         batch = table6_batches(pub, e)
         row = [_label(e)]
-        for i, plat in enumerate(PLATFORMS):
-            pr = predict(e["model"], plat, batch=batch[i], clip=e["clip"], size=e["size"])
+        for plat in PLATFORMS:
+            pr = predict(e["model"], plat, batch=batch[plat], clip=e["clip"], size=e["size"])
             v = (pr.continual if co else pr.regular)["per_s"]
             row += [e[plat][0], round(v, 2), f"{v / e[plat][0]:.1f}×"]
             errors[plat].append(v / e[plat][0])
@@ -259,8 +259,8 @@ def table7_throughput(pub) -> Table:
     for model, ratios in pub["table7_throughput"].items():
         row = [f"(Co){analyze(model).title}"]
         for i, plat in enumerate(PLATFORMS):
-            reg = predict(model, plat, batch=batches[(model, False)][i], clip=clips[model])
-            co = predict(model, plat, batch=batches[(model, True)][i], clip=clips[model])
+            reg = predict(model, plat, batch=batches[(model, False)][plat], clip=clips[model])
+            co = predict(model, plat, batch=batches[(model, True)][plat], clip=clips[model])
             ratio = co.continual["per_s"] / reg.regular["per_s"]
             row += [ratios[i], round(ratio, 2)]
         rows.append(row)
@@ -284,14 +284,14 @@ def table6(pub) -> Table:
     rows = []
     for r in pub["table6"]["rows"]:
         row = [r["label"], f"{r['clip'] if not r.get('continual') else 1}×{r['size']}²"]
-        for i, plat in enumerate(PLATFORMS):
+        for plat in PLATFORMS:
             dev = get_device(plat)
             dtype = pub["table6"]["precision"][plat]
-            rt = runtime_peak(r["model"], r["clip"], r["size"], dtype, r["batch"][i],
+            rt = runtime_peak(r["model"], r["clip"], r["size"], dtype, r["batch"][plat],
                               "cpu" if plat == "cpu" else "cuda")
             total = (rt.continual if r.get("continual") else rt.regular).total
             fits = total <= dev["memory_gb"] * 1e9
-            row += [r["batch"][i], f"{total / 2 ** 30:.2f} GiB {'✓' if fits else '✗'}"]
+            row += [r["batch"][plat], f"{total / 2 ** 30:.2f} GiB {'✓' if fits else '✗'}"]
         rows.append(row)
     heads = ["model", "input"]
     for p in PLATFORMS:
