@@ -1,7 +1,9 @@
 """How well comem's latency model predicts speed: measured vs predicted.
 
 Part 1, this machine: configurations of the built-in CNNs (X3D-XS, X3D-S,
-R(2+1)D-18, I3D), a GCN (ST-GCN), a transformer (CoOadTR-b2) and a model
+R(2+1)D-18, I3D), a GCN (ST-GCN), a continual transformer in CoOadTR's shape
+(CoOadTR's own spec has unbiased projections, which continual-inference
+cannot build) and a model
 imported from PyTorch code (``comem.from_module``), regular and continual, at
 two frame sizes, each timed by ``comem bench``'s measurement
 (:func:`comem.device.bench.time_models`: 1 thread, fp32, batch 1, warm-up,
@@ -42,10 +44,25 @@ CONFIGS = [
     ("R(2+1)D-18 48²", "r2plus1d-18", None, 48, ("regular",)),
     ("I3D-R50 64²", "i3d-r50", 8, 64, ("regular", "continual")),
     ("ST-GCN 64 frames", "st-gcn", 64, None, ("regular", "continual")),
-    ("CoOadTR-b2", "cooadtr-b2", None, None, ("regular", "continual")),
+    ("transformer, 32 tokens", "transformer", 32, None, ("regular", "continual")),
+    ("transformer, 64 tokens", "transformer", 64, None, ("regular", "continual")),
     ("imported 3D CNN 64²", "imported", None, 64, ("regular", "continual")),
     ("imported 3D CNN 96²", "imported", None, 96, ("regular", "continual")),
 ]
+
+
+def transformer():
+    """A continual transformer in CoOadTR's shape (embedding, recycling positions, a retroactive and a
+    single-output layer, a head) with the biased projections continual-inference builds."""
+    from comem.spec.load import spec_from_dict
+
+    return spec_from_dict({
+        "model": {"name": "co-transformer", "dims": 1, "clip": 32, "in_channels": 1024},
+        "stages": [{"name": "encoder", "layers": [
+            {"kind": "linear", "out": 256}, {"kind": "positional_encoding", "embeddings": 64},
+            {"kind": "transformer_encoder", "heads": 8, "ff": 512, "layers": 2, "activation": "gelu",
+             "activation_module": True},
+            {"kind": "layernorm"}, {"kind": "linear", "out": 22}]}]}, "<transformer>")
 
 
 def imported_model():
@@ -102,6 +119,8 @@ def this_machine(profile, runs, lock):
         if model == "imported":
             spec = spec or imported_model()
             model = spec
+        elif model == "transformer":
+            model = transformer()
         with held(lock):
             t = time_models(model, "cpu", 1, 1, "fp32", runs, clip, size, threads=1)
         pr = predict(model, profile, 1, "fp32", clip, size)

@@ -43,7 +43,7 @@ from comem.errors import ComemError, suggest
 from comem.layers.base import OP_CLASSES
 
 #: containers of the built models that are not layers of the spec
-CONTAINERS = ("model", "sequence", "merge")
+CONTAINERS = ("model", "sequence", "merge", "nesting")
 MODES = ("clip", "step")
 #: profile entries that stand for several classes: any convolution, anything else
 FALLBACKS = ("conv", "default")
@@ -116,7 +116,10 @@ class DeviceProfile:
 def _fallbacks(cls: str):
     yield cls
     if cls.startswith("conv") and "_" in cls:
-        yield "conv_" + cls.split("_", 1)[1]
+        fam = cls.split("_", 1)[1]
+        yield "conv_" + fam
+        if "_" in fam:                      # depthwise_temporal -> depthwise
+            yield "conv_" + fam.split("_")[0]
         yield "conv"
     yield "default"
 
@@ -320,24 +323,44 @@ def model_terms(model, batch: int = 1, dtype: str = "fp32", clip=None, size=None
 
 def _container_terms(graph, rows, step: bool, batch: int, b: int) -> list:
     """The model call, nested sequences and merges the builders create
-    (:mod:`comem.pytorch.build`), each at the rate of the rows inside it."""
-    from comem.layers.nodes import ParallelNode, SeqNode
+    (:mod:`comem.pytorch.build`), each at the rate of the rows inside it;
+    on a step also the ``nesting`` of every module: continual-inference sets
+    the call mode on every module below a container it calls (a cost per
+    module and per container above it), so each module is charged its
+    depth: a stage's layers 2, each sequence 1 more, each merge
+    (``BroadcastReduce`` → ``Parallel`` → the branch's ``Sequential``) 3 more."""
+    from comem.layers.nodes import LayerNode, ParallelNode, SeqNode
 
     terms = [Term("(model)", "model", 1.0, 0.0, 0.0, 1.0, "model")]
+    by_path = {}
+    for r in rows:
+        by_path.setdefault(r.path, r)
 
     def inside(path):
         prefix = path + "."
         return [r for r in rows if r.path.startswith(prefix) and r.role != "alignment"]
 
-    def visit(node, mult, top):
+    def nest(path, depth, weight):
+        if step and depth:
+            terms.append(Term(path + " (nesting)", "nesting", float(depth), 0.0, 0.0, weight, "nesting"))
+
+    def visit(node, mult, d, top):
         m = mult * float(node.multiplicity) if not isinstance(node.multiplicity, (list, tuple)) else mult
         if isinstance(node, SeqNode):
             mine = inside(node.path) if node.path else []
+            rate = float(mine[0].rate) if (step and mine) else 1.0
             if not top and mine:
-                rate = float(mine[0].rate) if step else 1.0
                 terms.append(Term(node.path, "sequence", 1.0, 0.0, 0.0, m / rate, "sequence"))
+            if top or mine:
+                nest(node.path, d, m / rate)
             for ch in node.children:
-                visit(ch, m, False)
+                if isinstance(ch, LayerNode):
+                    row = by_path.get(ch.path)
+                    if row is not None:
+                        mc = m * float(ch.multiplicity) if not isinstance(ch.multiplicity, (list, tuple)) else m
+                        nest(ch.path, d + 1, mc / (float(row.rate) if step else 1.0))
+                else:
+                    visit(ch, m, d + 1, False)
         elif isinstance(node, ParallelNode):
             mine = inside(node.path)
             if mine:
@@ -346,11 +369,13 @@ def _container_terms(graph, rows, step: bool, batch: int, b: int) -> list:
                 n = float(y.frame if step else y.numel) * batch
                 terms.append(Term(node.path, "merge", 1.0, 0.0, 0.0, m / r_in, "merge"))
                 terms.append(Term(node.path + " (sum)", "merge", 0.0, n, 3 * n * b, m / r_out, "merge"))
+                # BroadcastReduce at d; its Broadcast, Parallel and Reduce at d+1; a delay at d+2
+                nest(node.path + " (merge)", d + 3 * (d + 1) + (d + 2), m / r_in)
             for br in node.branches:
-                visit(br, m, False)
+                visit(br, m, d + 2, False)
 
     for st in graph.stages:
-        visit(st.body, 1.0, True)
+        visit(st.body, 1.0, 1, True)
     return terms
 
 

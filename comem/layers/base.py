@@ -99,12 +99,12 @@ class Env(dict):
 #: own efficiencies and fixed cost per call ({d} = 1, 2, 3 dimensions)
 OP_CLASSES = tuple(f"conv{d}d_{g}" for d in (1, 2, 3) for g in ("dense", "grouped", "depthwise", "pointwise")) + (
     "linear", "attention", "norm", "activation", "transcendental", "pool", "maxpool", "concat", "copy", "elementwise",
-    "none")
+    "none") + tuple(f"conv{d}d_depthwise_{v}" for d in (1, 2, 3) for v in ("temporal", "strided"))
 
 #: what a fit with few parameters (a platform's published rows) tells apart:
 #: dense arithmetic, depthwise/grouped convolutions, and the rest
-OP_WORK_GROUPS = {c: ("dw" if c.endswith(("depthwise", "grouped")) else "dense")
-                  for c in OP_CLASSES[:12]} | {"linear": "dense", "attention": "dense"}
+OP_WORK_GROUPS = {c: ("dw" if "depthwise" in c or "grouped" in c else "dense")
+                  for c in OP_CLASSES if c.startswith("conv")} | {"linear": "dense", "attention": "dense"}
 
 #: the axes of a kernel/stride/padding list, by the model's dims
 AXES = {3: "[T, H, W]", 2: "[T, V]", 1: "[T]"}

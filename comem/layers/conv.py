@@ -222,12 +222,17 @@ class Conv(LayerKind):
 
     def op_class(self, cfg, x, y):
         """``conv{d}d_`` + ``pointwise`` (a 1x..x1 kernel), ``depthwise`` (one
-        group per input channel), ``grouped`` or ``dense``."""
-        d, g, c = cfg.get("dims", 3), cfg["groups"], cfg["c_in"]
+        group per input channel; ``depthwise_temporal`` when its kernel spans
+        time only, ``depthwise_strided`` when it strides in space: CPU kernels
+        run both far slower per FLOP), ``grouped`` or ``dense``."""
+        d, g, c, k = cfg.get("dims", 3), cfg["groups"], cfg["c_in"], cfg["kernel"]
         if g == 1:
-            k = cfg["kernel"]
             return f"conv{d}d_{'pointwise' if all(v == 1 for v in k[:d]) else 'dense'}"
-        return f"conv{d}d_{'depthwise' if g == c else 'grouped'}"
+        if g == c:
+            if k[0] > 1 and all(v == 1 for v in k[1:d]):
+                return f"conv{d}d_depthwise_temporal"
+            return f"conv{d}d_depthwise{'_strided' if any(v > 1 for v in cfg['stride'][1:d]) else ''}"
+        return f"conv{d}d_grouped"
 
     def op_traffic(self, cfg, x, y, step):
         """The unfolded input a convolution with a spatial or temporal kernel
