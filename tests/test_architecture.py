@@ -24,8 +24,11 @@ ROOT = Path(comem.__file__).parent
 
 
 def _kinds_named(path):
-    """Layer-kind names a module compares with or looks up (``x == "conv"``,
-    ``k in ("avgpool", "maxpool")``, ``KINDS["delay"]``)."""
+    """Layer-kind names a module compares a kind with or looks up
+    (``row.kind.name == "conv"``, ``kind in ("avgpool", "maxpool")``,
+    ``KINDS["delay"]``).  A literal compared with something that is not a kind
+    (an aten op ``name == "mean"``, a quantity ``key in ("delay", ...)``) is
+    not a kind's name."""
     tree = ast.parse(path.read_text())
     found = set()
 
@@ -38,8 +41,10 @@ def _kinds_named(path):
 
     for n in ast.walk(tree):
         if isinstance(n, ast.Compare):
-            for side in [n.left] + n.comparators:
-                found |= consts(side)
+            sides = [n.left] + n.comparators
+            if any("kind" in ast.unparse(s).lower() for s in sides if not consts(s)):
+                for side in sides:
+                    found |= consts(side)
         elif isinstance(n, ast.Subscript) and isinstance(n.value, ast.Name) and n.value.id == "KINDS":
             found |= consts(n.slice)
     return found & set(KINDS)
@@ -57,6 +62,13 @@ def test_no_module_outside_layers_names_a_layer_kind(module):
     named = _kinds_named(ROOT / module)
     assert not named, f"{module} names layer kinds {sorted(named)}; their formulas belong in comem/layers/"
     assert not re.search(r"kind(\.name)?\s*==", (ROOT / module).read_text())
+
+
+def test_the_kind_name_check_catches_what_it_is_for(tmp_path):
+    f = tmp_path / "m.py"
+    f.write_text('if row.kind.name == "conv": pass\nif kind in ("avgpool", "maxpool"): pass\nx = KINDS["delay"]\n'
+                 'if name == "mean" or key in ("delay", "clip"): pass\n')
+    assert _kinds_named(f) == {"conv", "avgpool", "maxpool", "delay"}
 
 
 #: the package tree, ground first: a module imports only from its own level or below
