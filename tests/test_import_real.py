@@ -144,3 +144,57 @@ def test_pytorchvideo_x3d_full_size(ptv, name, depth, clip, crop):
     m = ptv.x3d.create_x3d(input_clip_length=clip, input_crop_size=crop, depth_factor=depth)
     _, rows = _check(m, (3, clip, crop, crop))
     assert [r for r in rows if r[1] != r[2]] == [], rows
+
+
+# ---------------------------------------------------------------------------
+# continual-skeletons (not on PyPI): its constructs reproduced in tests/skeleton_code.py
+
+@pytest.mark.parametrize("shape,widths,strides", [((3, 20, 5, 2), (8, 8, 16, 16), (1, 1, 2, 1)),
+                                                  ((3, 16, 7, 1), (8, 16), (1, 2))])
+def test_continual_skeletons_st_gcn(shape, widths, strides):
+    """The authors' StGcn: a data batch norm over a frame's M·V·C features,
+    bodies folded into the batch and back, graph convolutions that multiply
+    the data with the adjacency (``torch.matmul``), ``zero``/``unity``
+    residuals, ``x.view(N, M, C, -1).mean(3).mean(1)`` — read as comem's
+    ``graph_conv`` kind on a 2D model of ``V × M`` frames."""
+    pytest.importorskip("torch")
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import skeleton_code
+
+    import comem
+    from comem.pytorch.importer.check import compare
+
+    m = skeleton_code.StGcn(shape, widths=widths, strides=strides).eval()
+    spec = comem.from_module(m, shape, layout="CTVM")
+    rows = compare(m, shape, spec)
+    assert [r for r in rows if r[1] != r[2]] == [], rows
+    assert {q for q, _, _ in rows} >= {"params", "per-clip ops (ptflops)", "per-clip ops (fvcore)"}
+    r = comem.analyze(spec)
+    assert [row.kind.name for row in r.rows].count("graph_conv") == len(widths)
+    # the fixed adjacency is a tensor the module holds, not a trainable parameter
+    assert r.params == sum(p.numel() for p in m.parameters()) - len(widths) * 3 * shape[2] ** 2
+
+
+def test_matmul_against_data_outside_a_known_unit_is_refused():
+    """A graph product written in a module comem does not know is refused in
+    one line naming the module and the construct."""
+    torch = pytest.importorskip("torch")
+    import comem
+    from comem.errors import ComemError
+
+    class Odd(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.A = torch.nn.Parameter(torch.rand(5, 5))
+            self.conv = torch.nn.Conv2d(3, 4, 1)
+
+        def forward(self, x):
+            n, c, t, v = x.shape
+            return self.conv(torch.matmul(x.view(n, c * t, v), self.A).view(n, c, t, v))
+
+    with pytest.raises(ComemError, match=r"^cannot import Sequential: .*0 \(Odd\): aten\.\w*mm on the data: a "
+                                         r"(batched )?matrix product") as info:
+        comem.from_module(torch.nn.Sequential(Odd()), (3, 8, 5))
+    assert "\n" not in str(info.value)

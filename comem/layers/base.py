@@ -495,6 +495,11 @@ class LayerKind:
     #: (X3D's Swish: ``sigmoid``)
     self_gate_of: str | None = None
 
+    def torch_fields(self, module, dims: int, layout: tuple) -> dict:
+        """The spec fields of ``module`` run on an input laid out ``layout``
+        (default: :meth:`from_torch`, whatever the layout)."""
+        return self.from_torch(module, dims)
+
     def torch_match(self, module) -> bool:
         """Whether ``module``, of a class :meth:`torch_types` does not list
         (model code not on PyPI), is this kind, recognised by what it holds."""

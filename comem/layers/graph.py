@@ -173,9 +173,38 @@ class GraphConv(LayerKind):
         m = kit.GraphConvolution(cfg["c_in"], cfg["c_out"], x.h, cfg["subsets"], cfg["adaptive"], cfg["inter"])
         return kit.framewise(m) if continual else m
 
+    # -- import: the authors' GraphConvolution (continual-skeletons models/base.py, a_gcn.py), not on PyPI,
+    # recognised by what it holds: the adjacency ``A`` (K x V x V) its forward multiplies the data with
+    # (``torch.matmul(x.view(N, C*T, V), A[i])``), one 1x1 convolution per subset (``g_conv``), a batch
+    # norm and the unit's residual (``gcn_residual``); AGCN's adds ``a_conv``/``b_conv`` embeddings
+    torch_layout = "canonical"
+
+    def torch_match(self, module) -> bool:
+        A = getattr(module, "A", None)
+        convs = getattr(module, "g_conv", None)
+        return getattr(A, "dim", lambda: 0)() == 3 and convs is not None and hasattr(module, "bn") and \
+            hasattr(module, "gcn_residual") and len(convs) == A.shape[0]
+
+    def from_torch(self, m, dims):
+        convs = list(m.g_conv)
+        if any(tuple(c.kernel_size) != (1, 1) or c.bias is None or c.groups != 1 for c in convs):
+            raise ComemError("a graph convolution whose per-subset convolutions are not 1x1 with bias")
+        raw = {"kind": self.name, "out": convs[0].out_channels, "subsets": len(convs)}
+        if hasattr(m, "a_conv"):
+            raw["adaptive"] = True
+            emb = convs[0].out_channels // m.a_conv[0].out_channels
+            if emb != 4:
+                raw["embedding"] = emb
+        res = m.gcn_residual
+        if getattr(res, "__len__", None) and len(res) and tuple(res[0].kernel_size) != (1, 1):
+            raise ComemError("a graph convolution whose residual is not a 1x1 convolution and batch norm")
+        return raw
+
     def torch_work(self, m, inp, out):
         """The unit's arithmetic from its real tensors: the input ``(N, C,
         T, V)`` (a step's ``(N, C, V)``) and its convolutions' weights."""
+        if hasattr(m, "g_conv"):  # the authors' module, as imported: comem's test module's names
+            m = _Names(m)
         x = inp[0] if isinstance(inp, tuple) else inp
         n, ci, v = x.shape[0], x.shape[1], x.shape[-1]
         t = x.shape[2] if x.dim() == 4 else 1
@@ -200,6 +229,16 @@ class GraphConv(LayerKind):
             w["batchnorm"] += co * P
         return w
 
+
+class _Names:
+    """continual-skeletons' GraphConvolution seen with the names of comem's
+    own test module (``convs``, ``adaptive``, ``a``, ``res``)."""
+
+    def __init__(self, m):
+        self.convs, self.adaptive = m.g_conv, hasattr(m, "a_conv")
+        self.a = getattr(m, "a_conv", None)
+        res = m.gcn_residual
+        self.res = res if hasattr(res, "parameters") and len(list(res.parameters())) else None
 
 class SpatialAttention(LayerKind):
     name = "spatial_attention"

@@ -114,6 +114,24 @@ class Norm(LayerKind):
                 "groupnorm": (nn.GroupNorm,),
                 "instancenorm": (nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)}[self.name]
 
+    @staticmethod
+    def _frame_features(layout) -> bool:
+        """``(batch, M·V·C, T)``: the joint features of a frame flattened
+        with the channels (continual-skeletons' ``data_bn``)."""
+        return len(layout) == 3 and layout[0] == "B" and layout[2] == "T" and "C" in layout[1] and \
+            len(layout[1]) > 1 and not set(layout[1]) & {"B", "T"}
+
+    def torch_fields(self, module, dims, layout):
+        raw = self.from_torch(module, dims)
+        if self.name == "batchnorm" and self._frame_features(layout):
+            raw["features"] = "frame"
+        return raw
+
+    def torch_output_layout(self, module, layout, canon):
+        if self.name == "batchnorm" and self._frame_features(layout):
+            return tuple(layout)
+        return super().torch_output_layout(module, layout, canon)
+
     def from_torch(self, m, dims):
         raw = {"kind": self.name}
         affine = getattr(m, "affine", getattr(m, "elementwise_affine", True))

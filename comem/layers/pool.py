@@ -343,7 +343,8 @@ class Pool(LayerKind):
                 return None
             keep = call.arg(2, "keepdim", False)
             call.out_layout = tuple(call.canon) if keep else ("B", "C")
-            return {"kind": self.name, "global": True, "adaptive": True, "functional": True}
+            # not adaptive: fvcore has a handle for adaptive_avg_pool2d, none for aten::mean
+            return {"kind": self.name, "global": True, "functional": True}
         d = int(call.name.rstrip("d").split("pool")[1][:1]) if "pool" in call.name else dims
         if d != dims or call.layout != tuple(call.canon):
             raise ComemError(f"a functional {call.name} on a tensor laid out {call.layout}")

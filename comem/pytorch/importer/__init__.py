@@ -43,22 +43,27 @@ def parse_input(text: str) -> tuple:
         raise ComemError(f"--input {text!r} is not CxTxHxW (e.g. 3x16x224x224; 3x300x25 for C x T x V)") from None
 
 
-def from_module(module, input_shape, name: str | None = None, title: str | None = None, pathways=None):
+def from_module(module, input_shape, name: str | None = None, title: str | None = None, pathways=None,
+                layout: str | None = None):
     """A :class:`comem.spec.Spec` for ``module`` at ``input_shape`` (no batch).
+
+    ``layout="CTVM"``: a skeleton model's input ``(C, T, V, M)`` — joints and
+    bodies, the bodies folded into the batch by the model (continual-skeletons'
+    ``data_bn`` reshapes); read as a 2D model of frames ``V × M``.
 
     A model that takes a list of pathways (SlowFast) is fed from one clip as
     its ``PackPathway`` transform does: ``pathways`` gives each pathway's
     temporal subsampling (``(4, 1)``: every 4th frame, then every frame);
     by default comem tries ``(α, 1)`` for α = 2, 3, 4 … when the model
     refuses one tensor."""
-    return spec_from_module(module, input_shape, name, title, pathways)[0]
+    return spec_from_module(module, input_shape, name, title, pathways, layout)[0]
 
 
-def spec_from_module(module, input_shape, name=None, title=None, pathways=None):
+def spec_from_module(module, input_shape, name=None, title=None, pathways=None, layout=None):
     """(Spec, spec dict) for ``module``."""
     from comem.spec.load import spec_from_dict
 
-    data = module_to_dict(module, input_shape, name, title, pathways)
+    data = module_to_dict(module, input_shape, name, title, pathways, layout)
     try:
         return spec_from_dict(data, f"<{data['model']['name']}>"), data
     except ComemError as exc:  # comem wrote a spec it cannot read: say so about the model, not the spec
@@ -94,7 +99,10 @@ def _refuse(problems, what):
                      + "; ".join(shown) + more)
 
 
-def module_to_dict(module, input_shape, name=None, title=None, pathways=None) -> dict:
+LAYOUTS = ("CTHW", "CTV", "CT", "CTVM")
+
+
+def module_to_dict(module, input_shape, name=None, title=None, pathways=None, layout=None) -> dict:
     """The spec, as a dict in the TOML layout, of a regular or continual model."""
     from comem.layers import KINDS
     from comem.pytorch import require_extra
@@ -104,12 +112,16 @@ def module_to_dict(module, input_shape, name=None, title=None, pathways=None) ->
     from comem.pytorch.importer.emit import Emitter
 
     shape = check_input_shape(input_shape)
+    if layout is not None and (str(layout).upper() not in LAYOUTS or len(str(layout)) != len(shape)):
+        raise ComemError(f"layout {layout!r} must name the {len(shape)} input axes: one of "
+                         f"{', '.join(v for v in LAYOUTS if len(v) == len(shape))}")
+    bodies = layout is not None and str(layout).upper() == "CTVM"
     k = kit()
     if not isinstance(module, k.nn.Module):
         raise ComemError(f"expected a torch.nn.Module, got {type(module).__name__}")
     cls = type(module).__name__
     name = _model_name(name or cls)
-    dims = len(shape) - 1
+    dims = len(shape) - 1 - (1 if bodies else 0)
     from comem.pytorch.importer.structure import structure
     from comem.pytorch.importer.trace import Tracer
 
@@ -122,7 +134,7 @@ def module_to_dict(module, input_shape, name=None, title=None, pathways=None) ->
                                    for f in pathways):
             raise ComemError(f"pathways {pathways} must be frame subsampling factors between 1 and the clip's "
                              f"{shape[1]} frames, e.g. (4, 1)")
-    tracer = Tracer(module, shape, KINDS, k, pathways=pathways).run()
+    tracer = Tracer(module, shape, KINDS, k, pathways=pathways, bodies=bodies).run()
     if tracer.problems:
         _refuse(tracer.problems, cls)
     chains, _ = structure(tracer.ops, tracer.output)
@@ -138,7 +150,7 @@ def module_to_dict(module, input_shape, name=None, title=None, pathways=None) ->
     if dims == 3:
         model["size"] = shape[2] if shape[2] == shape[3] else [shape[2], shape[3]]
     elif dims == 2:
-        model["size"] = shape[2]
+        model["size"] = [shape[2], shape[3]] if bodies else shape[2]
     if not continual:
         model["continual"] = False
         model["continual_note"] = note

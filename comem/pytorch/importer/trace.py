@@ -46,6 +46,8 @@ class Value:
     producer: "Op | None" = None
     unknown: bool = False  # made by something comem could not map (already reported)
     frame: bool = False    # one frame of a clip (``x[:, :, t]``, as ``co.Lambda`` does): no T axis
+    parts: dict = field(default_factory=dict)  # sizes of the single axes merged into one (``"MVC"``)
+    averaged: frozenset = frozenset()  # axes a mean already averaged, before it covers time and space
 
     @property
     def sizes(self) -> dict:
@@ -163,10 +165,12 @@ def quiet():
 class Tracer:
     """Run ``model`` on a fake ``(1, *input_shape)`` input and record ops."""
 
-    def __init__(self, model, input_shape: tuple, kinds: dict, kit, by_class=None, pathways=None):
+    def __init__(self, model, input_shape: tuple, kinds: dict, kit, by_class=None, pathways=None, bodies=False):
         self.model = model
         self.input_shape = tuple(input_shape)
-        self.dims = len(self.input_shape) - 1
+        #: a skeleton model's input ``(C, T, V, M)``: M bodies, which it folds into the batch
+        self.bodies = self.input_shape[3] if bodies else None
+        self.dims = len(self.input_shape) - 1 - (1 if bodies else 0)
         self.kit = kit
         self.kinds = kinds
         self.pathways = pathways
@@ -217,7 +221,9 @@ class Tracer:
         return value
 
     def add_op(self, raw, inputs, out_tensor, layout, merge=None, path=None, glue=False):
-        v = Value(tuple(out_tensor.shape), tuple(layout), frame=any(i.frame for i in inputs))
+        same = inputs and tuple(out_tensor.shape) == tuple(inputs[0].shape)
+        v = Value(tuple(out_tensor.shape), tuple(layout), frame=any(i.frame for i in inputs),
+                  parts=dict(inputs[0].parts) if same else {})
         op = Op(plain(raw) if raw is not None else None, list(inputs), v,
                 path if path is not None else (self.stack[-1] if self.stack else ""), merge, glue=glue)
         v.producer = op
@@ -292,8 +298,9 @@ class Tracer:
             return
         x = ins[0]
         try:
-            raw = kind.from_torch(module, self.dims)
-            layout = kind.torch_output_layout(module, x.layout, canonical_layout(self.dims))
+            raw = kind.torch_fields(module, self.dims, self.norm(x.layout))
+            layout = self.denorm(kind.torch_output_layout(module, self.norm(x.layout), canonical_layout(self.dims)),
+                                 x.layout)
         except ComemError as exc:
             self.problem(str(exc))
             self.poison(outs, x)
@@ -350,11 +357,108 @@ class Tracer:
         else:
             self.problem(self._unmapped(name))
 
+    # -- a skeleton model's bodies, folded into the batch -----------------------------
+    def norm(self, layout) -> tuple:
+        """The layout a kind sees: bodies folded into the batch (``BM``) are
+        the batch of per-body samples comem's formulas count (``P = V·M``)."""
+        if not self.bodies:
+            return tuple(layout)
+        return tuple("B" if lab in ("BM", "MB") else lab for lab in layout)
+
+
+    def denorm(self, layout, like) -> tuple:
+        fold = next((lab for lab in like if lab in ("BM", "MB")), None) if self.bodies else None
+        if fold is None or layout is None:
+            return layout
+        return tuple(fold if lab == "B" else lab for lab in layout)
+
+    def atoms(self, x: Value):
+        """``[(axis, size)]`` of ``x``'s axes with merged labels split, or None."""
+        out = []
+        for lab, n in zip(x.layout, x.shape):
+            if lab == "1":
+                continue  # an axis of one added by a reshape: no data axis
+            if len(lab) == 1:
+                out.append((lab, n))
+                continue
+            sizes = [x.parts.get(a, 1 if a == "B" else self.bodies if a == "M" else None) for a in lab]
+            known = 1
+            for s in sizes:
+                known *= s if s else 1
+            if sizes.count(None) > 1 or (sizes.count(None) == 1 and n % known):
+                return None
+            out += [(a, s if s else n // known) for a, s in zip(lab, sizes)]
+        return out
+
+    def regroup(self, x: Value, new_shape):
+        """Layout and merged sizes after a reshape that merges or splits axes
+        without reordering them (``(N, M, V, C, T)`` -> ``(N, M·V·C, T)``)."""
+        atoms = self.atoms(x)
+        if atoms is None:
+            return None
+        groups, i = [], 0
+        for n in new_shape:
+            group, prod = [], 1
+            if n == 1:
+                while i < len(atoms) and atoms[i][1] == 1:  # the batch and one body: one axis
+                    group.append(atoms[i])
+                    i += 1
+            else:
+                while i < len(atoms) and prod < n:
+                    group.append(atoms[i])
+                    prod *= atoms[i][1]
+                    i += 1
+                if prod != n:
+                    return None
+            groups.append(group)
+        if any(s != 1 for _, s in atoms[i:]):
+            return None
+        layout = tuple("".join(a for a, _ in g) or "1" for g in groups)
+        if len(set(layout)) != len(layout) or any(sum(lab.count(a) for lab in layout) > 1 for a, _ in atoms):
+            return None
+        parts = dict(x.parts)
+        parts.update({a: s for g in groups for a, s in g})
+        return layout, parts
+
+    def partial_mean(self, args, kwargs, x: Value, result) -> bool:
+        """Means taken one axis group at a time (``x.view(N, M, C, -1)
+        .mean(3).mean(1)``: over time and joints, then bodies): once they
+        cover time and space, one global average pool."""
+        dims = args[1] if len(args) > 1 else kwargs.get("dim")
+        keep = args[2] if len(args) > 2 else kwargs.get("keepdim", False)
+        dims = [d % len(x.layout) for d in (dims if isinstance(dims, (list, tuple)) else [dims])]
+        labels = [x.layout[d] for d in dims]
+        new = set("".join(labels)) - {"1"}
+        full = set(canonical_layout(self.dims)[2:]) | ({"M"} if self.bodies and self.bodies > 1 else set())
+        done = set(x.averaged) | new
+        if keep or not new <= full or not done <= full or x.frame or "C" in new or \
+                (not x.averaged and self.norm(x.layout) == canonical_layout(self.dims)):
+            return False
+        kept = tuple(lab for i, lab in enumerate(x.layout) if i not in dims)
+        rest = tuple(lab for lab in kept if lab != "1")
+        if done != full:
+            self.bind(result, Value(tuple(result.shape), kept, x.producer, parts=x.parts, averaged=frozenset(done)))
+            return True
+        canon = canonical_layout(self.dims)
+        call = AtenCall("mean", (None, list(range(2, len(canon)))), {}, canon, canon, tuple(x.shape),
+                        tuple(result.shape))
+        for kind in self.by_aten.get("mean", []):
+            raw = kind.from_aten(call)
+            if raw is not None and call.out_layout == ("B", "C") and self.norm(rest) == ("B", "C"):
+                self.add_op(raw, [x], result, self.norm(kept), glue=True)
+                return True
+        return False
+
     def functional(self, name, args, kwargs, x: Value, result):
         """A functional call some kind stands for (``F.relu``, ``x.mean``)."""
+        if name == "mean" and self.partial_mean(args, kwargs, x, result):
+            return
+        if x.averaged:
+            self.problem(f"aten.{name} on a tensor averaged over {sorted(x.averaged)} only")
+            return
         reasons, refusal = [], None
         for kind in self.by_aten[name]:
-            call = AtenCall(name, tuple(args), dict(kwargs), tuple(x.layout), canonical_layout(self.dims),
+            call = AtenCall(name, tuple(args), dict(kwargs), self.norm(x.layout), canonical_layout(self.dims),
                             tuple(x.shape), tuple(result.shape), x.frame)
             try:
                 raw = kind.from_aten(call)
@@ -362,10 +466,11 @@ class Tracer:
                 reasons.append(str(exc))
                 continue
             if raw is not None:
-                self.add_op(raw, [x], result, call.out_layout, glue=True)
+                self.add_op(raw, [x], result, self.denorm(call.out_layout, x.layout), glue=True)
                 return
             if call.out_layout is not None:  # the same data (every frame selected)
-                self.bind(result, Value(tuple(result.shape), call.out_layout, x.producer, frame=x.frame))
+                self.bind(result, Value(tuple(result.shape), self.denorm(call.out_layout, x.layout), x.producer,
+                                        frame=x.frame, parts=x.parts))
                 return
             refusal = call.refusal or refusal
         if reasons:
@@ -380,18 +485,21 @@ class Tracer:
         new_shape = tuple(result.shape)
         if name == "permute":
             order = [d % len(x.shape) for d in args[1]]
-            self.bind(result, Value(new_shape, tuple(x.layout[d] for d in order), x.producer, frame=x.frame))
+            self.bind(result, Value(new_shape, tuple(x.layout[d] for d in order), x.producer, frame=x.frame,
+                                    parts=x.parts))
             return
         if name in ("transpose", "t"):
             d0, d1 = (args[1], args[2]) if name == "transpose" else (0, 1)
             lay = list(x.layout)
             lay[d0], lay[d1] = lay[d1], lay[d0]
-            self.bind(result, Value(new_shape, tuple(lay), x.producer, frame=x.frame))
+            self.bind(result, Value(new_shape, tuple(lay), x.producer, frame=x.frame, parts=x.parts))
             return
         if new_shape == tuple(x.shape):
-            self.bind(result, Value(new_shape, x.layout, x.producer, frame=x.frame))
+            self.bind(result, Value(new_shape, x.layout, x.producer, frame=x.frame, parts=x.parts,
+                                    averaged=x.averaged))
             return
-        layout = self._reshape_layout(x, new_shape)
+        found = self.regroup(x, new_shape) if self.bodies else None  # the batch holds the bodies: keep it
+        layout, parts = found if found is not None else (self._reshape_layout(x, new_shape), x.parts)
         if layout is None:
             sizes = x.sizes
             tokens = 1
@@ -409,7 +517,7 @@ class Tracer:
             flatten = self.roles.get("flatten")
             self.add_op(flatten.from_torch(None, self.dims), [x], result, ("B", "C"), glue=True)
             return
-        self.bind(result, Value(new_shape, layout, x.producer, frame=x.frame))
+        self.bind(result, Value(new_shape, layout, x.producer, frame=x.frame, parts=parts, averaged=x.averaged))
 
     def _reshape_layout(self, x: Value, new_shape):
         """Layout after a reshape: squeezes/unsqueezes of size-1 axes keep the
@@ -440,6 +548,13 @@ class Tracer:
         import torch
 
         both = len(ins) == 2 and all(isinstance(a, torch.Tensor) for a in args[:2])
+        neutral = 0 if name.startswith("add") else 1
+        if len(ins) == 1 and len(args) >= 2 and any(not isinstance(a, torch.Tensor) and a == neutral
+                                                    for a in args[:2]) and args[2:3] in ((), (1,)):
+            # ``z + 0`` (continual-skeletons' ``zero`` residual), ``x * 1``: the same data
+            self.bind(result, Value(tuple(result.shape), ins[0].layout, ins[0].producer, frame=ins[0].frame,
+                                    parts=ins[0].parts))
+            return
         if not both:
             self.problem(f"aten.{name} with a constant operand (comem follows sums and products of the data)")
             return
@@ -470,7 +585,7 @@ class Tracer:
             return
         if args[2] in (0, -x.shape[dim]) or x.shape[dim] == 1:
             self.bind(result, Value(tuple(result.shape), x.layout[:dim] + x.layout[dim + 1:], x.producer,
-                                    frame=True))
+                                    frame=True, parts=x.parts))
         # other frames stay untraced: what is done to them repeats the first
 
     def frame_stack(self, args, kwargs, ins, result):
@@ -480,10 +595,11 @@ class Tracer:
         canon = canonical_layout(self.dims)
         dim = dim % (len(first.layout) + 1)
         layout = first.layout[:dim] + ("T",) + first.layout[dim:]
-        if len(ins) != 1 or not first.frame or "T" in first.layout or layout != canon[:len(layout)]:
+        canonical = self.norm(layout) == canon[:len(layout)] or (self.bodies and dim == len(layout) - 1)
+        if len(ins) != 1 or not first.frame or "T" in first.layout or not canonical:
             self.problem("torch.stack of tensors other than the frames of one clip along time")
             return
-        self.bind(result, Value(tuple(result.shape), layout, first.producer))
+        self.bind(result, Value(tuple(result.shape), layout, first.producer, parts=first.parts))
 
     # -- the run ----------------------------------------------------------------
     def _feed(self, x, factors):
@@ -536,7 +652,8 @@ class Tracer:
                 handles.append(module.register_forward_hook(self.post_hook(name)))
             try:
                 x = make_input()
-                self.input = self.bind(x, Value(tuple(x.shape), canonical_layout(self.dims)))
+                layout = canonical_layout(self.dims) + (("M",) if self.bodies else ())
+                self.input = self.bind(x, Value(tuple(x.shape), layout, parts=dict(zip(layout, x.shape))))
                 with torch.no_grad(), _Mode():
                     return self.model(self._feed(x, factors))
             except Exception:
