@@ -204,8 +204,12 @@ def fit_cases(cases: list) -> dict:
             mine = [(f, t) for f, t in pts if set(f) - set(table) and set(f) - set(table) <= set(group)]
             if not mine:
                 continue
-            # what the classes fitted before explain is subtracted; the error stays relative to the whole time
-            fitted_rest = [(f, t - _known_seconds({k: v for k, v in f.items() if k in table}, table)) for f, t in mine]
+            # what the classes fitted before explain is subtracted (and, for a layer class, the plain
+            # module call every call costs at least: ``none``'s fixed cost); the error stays relative
+            # to the whole time
+            floor = table.get("none", {}).get("fixed_us", 0.0) * 1e-6 if group not in ORDER else 0.0
+            fitted_rest = [(f, t - _known_seconds({k: v for k, v in f.items() if k in table}, table)
+                            - floor * sum(f[c][0] for c in group if c in f)) for f, t in mine]
             cols = _columns([f for f, _ in fitted_rest], group)
             x = nnls_relative([[f.get(c, (0, 0, 0))[i] for c, i in cols] for f, _ in fitted_rest],
                               [t for _, t in fitted_rest], [t for _, t in mine])
@@ -213,6 +217,7 @@ def fit_cases(cases: list) -> dict:
             for c in group:
                 if any(c in f for f, _ in fitted_rest):
                     table[c] = _to_params(coef, c)
+                    table[c]["fixed_us"] += floor * 1e6
         _families(table)
         out[mode] = table
     return out
