@@ -276,3 +276,20 @@ def test_imported_spec_works_everywhere_a_builtin_does():
     assert best["value"] >= 96 and best["cost"] <= point.total_bytes
     reports = compare_models([spec, "x3d-xs"], {"clip": 16, "size": 96})
     assert reports[0][1].state_floats == point.state_floats
+
+
+def test_cli_import_input_too_small_is_one_line_without_torch_log(cli, tmp_path):
+    """The issue's case: an input too small for the model's pools.  torch logs
+    the failed shape check (and its traceback) through its logger; none of it
+    reaches the terminal — one line naming the module that refused the input."""
+    path = tmp_path / "net.py"
+    path.write_text(textwrap.dedent('''
+        from torch import nn
+        def make():
+            return nn.Sequential(nn.Conv3d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool3d(2), nn.Conv3d(8, 16, 3, padding=1),
+                                 nn.MaxPool3d(2), nn.MaxPool3d(2), nn.MaxPool3d(2), nn.Flatten(), nn.Linear(128, 10))
+    '''))
+    rc, out, err = cli("import", f"{path}:make", "--input", "3x16x8x8")
+    assert rc == 2, (out, err)
+    assert err.strip().count("\n") == 0 and "Traceback" not in err and "fake_tensor" not in err, err
+    assert "6 (MaxPool3d)" in err and "too small" in err, err

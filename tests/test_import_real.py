@@ -198,3 +198,31 @@ def test_matmul_against_data_outside_a_known_unit_is_refused():
                                          r"(batched )?matrix product") as info:
         comem.from_module(torch.nn.Sequential(Odd()), (3, 8, 5))
     assert "\n" not in str(info.value)
+
+
+# ---------------------------------------------------------------------------
+# continual-transformers (not on PyPI): CoOadTR's encoder construct, reproduced in tests/transformer_code.py
+
+def test_co_delay_subclass_overriding_forward_is_read_by_what_it_does():
+    """continual-transformers' SelectOrDelay subclasses co.Delay and
+    overrides forward to pick the last token: comem no longer reads it as
+    the delay its base class is (which made the branches 6 frames against 1
+    and declared the model without a continual form) — it follows the
+    forward, and refuses the token pick in one line naming module and
+    construct; the library's own encoder (co.TransformerEncoder, the same
+    construct inside continual-inference) stays read whole."""
+    pytest.importorskip("continual")
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import transformer_code
+
+    import comem
+    from comem.errors import ComemError
+
+    m = transformer_code.co_oadtr_like().eval()
+    with pytest.raises(ComemError) as info:
+        comem.from_module(m, (12, 6))
+    msg = str(info.value)
+    assert "\n" not in msg and "(SelectOrDelay): selects frame -1 of 6" in msg, msg
+    assert "delay" not in msg.split("SelectOrDelay")[-1]

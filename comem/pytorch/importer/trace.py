@@ -191,6 +191,7 @@ class Tracer:
         self.problems: list = []
         self.failed_in = None    # where the model raised, if it did
         self.fed = None          # the pathways' subsampling the model was fed (None: one tensor)
+        self.framewise: set = set()  # values whose first frame a frame-by-frame function took
         self.classes = {name: type(m).__name__ for name, m in model.named_modules()}
 
     # -- bookkeeping --------------------------------------------------------
@@ -584,8 +585,13 @@ class Tracer:
             self.problem(f"aten.select along {x.layout[dim]!r} (comem follows frame-by-frame functions)")
             return
         if args[2] in (0, -x.shape[dim]) or x.shape[dim] == 1:
+            self.framewise.add(id(x))
             self.bind(result, Value(tuple(result.shape), x.layout[:dim] + x.layout[dim + 1:], x.producer,
                                     frame=True, parts=x.parts))
+        elif id(x) not in self.framewise:
+            # one frame picked out of the clip, not the frames of a frame-by-frame function
+            self.problem(f"selects frame {args[2]} of {x.shape[dim]} (x[:, :, {args[2]}], as a single-output "
+                         "layer's shortcut picks the token its attention answers for), which comem does not map")
         # other frames stay untraced: what is done to them repeats the first
 
     def frame_stack(self, args, kwargs, ins, result):
@@ -717,4 +723,4 @@ class Tracer:
 
     def reset(self):
         self.values, self.keep, self.ops, self.stack, self.inside, self.problems = {}, [], [], [], [], []
-        self.failed_in = None
+        self.failed_in, self.framewise = None, set()
