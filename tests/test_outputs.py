@@ -243,7 +243,8 @@ MACHINE_COMMANDS = [
     ["compare", "x3d-s", "x3d-m"], ["sweep", "x3d-m", "--clip", "4,8"],
     ["pareto", "x3d-m", "--set", "width_factor=1..2:0.5"], ["solve", "x3d-m", "--for", "size", "--budget", "8MiB"],
     ["solve", "x3d-m", "--for", "width_factor", "--budget", "8MiB"], ["list"], ["profiles"], ["kinds"],
-    ["paper", "--table", "1"], ["formula", "x3d-m"],
+    ["paper", "--table", "1"], ["paper", "--table", "mem"], ["paper", "--table", "speed"],
+    ["paper", "--paper", "cost-gcn"], ["paper", "--paper", "continual-transformers"], ["formula", "x3d-m"],
 ]
 
 

@@ -46,7 +46,7 @@ from fractions import Fraction
 
 from comem.accounting import conventions
 from comem.api import analyze
-from comem.results.formats import Table
+from comem.results.formats import Percent, Table
 from comem.spec.data import published
 from comem.core.vocab import Role
 
@@ -82,7 +82,7 @@ def _delta(mine, published, digits=2):
     rounded = round(float(mine), digits)
     if rounded == published:
         return "="
-    return f"{(float(mine) - published) / published:+.1%}"
+    return Percent((float(mine) - published) / published * 100, signed=True)  # a number in JSON/CSV
 
 
 def _title(model, continual):
@@ -174,7 +174,8 @@ def cost_gcn_memory(pub) -> Table:
         mib = terms.total / 2 ** 20
         errors.append((mib - e["max_mem_mb"]) / e["max_mem_mb"])
         rows.append([_title(e["model"], e["continual"]), e["max_mem_mb"], round(mib, 1),
-                     f"{errors[-1]:+.1%}", round(terms.weights / 2 ** 20, 1), round(terms.state / 2 ** 20, 1),
+                     Percent(errors[-1] * 100, signed=True), round(terms.weights / 2 ** 20, 1),
+                     round(terms.state / 2 ** 20, 1),
                      round((terms.input + terms.activations + terms.rounding) / 2 ** 20, 1)])
     regular = [err for err, e in zip(errors, pub["table2"]) if not e["continual"]]
     cont = [err for err, e in zip(errors, pub["table2"]) if e["continual"]]

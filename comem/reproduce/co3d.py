@@ -35,7 +35,7 @@ from fractions import Fraction
 
 from comem.accounting import conventions
 from comem.api import analyze
-from comem.results.formats import Table
+from comem.results.formats import Percent, Ratio, Table
 from comem.spec.data import published, row_label
 
 
@@ -180,8 +180,9 @@ def _label(e) -> str:
     return row_label(e, load_published()["table1_hw"])
 
 
-def _pct(pred, pub) -> str:
-    return f"{(pred - pub) / pub * 100:+.1f}%"
+def _pct(pred, pub):
+    """The relative error of ``pred``: ``-8.1%`` for people, a number in JSON/CSV."""
+    return Percent((pred - pub) / pub * 100, signed=True)
 
 
 def table1_memory(pub) -> Table:
@@ -196,7 +197,7 @@ def table1_memory(pub) -> Table:
         rows.append([_label(e), e["mem_mib"], round(mib, 2), _pct(mib, e["mem_mib"]),
                      round(terms.weights / 2 ** 20, 2), round(terms.state / 2 ** 20, 2),
                      round((terms.input + terms.activations + terms.rounding) / 2 ** 20, 2)])
-    worst = max(abs(float(r[3].rstrip("%"))) for r in rows)
+    worst = max(abs(float(r[3])) for r in rows)
     notes = [f"every row within {worst:.1f}% of the published figure",
              "comem: weights + input + state + the peak of live tensors + 512-byte block rounding "
              "(comem.model.runtime; exact against a live-tensor tracker on CPU, tests/test_runtime.py)",
@@ -230,7 +231,7 @@ def table1_throughput(pub) -> Table:
         for plat in PLATFORMS:
             pr = predict(e["model"], plat, batch=batch[plat], clip=e["clip"], size=e["size"])
             v = (pr.continual if co else pr.regular)["per_s"]
-            row += [e[plat][0], round(v, 2), f"{v / e[plat][0]:.1f}×"]
+            row += [e[plat][0], round(v, 2), Ratio(v / e[plat][0], places=1)]
             errors[plat].append(v / e[plat][0])
         rows.append(row)
     import statistics

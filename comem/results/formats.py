@@ -36,8 +36,9 @@ class Table:
 
 @dataclass(frozen=True)
 class Ratio:
-    """A ratio: ``12.34×`` for people, a number in JSON/CSV."""
+    """A ratio: ``12.34×`` for people (``places`` decimals), a number in JSON/CSV."""
     value: object
+    places: int = 2
 
     def __float__(self):
         return float(self.value)
@@ -45,8 +46,11 @@ class Ratio:
 
 @dataclass(frozen=True)
 class Percent:
-    """A share of a total: ``12.3%`` for people, a number (percent) in JSON/CSV."""
+    """A share of a total or a relative error: ``12.3%`` (``-8.1%`` with
+    ``signed``) for people, a number (percent) in JSON/CSV."""
     value: object
+    places: int = 1
+    signed: bool = False
 
     def __float__(self):
         return float(self.value)
@@ -79,9 +83,9 @@ def cell(v, human: bool):
     if isinstance(v, bool):
         return ("yes" if v else "no") if human else ("true" if v else "false")
     if isinstance(v, Ratio):
-        return f"{float(v):,.2f}×" if human else _plain_float(float(v))
+        return f"{float(v):,.{v.places}f}×" if human else _plain_float(float(v))
     if isinstance(v, Percent):
-        return f"{float(v):.1f}%" if human else _plain_float(round(float(v), 4))
+        return f"{float(v):{'+' if v.signed else ''}.{v.places}f}%" if human else _plain_float(round(float(v), 4))
     if isinstance(v, Rounded):
         return f"{float(v):,.{v.places}f}" if human else _plain_float(float(v))
     if isinstance(v, int):
