@@ -135,8 +135,31 @@ def test_an_imported_1d_tcn():
     assert r.ok, [(t.index, t.comem, t.graph) for t in r.failures][:5]
 
 
+@pytest.mark.parametrize("layers", [1, 2])
+def test_an_imported_continual_transformer_encoder(layers):
+    # one layer: a single-output attention; two: a retroactive first layer behind co.RetroactiveUnity
+    pytest.importorskip("onnxruntime")
+    import continual as co
+    import torch
+
+    from comem.pytorch.export import check_export
+
+    torch.manual_seed(0)
+    factory = co.TransformerEncoderLayerFactory(d_model=8, nhead=2, dim_feedforward=16, dropout=0.0,
+                                                sequence_len=5)
+    module = co.TransformerEncoder(factory, num_layers=layers).eval()
+    rep = comem.analyze(comem.from_module(module, (8, 5)), clip=5, profile="continual-inference")
+    r = check_export(module, rep.state_tensors, None, steps=4, in_channels=8, name="encoder", memory=False)
+    assert r.names_ok and not r.failures, [(t.index, t.comem, t.graph) for t in r.failures][:5]
+    if layers == 1:
+        assert r.outputs_ok and r.max_abs_diff < 1e-5
+    else:  # the residual's roll by int(index) is fixed by the trace: said, not hidden
+        assert r.outputs_ok in (True, None) and (r.outputs_ok or "RetroactiveUnity" in r.note)
+
+
 ZOO = [("x3d-s", 4, 32), ("x3d-m", 4, 32), ("x3d-l", 4, 32), ("i3d-r50", 8, 32), ("slow-8x8-r50", 8, 32),
-       ("movinet-a0-stream", 4, 32), ("st-gcn", 12, (5, 2)), ("agcn", 12, (5, 2)), ("s-tr", 12, (5, 2))]
+       ("movinet-a0-stream", 4, 32), ("movinet-a1-stream", 4, 32), ("st-gcn", 12, (5, 2)), ("agcn", 12, (5, 2)),
+       ("s-tr", 12, (5, 2)), ("st-gcn-star", 100, (5, 2)), ("agcn-star", 100, (5, 2)), ("s-tr-star", 100, (5, 2))]
 
 
 @pytest.mark.slow
@@ -147,3 +170,5 @@ def test_every_built_in_continual_model(model, clip, size):
 
     r = check_model(model, clip, size, steps=2, memory=False)
     assert r.ok, (r.note, [(t.index, t.comem, t.graph) for t in r.failures][:5])
+    # the steps are compared wherever one traced graph can stream the model; elsewhere the note says why
+    assert r.outputs_ok or r.note

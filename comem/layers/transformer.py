@@ -46,7 +46,7 @@ from __future__ import annotations
 from comem.core import shim
 from comem.errors import ComemError
 from comem.layers.attention import ATTENTION_OPS, check_heads, mha_clip_work, mha_params, mha_step_work, torch_attention_work
-from comem.layers.base import LayerKind
+from comem.layers.base import BatchAxis, LayerKind, StateTensor
 from comem.layers.conv import positive
 
 #: the last layer's feed-forward on a channels-first (N, C, 1) tensor: what
@@ -205,6 +205,28 @@ class TransformerEncoder(LayerKind):
         if cfg["output"] == "all":
             return "an encoder returning every token has no step form; use output = 'last'"
         return None
+
+    def state_tensors(self, cfg, x, y, knobs):
+        """continual-inference's encoder state (``E = D/h``, ``n`` tokens,
+        batch axis ``B·h`` for the attention's tensors): one layer — its
+        single-output attention's ``Q_mem`` ``(B·h, 0, E)`` (empty),
+        ``K_T_mem`` ``(B·h, E, n)``, ``V_mem`` ``(B·h, n, E)`` and int64
+        ``stride_index`` (``−n``); two or more — the first layer's
+        ``RetroactiveUnity`` residual buffer ``(n, B, D)`` and index
+        (``−(n−1)``), then its retroactive attention's ``d_mem``
+        ``(B·h, n−1, 1)``, ``AV_mem``, ``Q_mem`` ``(B·h, n−1, E)``,
+        ``K_T_mem``, ``V_mem`` and ``stride_index`` (the later layers keep
+        none)."""
+        D, h, n = cfg["c"], cfg["heads"], x.t
+        E, Bh = D // h, BatchAxis(h)
+        kv = [StateTensor("K_T_mem", "keys-values", (Bh, E, n)), StateTensor("V_mem", "keys-values", (Bh, n, E)),
+              StateTensor("stride_index", "counter", (), "int64", -n)]
+        if shim.is_concrete(cfg["layers"]) and cfg["layers"] == 1:
+            return [StateTensor("Q_mem", "queries", (Bh, 0, E))] + kv
+        return [StateTensor("state_buffer", "delay-line", (n, BatchAxis(x.h * x.w), D)),
+                StateTensor("state_index", "index", (), "int64", -(n - 1)),
+                StateTensor("d_mem", "queries", (Bh, n - 1, 1)), StateTensor("AV_mem", "queries", (Bh, n - 1, E)),
+                StateTensor("Q_mem", "queries", (Bh, n - 1, E))] + kv
 
     def library_peak(self, cfg, x, y, knobs):
         """The step's peak, from the tensors continual-inference's code
