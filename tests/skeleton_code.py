@@ -126,3 +126,79 @@ class StGcn(nn.Module):
         x = x.mean(3).mean(1)
         x = self.fc(x)
         return x
+
+
+# -- the continual models: models/base.py CoModelBase, CoSpatioTemporalBlock, CoTemporalConvolution ----------------
+
+def CoGraphConvolution(in_channels, out_channels, A, bn_momentum=0.1):
+    import continual as co
+
+    return co.forward_stepping(GraphConvolution(in_channels, out_channels, A, bn_momentum))
+
+
+def CoTemporalConvolution(in_channels, out_channels, kernel_size=9, padding=0, stride=1):
+    from collections import OrderedDict
+
+    import continual as co
+
+    if padding == "equal":
+        padding = int((kernel_size - 1) / 2)
+    t_conv = co.Conv2d(in_channels, out_channels, kernel_size=(kernel_size, 1), padding=(padding, 0),
+                       stride=(stride, 1))
+    bn = nn.BatchNorm2d(out_channels)
+    return co.Sequential(OrderedDict([("t_conv", t_conv), ("bn", bn)]))
+
+
+def CoSpatioTemporalBlock(in_channels, out_channels, A, stride=1, residual=True, padding=0):
+    from collections import OrderedDict
+
+    import continual as co
+
+    gcn = CoGraphConvolution(in_channels, out_channels, A, bn_momentum=0.1)
+    tcn = CoTemporalConvolution(out_channels, out_channels, stride=stride, padding=padding)
+    relu = torch.nn.ReLU()
+    if not residual:
+        return co.Sequential(OrderedDict([("gcn", gcn), ("tcn", tcn), ("relu", relu)]))
+    if (in_channels == out_channels) and (stride == 1):
+        return co.Sequential(co.Residual(co.Sequential(OrderedDict([("gcn", gcn), ("tcn", tcn)])),
+                                         residual_shrink=True), relu)
+    residual = CoTemporalConvolution(in_channels, out_channels, kernel_size=1, stride=stride)
+    pad = tcn.padding[0] if isinstance(tcn.padding, tuple) else tcn.padding  # a tuple in continual-inference 1.2
+    residual_shrink = tcn.receptive_field - 2 * pad != 1
+    delay = tcn.delay // stride
+    if residual_shrink:
+        delay = delay // 2
+    return co.Sequential(
+        co.BroadcastReduce(
+            co.Sequential(OrderedDict([("residual", residual),
+                                       ("align", co.Delay(delay, auto_shrink=residual_shrink))])),
+            co.Sequential(OrderedDict([("gcn", gcn), ("tcn", tcn)])),
+            auto_delay=False,
+        ),
+        relu,
+    )
+
+
+def co_st_gcn(input_shape=(3, 20, 5, 2), num_classes=4, widths=(8, 8, 16), strides=(1, 1, 1), pool_size=4, seed=0):
+    """CoStGcn (models/cost_gcn) with padding "equal", CoModelBase.on_init_end's head and reshapes."""
+    from collections import OrderedDict
+
+    import continual as co
+
+    (C_in, T, V, S) = input_shape
+    A = np.random.default_rng(seed).random((3, V, V))
+    blocks, cin = [], C_in
+    for i, (w, s) in enumerate(zip(widths, strides)):
+        blocks.append((f"layer{i + 1}", CoSpatioTemporalBlock(cin, w, A, stride=s, residual=i > 0, padding="equal")))
+        cin = w
+    reshape1 = co.Lambda(lambda x: x.permute(0, 3, 2, 1).contiguous().view(-1, S * V * C_in))
+    data_bn = nn.BatchNorm1d(S * C_in * V)
+    reshape2 = co.Lambda(lambda x: x.view(-1, S, V, C_in).permute(0, 1, 3, 2).contiguous().view(-1, C_in, V))
+    spatial_pool = co.Lambda(lambda x: x.view(-1, S, cin, V).mean(3).mean(1))
+    pool = co.AvgPool1d(pool_size, stride=1)
+    fc = co.Linear(cin, num_classes, channel_dim=1)
+    # (the authors' final co.Lambda(lambda x: x.squeeze(-1), takes_time=True) fails forward_step under
+    # continual-inference 1.2.4, which re-squeezes its output: left out)
+    return co.Sequential(OrderedDict([("reshape1", reshape1), ("data_bn", data_bn), ("reshape2", reshape2),
+                                      ("layers", co.Sequential(OrderedDict(blocks))),
+                                      ("spatial_pool", spatial_pool), ("pool", pool), ("fc", fc)]))

@@ -226,3 +226,31 @@ def test_co_delay_subclass_overriding_forward_is_read_by_what_it_does():
     msg = str(info.value)
     assert "\n" not in msg and "(SelectOrDelay): selects frame -1 of 6" in msg, msg
     assert "delay" not in msg.split("SelectOrDelay")[-1]
+
+
+@pytest.mark.parametrize("widths,strides", [((8, 8, 16), (1, 1, 1)), ((8, 8, 16), (1, 1, 2))])
+def test_continual_skeletons_co_st_gcn(widths, strides):
+    """The authors' CoStGcn construct (CoModelBase's frame-by-frame co.Lambda
+    reshapes around the data batch norm and the spatial pool,
+    co.forward_stepping graph convolutions, co.Residual / BroadcastReduce with
+    an aligning co.Delay, the co.AvgPool1d head): params and per-clip ptflops
+    of the module, and — warmed up through its receptive field — the state
+    its modules keep (get_state()), its delay and receptive field
+    (continual-inference) and the operations of one step (forward hooks)."""
+    pytest.importorskip("continual")
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import skeleton_code
+
+    import comem
+    from comem.pytorch.importer.check import compare
+
+    shape = (3, 20, 5, 2)
+    m = skeleton_code.co_st_gcn(shape, widths=widths, strides=strides).eval()
+    spec = comem.from_module(m, shape, layout="CTVM")
+    assert spec.continual, spec.continual_note
+    rows = compare(m, shape, spec)
+    assert {q for q, _, _ in rows} >= {"params", "state floats", "delay (frames)", "receptive field (frames)",
+                                       "per-step ops (macs)"}
+    assert [r for r in rows if r[1] != r[2]] == [], rows

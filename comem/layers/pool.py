@@ -370,6 +370,29 @@ class Pool(LayerKind):
         raw["functional"] = True
         return raw
 
+    @staticmethod
+    def _over_time(module, layout) -> bool:
+        """A 1D pool over time after the frame's axes were averaged away
+        (continual-skeletons' head ``co.AvgPool1d`` on ``(N, C, T)``)."""
+        k = getattr(module, "kernel_size", None)
+        return tuple(layout) == ("B", "C", "T") and (isinstance(k, int) or len(k) == 1) and \
+            "Adaptive" not in type(module).__name__
+
+    def torch_fields(self, module, dims, layout):
+        if dims > 1 and self._over_time(module, layout):
+            one = {"kernel_size": module.kernel_size, "stride": module.stride, "padding": module.padding}
+            raw = self.from_torch(type("Pool1d", (), {**{k: _tup(v, 1) for k, v in one.items()},
+                                                     "dilation": getattr(module, "dilation", 1),
+                                                     "ceil_mode": getattr(module, "ceil_mode", False)})(), 1)
+            fill = {"kernel": 1, "stride": 1, "padding": 0, "dilation": 1}
+            return {k: (list(v) + [fill[k]] * (dims - 1) if isinstance(v, list) else v) for k, v in raw.items()}
+        return super().torch_fields(module, dims, layout)
+
+    def torch_output_layout(self, module, layout, canon):
+        if len(canon) > 3 and self._over_time(module, layout):
+            return tuple(layout)  # the frame is one value a channel: a pool over time alone
+        return super().torch_output_layout(module, layout, canon)
+
     def import_strides(self, raw, dims):
         if raw.get("global"):
             return (1, 1, 1)

@@ -115,9 +115,9 @@ def _continual_counts(module, shape, spec, k) -> dict:
     from comem.accounting.profiles import get_profile
     from comem.model.walk import evaluate_graph
 
-    dims = len(shape) - 1
+    dims = spec.dims  # a skeleton model's (C, T, V, M) is 2D, of V x M frames
     height = shape[2] if dims >= 2 else 1
-    width = shape[3] if dims == 3 else 1
+    width = shape[3] if len(shape) > 3 else 1
     t = evaluate_graph(graph, shape[1], height, get_profile("continual-inference"), record=False, width=width)
     mr = measure_regular(module, rows, shape[0], shape[1], height, use_ptflops=False, width=width, dims=dims)
     mc = measure_continual(module, rows, shape[0], height, stride=t.stride, width=width, dims=dims)

@@ -430,19 +430,21 @@ class Tracer:
         dims = [d % len(x.layout) for d in (dims if isinstance(dims, (list, tuple)) else [dims])]
         labels = [x.layout[d] for d in dims]
         new = set("".join(labels)) - {"1"}
-        full = set(canonical_layout(self.dims)[2:]) | ({"M"} if self.bodies and self.bodies > 1 else set())
+        canon = canonical_layout(self.dims)
+        target = tuple(a for a in canon if a != "T") if x.frame else canon  # one frame (co.Lambda) or the clip
+        full = set(target[2:] if not x.frame else target[2:]) | ({"M"} if self.bodies and self.bodies > 1 else set())
         done = set(x.averaged) | new
-        if keep or not new <= full or not done <= full or x.frame or "C" in new or \
-                (not x.averaged and self.norm(x.layout) == canonical_layout(self.dims)):
+        if keep or not new <= full or not done <= full or "C" in new or \
+                (not x.averaged and self.norm(x.layout) == target):
             return False
         kept = tuple(lab for i, lab in enumerate(x.layout) if i not in dims)
         rest = tuple(lab for lab in kept if lab != "1")
         if done != full:
-            self.bind(result, Value(tuple(result.shape), kept, x.producer, parts=x.parts, averaged=frozenset(done)))
+            self.bind(result, Value(tuple(result.shape), kept, x.producer, frame=x.frame, parts=x.parts,
+                                    averaged=frozenset(done)))
             return True
-        canon = canonical_layout(self.dims)
-        call = AtenCall("mean", (None, list(range(2, len(canon)))), {}, canon, canon, tuple(x.shape),
-                        tuple(result.shape))
+        call = AtenCall("mean", (None, list(range(2 if not x.frame else 2, len(target)))), {}, target, canon,
+                        tuple(x.shape), tuple(result.shape), x.frame)
         for kind in self.by_aten.get("mean", []):
             raw = kind.from_aten(call)
             if raw is not None and call.out_layout == ("B", "C") and self.norm(rest) == ("B", "C"):
