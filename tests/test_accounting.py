@@ -79,11 +79,13 @@ def test_three_accountings_side_by_side(cli):
 
 def test_weights_in_the_memory_picture():
     r = comem.analyze("x3d-m", dtype="fp16", batch=4)
-    assert r.weights_bytes == 3_794_322 * 2                 # Table 1 params x 2 bytes, held once for 4 streams
-    assert r.total_bytes_incl_weights == r.total_bytes + 3_794_322 * 2
+    assert r.weights["trainable"] == 3_794_322 * 2         # Table 1 params x 2 bytes, held once for 4 streams
+    # and the batch norms' running statistics (2 x C halves) and int64 num_batches_tracked (8 bytes) of each
+    assert r.weights_bytes == 3_794_322 * 2 + r.weights["buffers"] and r.weights["frozen"] == 0
+    assert r.total_bytes_incl_weights == r.total_bytes + r.weights_bytes
     assert r.state_bytes == r.state_floats * 2 and r.total_bytes == r.total_floats * 2
     d = r.summary()
-    assert d["weights_bytes"] == 3_794_322 * 2
+    assert d["weights"]["trainable"] == 3_794_322 * 2 and d["weights_bytes"] == r.weights_bytes
 
 
 def test_solve_with_weights():

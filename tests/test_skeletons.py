@@ -172,3 +172,27 @@ def test_table_ii_memory_of_the_regular_models():
                        ("s-tr", 74.2), ("s-tr-star", 111.5)):
         r = comem.analyze(model, runtime="pytorch", device="cuda")
         assert abs(r.runtime.regular.total / 2 ** 20 - mib) / mib < 0.05, model
+
+
+@pytest.mark.parametrize("kind,star", MODELS)
+@pytest.mark.parametrize("dtype", ["fp32", "fp16"])
+def test_weights_held_equal_the_live_modules_parameters_and_buffers(kind, star, dtype):
+    """What a device holds for the module: its trainable parameters (the
+    params ptflops and Table II count), its frozen ones (the graph
+    convolutions' fixed adjacency, ``requires_grad=False``) and its buffers
+    (batch norms' running statistics, float, and ``num_batches_tracked``,
+    int64) — the live module's ``parameters()`` and ``buffers()``."""
+    m = sk.Regular(kind, star=star)
+    if dtype == "fp16":
+        m = m.half()
+    params = list(m.parameters())
+    live = {"trainable": sum(p.numel() * p.element_size() for p in params if p.requires_grad),
+            "frozen": sum(p.numel() * p.element_size() for p in params if not p.requires_grad),
+            "buffers": sum(b.numel() * b.element_size() for b in m.buffers())}
+    live["total"] = sum(live.values())
+    r = comem.analyze(spec_name(kind, star), clip=100 if star else 64, dtype=dtype)
+    assert r.weights == live
+    assert r.weights_bytes == live["total"] and r.params == sum(p.numel() for p in params if p.requires_grad)
+    assert live["frozen"] > 0 and live["buffers"] > 0    # every model's graph convolutions hold a fixed A
+    assert r.total_bytes_incl_weights == r.total_bytes + live["total"]
+    assert r.summary()["weights"] == live

@@ -389,6 +389,16 @@ class LayerKind:
         (in-place activations allocate nothing)."""
         return 0 if cfg.get("inplace") else y.frame
 
+    def held(self, cfg, x: Shape) -> dict:
+        """What the layer's module holds besides its continual state, in
+        values, by how it holds them: ``trainable`` (its parameters,
+        :meth:`params`: what ptflops and the papers count), ``frozen``
+        (parameters it does not train, ``requires_grad=False``: a graph
+        convolution's fixed adjacency), ``buffers`` (float buffers: a batch
+        norm's running mean and variance) and ``int64`` (integer buffers: its
+        ``num_batches_tracked``).  Default: the parameters, all trained."""
+        return {"trainable": self.params(cfg, x), "frozen": 0, "buffers": 0, "int64": 0}
+
     def torch_tensors(self, cfg, x: Shape, continual: bool = False) -> list:
         """The parameter and buffer tensors PyTorch allocates for this layer
         (``continual``: its continual-inference module's, state buffer aside):

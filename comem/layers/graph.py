@@ -104,6 +104,14 @@ class GraphConv(LayerKind):
             p = p + ci * co + co + 2 * co
         return p
 
+    def held(self, cfg, x):
+        """Besides its parameters (the learned graph weights among them): the
+        fixed adjacency ``A`` (``nn.Parameter(requires_grad=False)``, K·V·V)
+        and its batch norms' running statistics (and the projection's)."""
+        K, co, V = cfg["subsets"], cfg["c_out"], x.h
+        norms = 2 if self.projects(cfg) else 1
+        return {"trainable": self.params(cfg, x), "frozen": K * V * V, "buffers": norms * 2 * co, "int64": norms}
+
     def torch_tensors(self, cfg, x, continual=False):
         K, ci, co, V, e = cfg["subsets"], cfg["c_in"], cfg["c_out"], x.h, cfg["inter"]
         out = [(K * V * V, False), (K * V * V, False)]
@@ -230,6 +238,7 @@ class GraphConv(LayerKind):
         return w
 
 
+
 class _Names:
     """continual-skeletons' GraphConvolution seen with the names of comem's
     own test module (``convs``, ``adaptive``, ``a``, ``res``)."""
@@ -270,6 +279,12 @@ class SpatialAttention(LayerKind):
         K, ci, co, dk, V = cfg["subsets"], cfg["c_in"], cfg["c_out"], cfg["dk"], x.h
         qkv = 2 * dk + co
         return K * V * V + 2 * ci * V + ci * qkv + qkv + co * co + co + 2 * co
+
+    def held(self, cfg, x):
+        """Besides its parameters: the running statistics of its data batch
+        norm (over C_in·V features) and of its output batch norm."""
+        ci, co, V = cfg["c_in"], cfg["c_out"], x.h
+        return {"trainable": self.params(cfg, x), "frozen": 0, "buffers": 2 * ci * V + 2 * co, "int64": 2}
 
     def torch_tensors(self, cfg, x, continual=False):
         K, ci, co, dk, V = cfg["subsets"], cfg["c_in"], cfg["c_out"], cfg["dk"], x.h

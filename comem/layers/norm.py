@@ -72,6 +72,15 @@ class Norm(LayerKind):
     def work(self, cfg, x, y, step, knobs):
         return {self.op(cfg): x.frame if step else x.numel}
 
+    def held(self, cfg, x):
+        """A batch norm also holds its running mean and variance (C each) and
+        an int64 ``num_batches_tracked``."""
+        h = super().held(cfg, x)
+        if self.name == "batchnorm":
+            c = x.frame if cfg.get("features") == "frame" else cfg["c"]
+            h.update(buffers=2 * c, int64=1)
+        return h
+
     def torch_tensors(self, cfg, x, continual=False):
         """weight and bias when affine; a batch norm also keeps running mean
         and variance (C each) and an int64 ``num_batches_tracked``."""

@@ -42,6 +42,16 @@ class PositionalEncoding(LayerKind):
     def params(self, cfg, x):
         return cfg["embeddings"] * cfg["c"] if cfg["learned"] else 0
 
+    def held(self, cfg, x):
+        """``co.RecyclingPositionalEncoding`` (regular and continual models
+        alike) holds an int64 ``state_index`` buffer; a fixed (sinusoidal)
+        encoding is a float buffer of the embeddings' size (``pe.pattern``)."""
+        h = super().held(cfg, x)
+        h["int64"] = 1
+        if not cfg["learned"]:
+            h["buffers"] = cfg["embeddings"] * cfg["c"]
+        return h
+
     def torch_tensors(self, cfg, x, continual=False):
         return [(cfg["embeddings"] * cfg["c"], False), (1, True)]
 

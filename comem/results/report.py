@@ -197,10 +197,34 @@ class Report(_compat.ReportNames):
         return self.bytes(self.regular_total_floats)
 
     @property
-    def weights_bytes(self):
-        """What the device holds for the parameters (shared by every stream):
-        params × bytes per value of the dtype."""
+    def weights(self) -> dict:
+        """Bytes the device holds for the model's modules (once, shared by
+        every stream), by how they hold them — each layer kind's ``held``
+        counts: ``trainable`` (the params, what ptflops and the papers
+        count), ``frozen`` (parameters not trained: a GCN's fixed
+        adjacency), ``buffers`` (batch norms' running statistics; int64
+        counters at 8 bytes) — and their ``total``."""
+        b = self.bytes_per_float
+        frozen = buffers = int64 = 0
+        for row in self.rows:
+            h = row.kind.held(row.cfg, row.x)
+            frozen = frozen + h["frozen"] * row.multiplicity
+            buffers = buffers + h["buffers"] * row.multiplicity
+            int64 = int64 + h["int64"] * row.multiplicity
+        out = {"trainable": self.params * b, "frozen": frozen * b, "buffers": buffers * b + int64 * 8}
+        out["total"] = out["trainable"] + out["frozen"] + out["buffers"]
+        return out
+
+    @property
+    def params_bytes(self):
+        """The trainable parameters' bytes: params × bytes per value."""
         return self.params * self.bytes_per_float
+
+    @property
+    def weights_bytes(self):
+        """What the device holds for the modules (shared by every stream):
+        trainable and frozen parameters and buffers (:attr:`weights`)."""
+        return self.weights["total"]
 
     @property
     def total_bytes_incl_weights(self):
@@ -315,7 +339,8 @@ class Report(_compat.ReportNames):
             "regular_transient_floats": self.regular_transient_floats,
             "state_bytes": self.state_bytes, "transient_bytes": self.transient_bytes,
             "total_bytes": self.total_bytes, "regular_total_bytes": self.regular_total_bytes,
-            "weights_bytes": self.weights_bytes, "total_bytes_incl_weights": self.total_bytes_incl_weights,
+            "weights_bytes": self.weights_bytes, "weights": self.weights,
+            "total_bytes_incl_weights": self.total_bytes_incl_weights,
             "regular_total_bytes_incl_weights": self.regular_total_bytes_incl_weights,
             "ops_per_step": self.ops_per_step, "ops_per_clip": self.ops_per_clip,
             "ops_per_frame_avg": json_value(self.ops_per_frame_avg),
@@ -398,6 +423,14 @@ _RULE_TEXT = {"stage-output": "largest stage output", "largest-map": "largest ma
               "liveness": "peak of live maps", "library": "peak of live maps and library temporaries"}
 
 
+def weights_line(r: Report) -> tuple[str, str, str]:
+    """The weights the device holds, split: trainable (the params), frozen, buffers."""
+    w = r.weights
+    return ("weights", f"{grouped(w['total'])} bytes",
+            f"{human_bytes(w['total'])}: trainable {human_bytes(w['trainable'])}, frozen {human_bytes(w['frozen'])}, "
+            f"buffers {human_bytes(w['buffers'])}")
+
+
 def headline_lines(r: Report) -> list[tuple[str, str, str]]:
     """(what, exact value, human) lines of the totals block."""
     b = r.bytes_per_float
@@ -415,12 +448,14 @@ def headline_lines(r: Report) -> list[tuple[str, str, str]]:
         mem("total (state + transient)", r.total_floats)
         if r.errata and r.state_floats_consistent is not None and r.total_floats_consistent != r.total_floats:
             mem("total, equation-consistent", r.total_floats_consistent, "  [errata applied above]")
-        lines.append(("weights", f"{grouped(r.params)} values", f"{human_bytes(r.weights_bytes)} ({r.dtype})"))
+        lines.append(weights_line(r))
         lines.append(("total incl. weights", f"{grouped(r.total_bytes_incl_weights)} bytes",
                       f"{human_bytes(r.total_bytes_incl_weights)}"))
     what = _RULE_TEXT.get(r.transient_rule, r.transient_rule)
     mem("regular model worst case", r.regular_total_floats, f"  ({r.clip - 1} stored input frames + {what} "
                                                             "of the clip)")
+    if not r.continual:
+        lines.append(weights_line(r))
     lines.append(("regular incl. weights", f"{grouped(r.regular_total_bytes_incl_weights)} bytes",
                   f"{human_bytes(r.regular_total_bytes_incl_weights)}"))
     if r.continual:
