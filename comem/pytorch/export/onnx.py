@@ -42,6 +42,13 @@ from comem.errors import ComemError
 UNEXPORTABLE = {
     "temporal stride": "a temporally strided module emits on every s-th step only; tracing fixes one step's "
                        "branch, so one exported graph cannot stream it",
+    "empty buffer": "a convolution with a one-frame kernel and a temporal stride keeps a buffer of 0 frames; "
+                    "the TorchScript exporter crashes the process (SIGFPE) on its indexing, so it is not exported",
+    "auto_shrink": "co.Delay(auto_shrink=True) (a centred shortcut) starts its index at -2 x delay and the traced "
+                   "graph reads buffer[index] on every step: ONNX Runtime refuses the index while it is out of "
+                   "bounds, so the first steps cannot run from the library's initial values",
+    "RetroactiveUnity": "co.RetroactiveUnity (a retroactive encoder's residual) rolls its buffer by int(index), "
+                        "a Python number the trace fixes, so one exported graph cannot stream it",
 }
 
 ONNX_DTYPES = {1: "float32", 10: "float16", 11: "float64", 16: "bfloat16", 7: "int64", 6: "int32"}
@@ -133,16 +140,40 @@ def warm_up(model, frames):
     return outs, [s.clone() for s in flatten(state)]
 
 
-def temporal_strides(model) -> list:
-    """Names of continual modules with a temporal stride above 1."""
+def export_blockers(model) -> list:
+    """``[(module name, reason)]``: modules the TorchScript exporter cannot
+    take (it would crash the process, not raise)."""
+    bad = []
+    for name, m in model.named_modules():
+        k = getattr(m, "kernel_size", None)
+        if hasattr(m, "_stateless") and isinstance(k, tuple) and k[0] == 1 and not m._stateless:
+            bad.append((name, UNEXPORTABLE["empty buffer"]))
+    return bad
+
+
+def _reasons(found) -> str:
+    """One line per distinct reason, with the first module it concerns."""
+    seen = {}
+    for name, why in found:
+        seen.setdefault(why, name)
+    return "; ".join(f"{name}: {why}" for why, name in seen.items())
+
+
+def unstreamable(model) -> list:
+    """``[(module name, reason)]``: the modules whose step one traced graph
+    may not reproduce (:data:`UNEXPORTABLE`)."""
     from continual.module import CoModule
 
     bad = []
     for name, m in model.named_modules():
         s = getattr(m, "stride", None)
-        if isinstance(m, CoModule) and isinstance(s, tuple) and s and isinstance(s[0], int) and s[0] > 1 \
+        if type(m).__name__ in UNEXPORTABLE:
+            bad.append((name, UNEXPORTABLE[type(m).__name__]))
+        elif getattr(m, "auto_shrink", False) is True and getattr(m, "delay", 0) > 0:
+            bad.append((name, UNEXPORTABLE["auto_shrink"]))
+        elif isinstance(m, CoModule) and isinstance(s, tuple) and s and isinstance(s[0], int) and s[0] > 1 \
                 and isinstance(m._state_shape, int):
-            bad.append(name)
+            bad.append((name, UNEXPORTABLE["temporal stride"]))
     return bad
 
 
@@ -409,7 +440,7 @@ def check_export(model, manifest, row_owners=None, steps: int = 3, seed: int = 0
 
     model = model.eval()
     res = ExportCheck(name)
-    strided = temporal_strides(model)
+    strided = unstreamable(model)
     B = manifest.batch
     torch.manual_seed(seed)
     rf, delay = int(model.receptive_field), int(model.delay)
@@ -428,6 +459,25 @@ def check_export(model, manifest, row_owners=None, steps: int = 3, seed: int = 0
     at = emitting[-1]
     _, warm_state = warm_up(model, frames[:, :, :at])
     order = library_state_order(model)
+    # owners: every tensor belongs to the layer comem says
+    if row_owners is not None:
+        res.owners_ok = len(order) == len(manifest.tensors) and \
+            all(row_owners(mod) == t.row for (mod, _), t in zip(order, manifest.tensors))
+    else:
+        res.owners_ok = True
+    blockers = export_blockers(model)
+    if blockers:
+        # the library's own state, tensor by tensor, in its order
+        res.names_ok = len(manifest.tensors) == len(warm_state) == len(order)
+        for k, t in enumerate(manifest.tensors):
+            lib = warm_state[k] if k < len(warm_state) else None
+            got = () if lib is None else (f"{order[k][0]}[{order[k][1]}]", "", tuple(lib.shape),
+                                          str(lib.dtype).replace("torch.", ""))
+            ok = lib is not None and got[2] == tuple(t.shape) and got[3] == t.dtype
+            res.tensors.append(TensorCheck(k, (t.name, t.output_name, tuple(t.shape), t.dtype), got, False, ok))
+        res.note = f"{blockers[0][0]}: {blockers[0][1]}; its state was checked against the library's own state tensors"
+        res.outputs_ok = None
+        return res
     onnx_bytes = export_step(model, frames[:, :, at], warm_state, opset=opset)
     g = onnx.load_from_string(onnx_bytes).graph
     ins = [v for v in g.input if v.name != "input"]
@@ -448,18 +498,22 @@ def check_export(model, manifest, row_owners=None, steps: int = 3, seed: int = 0
         res.tensors.append(TensorCheck(k, (t.name, t.output_name, tuple(t.shape), t.dtype),
                                        (ins[k].name, outs_g[k].name if k < len(outs_g) else "", concrete, dtype),
                                        dynamic, ok))
-    # owners: every tensor belongs to the layer comem says
-    if row_owners is not None:
-        res.owners_ok = res.names_ok and all(row_owners(mod) == t.row for (mod, _), t in zip(order, manifest.tensors))
-    else:
-        res.owners_ok = True
     # ONNX Runtime from comem's initial values against the PyTorch steps
     onnx_bytes = fix_state_axes(onnx_bytes, manifest)
     sess = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
     state = initial_state(manifest)
     diffs = []
     for i in range(total):
-        got = sess.run(None, _feeds(sess, manifest, frames[:, :, i].numpy(), state))
+        try:
+            got = sess.run(None, _feeds(sess, manifest, frames[:, :, i].numpy(), state))
+        except Exception as exc:  # noqa: BLE001 - onnxruntime's own errors
+            if not strided:
+                raise
+            res.note = f"{_reasons(strided)} (step {i}: {str(exc).splitlines()[0][:160]})"
+            res.outputs_ok, res.steps = None, i
+            if memory:
+                res.memory = graph_memory(onnx_bytes, manifest, transient_bytes, params_bytes, profile=False)
+            return res
         state = got[1:]
         if outs[i] is not None and i >= clean:
             diffs.append(float(np.max(np.abs(got[0] - outs[i].numpy()))))
@@ -468,7 +522,7 @@ def check_export(model, manifest, row_owners=None, steps: int = 3, seed: int = 0
     scale = max(float(np.max(np.abs(o.numpy()))) for o in outs if o is not None) if diffs else 1.0
     res.outputs_ok = bool(diffs) and res.max_abs_diff <= 1e-4 * max(1.0, scale)
     if strided and not res.outputs_ok:
-        res.note = f"{strided[0]}: {UNEXPORTABLE['temporal stride']}"
+        res.note = _reasons(strided)
         res.outputs_ok = None
     if memory:
         res.memory = graph_memory(onnx_bytes, manifest, transient_bytes, params_bytes)
@@ -493,7 +547,9 @@ def check_model(model, clip: int, size, steps: int = 3, knobs: dict | None = Non
         for m in mods:
             owner[id(m)] = path
     by_name = {n: owner.get(id(m)) for n, m in com.named_modules()}
-    frame = (rep.size, rep.width)[:rep.dims - 1]
+    from comem.pytorch.instrument import input_dims
+
+    frame = input_dims(rep.dims, rep.size, rep.width)
     return check_export(com, manifest, by_name.get, steps=steps, transient_bytes=rep.transient_bytes,
                         params_bytes=rep.params_bytes, in_channels=setup.graph.in_channels, frame=frame,
                         name=rep.model, memory=memory)
