@@ -5,7 +5,18 @@
 
 ``input_shape`` excludes the batch: ``(C, T, H, W)`` for a video model,
 ``(C, T, V)`` or ``(C, T, F)`` for a model of 2D convolutions over time and
-joints (or features), ``(C, T)`` for 1D.
+joints (or features), ``(C, T)`` for 1D, and ``(C, T, V, M)`` with
+``layout="CTVM"`` for a skeleton model that folds its ``M`` bodies into the
+batch (continual-skeletons' ST-GCN family).  A model that takes a list of
+pathways (pytorchvideo's SlowFast) is fed from the one clip as its
+``PackPathway`` transform does (``pathways``, found by itself by default).
+
+What comem reads is asked of the layer kinds (:mod:`comem.layers`): the
+module classes each stands for and the modules it recognises by what they
+hold (``torch_types``, ``torch_match``), the functional calls (``aten_ops``,
+``from_aten``), the input layout it needs, its strides and the shortcut a
+residual builds; the importer names no kind.  Stages follow the network:
+the same network nested differently gives the same spec.
 
 The model is traced once on a fake input (shapes only,
 :mod:`comem.pytorch.importer.trace`); a continual-inference model runs its regular
