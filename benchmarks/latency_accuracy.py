@@ -160,6 +160,7 @@ def main(argv=None):
     ap.add_argument("--save", default=None, help="where --calibrate writes the profile (default: comem's config dir)")
     ap.add_argument("--runs", type=int, default=10, help="timed calls per model (comem bench's default: 10)")
     ap.add_argument("--lock", default=None, help="an flock file held while timing (a shared machine's heavy lock)")
+    ap.add_argument("--force", action="store_true", help="keep a calibration comem calibrate calls too noisy")
     ap.add_argument("--skip-machine", action="store_true", help="only the published devices (no timing)")
     ap.add_argument("--one-stretch", action="store_true",
                     help="hold --lock once for calibration and all measurements (about 3 minutes)")
@@ -175,7 +176,7 @@ def main(argv=None):
     if not args.skip_machine:
         if args.calibrate:
             with held(args.lock):
-                prof, _ = calibrate(threads=1)
+                prof, _ = calibrate(threads=1, force=args.force)
             path = save_profile(prof, args.save)
             print(f"calibrated: {path} (spread {prof.spread['median']:.1%}, drift {prof.spread['drift']:.1%}, "
                   f"{prof.spread['seconds']:.0f} s)")
