@@ -245,6 +245,7 @@ MACHINE_COMMANDS = [
     ["solve", "x3d-m", "--for", "width_factor", "--budget", "8MiB"], ["list"], ["profiles"], ["kinds"],
     ["paper", "--table", "1"], ["paper", "--table", "mem"], ["paper", "--table", "speed"],
     ["paper", "--paper", "cost-gcn"], ["paper", "--paper", "continual-transformers"], ["formula", "x3d-m"],
+    ["predict", "x3d-m", "--device", "rtx2080ti"],
 ]
 
 

@@ -470,7 +470,7 @@ def features(mt: ModelTerms, mode: str, groups) -> list:
 def predict_tables(pr: Prediction, prof: DeviceProfile, peaks: dict | None = None, top: int = 5) -> list:
     """The prediction as tables: speed (and the runtime peak when given,
     ``{"regular": bytes, "continual": bytes}``), then the slowest items."""
-    from comem.results.formats import Table
+    from comem.results.formats import Percent, Rounded, Table
 
     cap = prof.memory_gb * 1e9
     parts = [("regular (one clip)", pr.regular, "clips/s", "regular")]
@@ -480,15 +480,16 @@ def predict_tables(pr: Prediction, prof: DeviceProfile, peaks: dict | None = Non
     for label, p, unit, key in parts:
         secs = p.get("seconds", p.get("seconds_per_frame"))
         fixed = sum(lt.seconds * lt.weight * lt.fixed_share for lt in p["layers"]) / secs if secs else 0.0
-        row = [label, f"{secs * 1000:.3f} ms", f"{p['per_s']:,.2f} {unit}", f"{fixed:.0%}",
-               f"{p['flops'] / 1e9:.3f}"]
+        # numbers as numbers (JSON/CSV), the unit in the header or its own column (issue 21.3)
+        row = [label, Rounded(secs * 1000, 3), Rounded(p["per_s"], 2), unit, Percent(fixed * 100, places=0),
+               Rounded(p["flops"] / 1e9, 3)]
         if peaks is not None:
             peak = peaks.get(key)
-            row += [f"{peak / 2 ** 20:,.1f} MiB", ("✓" if peak <= cap else "✗") if cap else ""]
+            row += [Rounded(peak / 2 ** 20, 1), ("✓" if peak <= cap else "✗") if cap else ""]
         rows.append(row)
-    heads = ["", "latency", "throughput", "fixed cost share", "GFLOPs"]
+    heads = ["", "latency (ms)", "throughput", "unit", "fixed cost share", "GFLOPs"]
     if peaks is not None:
-        heads += ["peak allocated", f"fits {prof.memory_gb:.3g} GB" if cap else "fits"]
+        heads += ["peak allocated (MiB)", f"fits in {prof.memory_gb:.3g} GB memory" if cap else "fits"]
     notes = [f"{prof.title} — profile {prof.name!r}, {prof.origin}" + (
         f" {prof.provenance.get('date', '')}" if prof.origin == "calibrated" else ""),
         f"{pr.dtype}, batch {pr.batch}, clip {pr.clip}; time per item = calls × fixed + FLOPs / rate + "
@@ -499,13 +500,16 @@ def predict_tables(pr: Prediction, prof: DeviceProfile, peaks: dict | None = Non
     if prof.loo:
         notes.append(f"fitted to {prof.loo.get('rows', '?')} published rows; leave-one-out median |error| "
                      f"{prof.loo['median_abs_error']:.0%}, within ±25 % {prof.loo['within_25']:.0%}")
-    tables = [Table(f"Predicted speed — {pr.model} on {prof.name}", heads, rows, notes)]
+    tables = [Table(f"Predicted speed — {pr.model} on {prof.name}", heads, rows, notes,
+                    numeric=(1, 2, 4, 5) + ((6,) if peaks is not None else ()),
+                    keys=["part", "latency_ms", "per_s", "unit", "fixed_share", "gflops", "peak_mib", "fits"])]
     steps = pr.continual if pr.continual is not None else pr.regular
     slow = sorted(steps["layers"], key=lambda lt: lt.seconds * lt.weight, reverse=True)[:top]
     tables.append(Table(f"Slowest items of one {'step' if pr.continual is not None else 'clip'}",
                         ["item", "kind", "class", "FLOPs", "bytes", "time (us)", "runs", "fixed share"],
                         [[lt.path, lt.kind, lt.op_class, int(lt.flops), int(lt.bytes), round(lt.seconds * 1e6, 1),
-                          round(lt.weight, 3), f"{lt.fixed_share:.0%}"] for lt in slow], numeric=(3, 4, 5, 6)))
+                          round(lt.weight, 3), Percent(lt.fixed_share * 100, places=0)] for lt in slow],
+                        numeric=(3, 4, 5, 6, 7)))
     return tables
 
 
