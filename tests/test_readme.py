@@ -137,11 +137,12 @@ def matches_with_elisions(shown, actual):
 #: what a comment claims: numbers (44,583,912 / 12/12 / 1.61 / 4.71) and a verdict (PASS, FAIL)
 _CLAIM = re.compile(r"\d{1,3}(?:,\d{3})+|\d+/\d+|\d+\.\d+|\bPASS\b|\bFAIL\b")
 
-NEEDS_TORCH = {"import", "validate", "bench"}
+NEEDS_TORCH = {"import", "validate", "bench", "calibrate"}
 
 
 def _needs_torch(cmd):
-    return cmd.argv[1] in NEEDS_TORCH or any("tiny-x3d.toml" in a for a in cmd.argv) or "--check" in cmd.argv
+    return cmd.argv[1] in NEEDS_TORCH or any("tiny-x3d.toml" in a or "this-machine.toml" in a for a in cmd.argv) \
+        or "--check" in cmd.argv
 
 
 def _params():
