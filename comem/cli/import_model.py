@@ -28,6 +28,16 @@ def _arg_value(text: str):
     return t
 
 
+def _pathways(text):
+    """``--pathways 4,1`` -> (4, 1)."""
+    if text is None:
+        return None
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) < 2 or not all(p.isdigit() and int(p) >= 1 for p in parts):
+        raise ComemError(f"--pathways {text!r} is not whole numbers >= 1 per pathway, e.g. 4,1")
+    return tuple(int(p) for p in parts)
+
+
 @click.command("import")
 @click.argument("target", metavar="FILE.py:CALLABLE")
 @click.option("--input", "input_shape", required=True, metavar="CxTxHxW",
@@ -38,8 +48,14 @@ def _arg_value(text: str):
 @click.option("--out", "-o", default=None, help="Write the spec as TOML (re-load it with `comem FILE.toml`).")
 @click.option("--check", is_flag=True, help="Also measure the module itself (params, ptflops/fvcore per clip; "
                                             "state, delay and per-step ops of a continual model) and compare.")
+@click.option("--layout", type=click.Choice(["CTVM"], case_sensitive=False), default=None,
+              help="CTVM: a skeleton model's input (C, T, V joints, M bodies) whose bodies the model folds into "
+                   "the batch (continual-skeletons); --input then reads CxTxVxM.")
+@click.option("--pathways", default=None, metavar="A,B",
+              help="A multi-pathway model (SlowFast) fed from one clip: each pathway's temporal subsampling, "
+                   "e.g. 4,1. Default: tried from 2,1 upwards.")
 @analysis_options
-def import_cmd(target, input_shape, args, name, out, check, **options):
+def import_cmd(target, input_shape, args, name, out, check, layout, pathways, **options):
     """Read a PyTorch or continual-inference model into a spec.
 
     Imports FILE.py — which runs its code, as importing any Python file does
@@ -57,8 +73,9 @@ def import_cmd(target, input_shape, args, name, out, check, **options):
     from comem.pytorch.importer.emit import to_toml
 
     shape = parse_input(input_shape)
+    steps = _pathways(pathways)
     module = load_factory(target, {k: _arg_value(v) for k, v in args})
-    spec, data = spec_from_module(module, shape, name)
+    spec, data = spec_from_module(module, shape, name, pathways=steps, layout=layout.upper() if layout else None)
     if out:
         header = (f"{spec.title}: imported by comem from {target} at input {'x'.join(map(str, shape))}.\n"
                   "Edit freely: it is a spec like the built-in ones (comem kinds lists the layer kinds).")
@@ -72,7 +89,7 @@ def import_cmd(target, input_shape, args, name, out, check, **options):
         from comem.results.formats import Table, render_tables
         from comem.pytorch.importer.check import compare
 
-        rows = compare(module, shape, spec)
+        rows = compare(module, shape, spec, pathways=steps)
         table = [[q, a, m, "✓" if a == m else "✗"] for q, a, m in rows]
         fmt = options["fmt"]
         emit(render_tables([Table(f"comem vs the module itself — {spec.title}, input {shape}",
