@@ -335,3 +335,13 @@ def test_a_declared_domain_and_the_default_one(cli, write):
     _one_line_error(*cli(path, "--set", "w=0.5"), "w of x must be a number in [1, 4]")
     _one_line_error(*cli(path, "--set", "n=2.5"), "a whole number in [0, 1000000]")
     _one_line_error(*cli(path, "--set", "k=0"), "a number in (0, 1000000]")
+
+
+def test_a_default_outside_its_types_domain_means_no_guess(cli, write):
+    """A parameter whose own default is negative (an offset) is not held to
+    the positive default domain: it takes what its spec's formulas accept."""
+    path = write("off.toml", spec('[params]\noff = -1\nn = 8\n' + stage('{kind = "conv", out = "n + off + 1", kernel = 1}')))
+    rc, out, err = cli(path, "--set", "off=-3", "-f", "json")
+    assert rc == 0, err
+    assert __import__("json").loads(out)["params"] == 6 * 3 + 6  # a 1x1x1 conv 3 -> 6 channels with bias
+    _one_line_error(*cli(path, "--set", "n=-3"), "outside its domain")

@@ -145,7 +145,10 @@ def domain_of(spec, name: str) -> Domain | None:
     declared = getattr(spec, "domains", None) or {}
     if name in declared:
         return declared[name]
-    return default_domain(spec.params.get(name))
+    default = spec.params.get(name)
+    dom = default_domain(default)
+    # a default outside its type's domain (a negative offset, say) says the type's guess is wrong: no check
+    return dom if dom is not None and default in dom else None
 
 
 def param_value(spec, name: str, raw):
