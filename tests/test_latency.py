@@ -56,6 +56,9 @@ def test_a_clip_by_hand():
     assert pr.regular["seconds"] == pytest.approx(50e-6 + conv + relu, rel=1e-12)
     assert pr.regular["flops"] == conv_flops + 2048
     assert pr.regular["per_s"] == pytest.approx(1 / (50e-6 + conv + relu), rel=1e-12)
+    # layers inside a network: the profile's in_network factor scales the sum
+    prof.in_network = {"clip": 1.25}
+    assert predict(_spec(TINY), prof).regular["seconds"] == pytest.approx(1.25 * (50e-6 + conv + relu), rel=1e-12)
 
 
 def test_a_step_averages_the_layers_behind_a_temporal_stride():
@@ -137,10 +140,11 @@ def test_convolutions_by_their_shape():
 def test_profile_toml_round_trip(tmp_path):
     prof = _profile(clip={"conv3d_depthwise": {"fixed_us": 3.5, "gflops": 12.25, "gbs": 7.0}})
     prof.provenance = {"cpu": "a CPU", "threads": 1, "torch": "2.x", "date": "2026-01-01T00:00:00+00:00"}
+    prof.in_network = {"clip": 1.5, "step": 1.25}
     path = tmp_path / "p.toml"
     path.write_text(profile_toml(prof))
     back = read_profile(path)
-    assert back.classes == prof.classes and back.provenance == prof.provenance
+    assert back.classes == prof.classes and back.provenance == prof.provenance and back.in_network == prof.in_network
     assert back.params("clip", "conv2d_depthwise") == prof.classes["clip"]["default"]   # no family entry
     path.write_text("[device]\nname = 'x'\n[classes.clip]\nconv3d_dense = { fixed_us = -1, gflops = 1, gbs = 1 }\n")
     with pytest.raises(comem.ComemError, match="non-negative"):

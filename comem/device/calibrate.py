@@ -56,6 +56,8 @@ class Case:
     terms: ModelTerms
     clip_s: float = 0.0
     step_s: float | None = None
+    #: a generic multi-layer network: fits the profile's in_network factor, not a class
+    composite: bool = False
     spread: dict = field(default_factory=dict)
 
 
@@ -77,7 +79,7 @@ def load_cases(only=None) -> list:
         if "blocks" in c:
             data["blocks"] = c["blocks"]
         spec = spec_from_dict(data, f"calibration case {c['id']}")
-        out.append(Case(c["id"], spec, model_terms(spec)))
+        out.append(Case(c["id"], spec, model_terms(spec), composite=bool(c.get("composite", False))))
     return out
 
 
@@ -225,6 +227,25 @@ def fit_cases(cases: list) -> dict:
     return out
 
 
+def fit_scale(cases: list, classes: dict) -> dict:
+    """mode -> the median of measured / summed-layer time over the composite
+    cases (generic networks of several layers): how much slower layers run
+    inside a network than alone.  1 when there is no composite case."""
+    prof = DeviceProfile("fit", "fit", "calibrated", classes=classes)
+    out = {}
+    for mode in MODES:
+        ratios = []
+        for c in cases:
+            t = c.clip_s if mode == "clip" else c.step_s
+            if not (c.composite and t):
+                continue
+            pr = predict(None, prof, terms=c.terms)
+            secs = pr.regular["seconds"] if mode == "clip" else pr.continual["seconds_per_frame"]
+            ratios.append(t / secs)
+        out[mode] = round(statistics.median(ratios), 4) if ratios else 1.0
+    return out
+
+
 def _families(table: dict):
     """Fallbacks for classes no case covered: the 3D class of the same
     family (``conv_depthwise``), any convolution (``conv``), element-wise
@@ -296,7 +317,8 @@ def calibrate(threads: int = 1, budget: float = 0.25, force: bool = False, name:
         raise ComemError(f"this machine is too noisy to calibrate: timings spread {med:.0%} (median over cases), "
                          f"drift {drift:.0%} between the first and last timing of {sentinel.id}; close what runs "
                          "beside it and run comem calibrate again (or --force to keep the noisy profile)")
-    classes = fit_cases(cases)
+    classes = fit_cases([c for c in cases if not c.composite])
+    scale = fit_scale(cases, classes)
     best = max((c.terms.flops_clip / c.clip_s for c in cases if c.clip_s), default=0.0) / 1e9
     moved = max((sum(t.bytes * t.weight for t in c.terms.regular) / c.clip_s for c in cases if c.clip_s),
                 default=0.0) / 1e9
@@ -310,7 +332,7 @@ def calibrate(threads: int = 1, budget: float = 0.25, force: bool = False, name:
                     "torch": torch.__version__, "continual_inference": getattr(continual, "__version__", "?"),
                     "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                     "cases": len(cases), "timing": f"median of {REPS} batches, {budget:g} s a measurement"},
-        classes=classes, spread=spread,
+        classes=classes, spread=spread, in_network=scale,
         sources=["comem calibrate: specs/devices/calibration.toml timed here; peak_gflops and bandwidth_gbs: the "
                  "best any case reached (MFU's denominator)"])
     return prof, cases
@@ -496,7 +518,9 @@ def calibration_tables(prof: DeviceProfile, cases: list, path=None) -> list:
              "clip: an eager torch.nn module on a clip; step: a continual-inference forward_step; classes no case "
              "covers fall back to their family (conv_depthwise), then conv, then default; "
              f"rates shown as ∞ are too fast to identify (≥ {UNBOUNDED:g})",
-             f"peak for MFU: {prof.peak_gflops.get('fp32', 0):.1f} GFLOP/s (the best case)"]
+             f"peak for MFU: {prof.peak_gflops.get('fp32', 0):.1f} GFLOP/s (the best case)",
+             "layers inside a network run " + ", ".join(f"{v:.2f}× ({m})" for m, v in prof.in_network.items())
+             + " their time alone (the generic networks' median; predictions are scaled by it)"]
     warn = noise_note(prof)
     if warn:
         notes.append("⚠ " + warn)

@@ -9,6 +9,10 @@ the device profile's own parameters for that class::
 
     time = calls · fixed + work / rate + bytes / bandwidth
 
+(summed over the layers, then times the profile's ``in_network`` factor for the mode:
+how much slower layers run inside a network than alone — colder caches,
+fresh allocations — fitted on generic multi-layer cases; 1 if absent)
+
 * ``calls``: module calls the layer makes (:meth:`LayerKind.op_calls`); at
   batch 1 the fixed cost of each call (Python, dispatch, a kernel launch,
   continual-inference's bookkeeping in ``forward_step``) dominates small layers;
@@ -82,6 +86,9 @@ class DeviceProfile:
     provenance: dict = field(default_factory=dict)
     classes: dict = field(default_factory=dict)       # mode -> class -> {fixed_us, gflops, gbs}
     spread: dict = field(default_factory=dict)        # calibration: the repeat-to-repeat spread
+    #: mode -> how much slower layers run inside a network than alone (fitted on generic
+    #: multi-layer cases; 1 when unknown)
+    in_network: dict = field(default_factory=dict)
     loo: dict = field(default_factory=dict)           # fitted: leave-one-out figures
     sources: list = field(default_factory=list)
 
@@ -109,7 +116,8 @@ class DeviceProfile:
         return {"name": self.name, "title": self.title, "origin": self.origin, "device": self.device,
                 "dtype": self.dtype, "peak_gflops": dict(self.peak_gflops), "bandwidth_gbs": self.bandwidth_gbs,
                 "memory_gb": self.memory_gb, "transfer_gbs": self.transfer_gbs, "provenance": dict(self.provenance),
-                "spread": dict(self.spread), "loo": dict(self.loo), "sources": list(self.sources),
+                "spread": dict(self.spread), "in_network": dict(self.in_network), "loo": dict(self.loo),
+                "sources": list(self.sources),
                 "classes": {m: {c: dict(p) for c, p in t.items()} for m, t in self.classes.items()}}
 
 
@@ -148,7 +156,8 @@ def profile_from_dict(d: dict, where: str) -> DeviceProfile:
             memory_gb=float(dev.get("memory_gb", 0)), transfer_gbs=float(dev.get("transfer_gbs", 0)),
             provenance=dict(d.get("provenance", {})), classes={m: {c: dict(p) for c, p in t.items()}
                                                                 for m, t in classes.items()},
-            spread=dict(d.get("spread", {})), loo=dict(d.get("loo", {})), sources=list(dev.get("sources", [])))
+            spread=dict(d.get("spread", {})), loo=dict(d.get("loo", {})), sources=list(dev.get("sources", [])),
+            in_network={m: float(v) for m, v in d.get("in_network", {}).items() if m in MODES})
     except (KeyError, TypeError, ValueError) as exc:
         raise ComemError(f"{where}: not a device profile ({exc.__class__.__name__}: {exc}); "
                          "write one with comem calibrate") from None
@@ -198,7 +207,7 @@ def profile_toml(p: DeviceProfile, header: str = "") -> str:
     for k in ("name", "title", "origin", "device", "dtype", "peak_gflops", "bandwidth_gbs", "memory_gb",
               "transfer_gbs", "sources"):
         lines.append(f"{k} = {_toml_value(d[k])}")
-    for section in ("provenance", "spread", "loo"):
+    for section in ("provenance", "spread", "in_network", "loo"):
         if d[section]:
             lines += ["", f"[{section}]"] + [f"{_key(k)} = {_toml_value(v)}" for k, v in d[section].items()]
     for mode, table in d["classes"].items():
@@ -443,11 +452,12 @@ def predict(model, device="this", batch: int = 1, dtype: str | None = None, clip
     peak = prof.peak_gflops.get(dtype, 0.0)
     pred = Prediction(mt.model, prof.name, prof.title, prof.origin, mt.dtype, batch, mt.clip, peak)
     reg = time_terms(mt.regular, prof, "clip", scale)
-    t_reg = sum(lt.seconds * lt.weight for lt in reg) + (mt.input_bytes_clip / transfer if transfer else 0.0)
+    k_clip, k_step = prof.in_network.get("clip", 1.0), prof.in_network.get("step", 1.0)
+    t_reg = k_clip * sum(lt.seconds * lt.weight for lt in reg) + (mt.input_bytes_clip / transfer if transfer else 0.0)
     pred.regular = {"seconds": t_reg, "per_s": batch / t_reg, "flops": mt.flops_clip, "layers": reg}
     if mt.continual:
         st = time_terms(mt.step, prof, "step", scale)
-        t_st = sum(lt.seconds * lt.weight for lt in st) + (mt.input_bytes_step / transfer if transfer else 0.0)
+        t_st = k_step * sum(lt.seconds * lt.weight for lt in st) + (mt.input_bytes_step / transfer if transfer else 0.0)
         pred.continual = {"seconds_per_frame": t_st, "per_s": batch / t_st, "flops": mt.flops_step, "layers": st}
     return pred
 
