@@ -10,13 +10,19 @@
   evidence missing.
 """
 import inspect
+import io
 import os
 import re
 import subprocess
 import sys
+import traceback
 import types
 
 import pytest
+
+# One intra-op thread for torch (here and in the CLI subprocesses): the instrumented runs are small, and
+# a second OpenMP thread spin-waiting beside other processes on a 2-core machine slows them many times over.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: the suite runs the engine, never comem's output cache (tests/test_cli_cache.py tests the cache itself)
@@ -32,7 +38,16 @@ _HEAVY_SOURCE = re.compile(
 
 
 def run_cli(*args, input_text=None, cwd=None, timeout=120):
-    """Run the installed CLI in a subprocess; returns (rc, stdout, stderr)."""
+    """Run the CLI's entry point (``comem.cli.run``, what ``python -m comem``
+    runs) on ``args``; returns (exit status, stdout, stderr).  In this process
+    by default (a fresh interpreter per call cost the suite minutes); in a
+    subprocess under ``COMEM_TEST_SUBPROCESS=1``."""
+    if os.environ.get("COMEM_TEST_SUBPROCESS", "") == "1":
+        return _run_cli_subprocess(*args, input_text=input_text, cwd=cwd, timeout=timeout)
+    return _run_cli_here([str(a) for a in args], input_text, cwd)
+
+
+def _run_cli_subprocess(*args, input_text=None, cwd=None, timeout=120):
     env = dict(os.environ)
     env.pop("COMEM_DEBUG", None)
     if cwd is not None:  # away from the checkout: the comem under test stays importable
@@ -40,6 +55,48 @@ def run_cli(*args, input_text=None, cwd=None, timeout=120):
     proc = subprocess.run([sys.executable, "-m", "comem", *map(str, args)], capture_output=True, text=True,
                           env=env, input=input_text, timeout=timeout, cwd=cwd)
     return proc.returncode, proc.stdout, proc.stderr
+
+
+def _stream():
+    """A text stream with a byte buffer underneath, as sys.stdout has."""
+    return io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="replace", newline="")
+
+
+def _text(stream):
+    stream.flush()
+    return stream.buffer.getvalue().decode("utf-8", errors="replace").replace("\r\n", "\n")
+
+
+def _run_cli_here(argv, input_text, cwd):
+    from comem.cli import run
+
+    out, err = _stream(), _stream()
+    stdin = io.TextIOWrapper(io.BytesIO((input_text or "").encode()), encoding="utf-8")
+    saved = sys.stdin, sys.stdout, sys.stderr, sys.argv, os.getcwd(), os.environ.pop("COMEM_DEBUG", None)
+    code = 0
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        sys.stdin, sys.stdout, sys.stderr, sys.argv = stdin, out, err, ["comem", *argv]
+        try:
+            run(argv)
+        except SystemExit as exc:
+            if exc.code is None:
+                code = 0
+            elif isinstance(exc.code, int):
+                code = exc.code
+            else:                    # sys.exit("message"): Python prints it and exits 1
+                print(exc.code, file=err)
+                code = 1
+        except Exception:           # an uncaught error: Python prints the traceback and exits 1
+            traceback.print_exc(file=err)
+            code = 1
+    finally:
+        sys.stdin, sys.stdout, sys.stderr, sys.argv = saved[:4]
+        os.chdir(saved[4])
+        if saved[5] is not None:
+            os.environ["COMEM_DEBUG"] = saved[5]
+    return code, _text(out), _text(err)
 
 
 @pytest.fixture

@@ -99,6 +99,10 @@ def validate(model, clip=None, size=None, profile="continual-inference", knobs=N
     from comem.pytorch.instrument import measure_continual, measure_regular
 
     t0 = time.perf_counter()
+    if profile == "continual-inference" and not knobs:
+        spec = api.resolve(model)
+        if not (spec.continual and api.get_graph(spec).continual_problem is None):
+            profile = None   # a model with no continual form: its regular model alone (params, per-clip counts)
     setup = api.prepare(model, profile, knobs)
     spec, graph, prof, continual = setup.spec, setup.graph, setup.profile, setup.continual
     clip, size, width = api.check_clip_size(spec, clip, size)
