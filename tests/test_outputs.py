@@ -398,3 +398,29 @@ def test_solve_settings_name_the_dtype_and_the_clip_used(cli):
     # solving inside the declared domain: se_ratio's is (0, 1]
     d = json.loads(cli("solve", "x3d-m", "--for", "se_ratio", "--budget", "1GiB", "-f", "json")[1])
     assert d["value"] == 1 and "top of its domain (0, 1]" in d["note"]
+
+
+def test_bench_table_carries_numbers():
+    """bench's table (here from a hand-made measurement, no torch): CSV holds
+    plain numbers, the spread and the unit in their own columns."""
+    from comem.device.bench import bench_table
+    from comem.results.formats import render_tables
+
+    d = {"model": "m", "device": "cpu", "threads": 1, "dtype": "fp32", "clip": 4, "runs": 3, "fps": 30,
+         "peak_gflops": 100.0, "speedup": 2.5, "keeps_up": {"regular": False, "continual": True},
+         "regular": {"clips_per_s": 12.5, "clips_per_s_std": 0.5, "latency_ms": 80.0, "batch": 1, "mfu": 0.125,
+                     "achieved_gflops": 12.5, "peak_allocated_bytes": 1_234_567},
+         "continual": {"frames_per_s": 31.25, "frames_per_s_std": 1.0, "latency_ms": 32.0, "batch": 1,
+                       "mfu": 0.05, "achieved_gflops": 5.0, "peak_allocated_bytes": 2_000_000},
+         "predicted": {"device": "p", "origin": "fitted", "speedup": 2.0,
+                       "regular": {"clips_per_s": 10.0, "peak_allocated_bytes": 1_234_567},
+                       "continual": {"frames_per_s": 20.0, "peak_allocated_bytes": 1_999_488}}}
+    out = render_tables([bench_table(d)], "csv")
+    rows = {r[0]: r[1:] for r in csv.reader(io.StringIO(out))}
+    assert rows["regular: throughput"] == ["12.5", "0.5", "10", "clips/s"]
+    assert rows["regular: latency"] == ["80", "", "100", "ms"]  # predicted: 1 clip / 10 clips/s
+    assert rows["continual: peak allocated"] == ["2000000", "", "1999488", "bytes"]
+    assert rows["regular: MFU (achieved / peak FLOP/s)"][0] == "12.5"
+    assert rows["speed-up (frames/s over clips/s)"] == ["2.5", "", "2", "ratio"]
+    assert rows["continual: keeps up with 30 fps"][:3] == ["true", "", "false"]
+    assert not [c for r in csv.reader(io.StringIO(out)) for c in r if _DISPLAY.search(c.strip())]

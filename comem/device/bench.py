@@ -229,39 +229,51 @@ STEPS = ("build", "regular", "continual", "memory", "predict")
 
 
 def bench_table(d: dict):
-    from comem.results.formats import Table
+    """The measured figures beside comem's, one quantity a row: numbers as
+    numbers (JSON/CSV), the spread and the unit in their own columns."""
+    from comem.results.formats import Percent, Ratio, Rounded, Table
 
     rows = []
     pr = d["predicted"]
     reg = d["regular"]
-    rows.append(["regular: clips/s", f"{reg['clips_per_s']:.3f} ± {reg['clips_per_s_std']:.3f}",
-                 _fmt(pr["regular"].get("clips_per_s"))])
-    rows.append(["regular: latency", f"{reg['latency_ms']:.2f} ms", _ms(pr["regular"].get("clips_per_s"),
-                                                                      reg["batch"])])
-    rows.append(["regular: MFU (achieved / peak FLOP/s)", _mfu(reg, d), ""])
-    rows.append(["regular: peak allocated (bytes)", f"{reg['peak_allocated_bytes']:,}",
-                 f"{pr['regular']['peak_allocated_bytes']:,}"])
+
+    def per_s(v):
+        return None if v is None else Rounded(v, 3)
+
+    def ms(rate, batch):
+        return Rounded(batch / rate * 1000, 2) if rate else None
+
+    def mfu_rows(label, part):
+        if part.get("mfu") is not None:
+            rows.append([f"{label}: MFU (achieved / peak FLOP/s)", Percent(part["mfu"] * 100), None, None, "% of peak"])
+        rows.append([f"{label}: achieved", Rounded(part["achieved_gflops"], 2), None, None, "GFLOP/s"])
+
+    rows.append(["regular: throughput", Rounded(reg["clips_per_s"], 3), Rounded(reg["clips_per_s_std"], 3),
+                 per_s(pr["regular"].get("clips_per_s")), "clips/s"])
+    rows.append(["regular: latency", Rounded(reg["latency_ms"], 2), None, ms(pr["regular"].get("clips_per_s"),
+                                                                             reg["batch"]), "ms"])
+    mfu_rows("regular", reg)
+    rows.append(["regular: peak allocated", reg["peak_allocated_bytes"], None,
+                 pr["regular"]["peak_allocated_bytes"], "bytes"])
     if "scratch_bytes" in reg:
-        rows.append(["regular: kernels' scratch (CPU allocator)", f"{reg['scratch_bytes']:,}", "not modelled"])
+        rows.append(["regular: kernels' scratch (CPU allocator)", reg["scratch_bytes"], None, "not modelled", "bytes"])
     co = d.get("continual")
     if co:
-        rows.append(["continual: frames/s", f"{co['frames_per_s']:.3f} ± {co['frames_per_s_std']:.3f}",
-                     _fmt(pr["continual"].get("frames_per_s"))])
-        rows.append(["continual: latency", f"{co['latency_ms']:.2f} ms", _ms(pr["continual"].get("frames_per_s"),
-                                                                           co["batch"])])
-        rows.append(["continual: MFU (achieved / peak FLOP/s)", _mfu(co, d), ""])
-        rows.append(["continual: peak allocated (bytes)", f"{co['peak_allocated_bytes']:,}",
-                     f"{pr['continual']['peak_allocated_bytes']:,}"])
-        rows.append(["speed-up (frames/s over clips/s)", f"{d['speedup']:.2f}×",
-                     _fmt(pr.get("speedup"), "×")])
+        rows.append(["continual: throughput", Rounded(co["frames_per_s"], 3), Rounded(co["frames_per_s_std"], 3),
+                     per_s(pr["continual"].get("frames_per_s")), "frames/s"])
+        rows.append(["continual: latency", Rounded(co["latency_ms"], 2), None,
+                     ms(pr["continual"].get("frames_per_s"), co["batch"]), "ms"])
+        mfu_rows("continual", co)
+        rows.append(["continual: peak allocated", co["peak_allocated_bytes"], None,
+                     pr["continual"]["peak_allocated_bytes"], "bytes"])
+        rows.append(["speed-up (frames/s over clips/s)", Ratio(d["speedup"]), None,
+                     None if pr.get("speedup") is None else Ratio(pr["speedup"]), "ratio"])
     if d.get("fps"):
-        for part, label in (("regular", "clips/s"), ("continual", "frames/s")):
+        for part in ("regular", "continual"):
             if part in d["keeps_up"]:
-                rate = d[part]["clips_per_s" if part == "regular" else "frames_per_s"]
                 want = pr[part].get("clips_per_s" if part == "regular" else "frames_per_s")
-                rows.append([f"{part}: keeps up with {d['fps']:g} fps", f"{'yes' if d['keeps_up'][part] else 'no'} "
-                             f"({rate:.1f} {label})", "" if want is None else
-                             f"{'yes' if want >= d['fps'] else 'no'}"])
+                rows.append([f"{part}: keeps up with {d['fps']:g} fps", bool(d["keeps_up"][part]), None,
+                             None if want is None else bool(want >= d["fps"]), ""])
     notes = [f"{d['model']} on {d['device']}" + (f" ({d['threads']} thread{'s' if d['threads'] != 1 else ''})"
                                                  if d.get("threads") else "")
              + f", {d['dtype']}, clip {d['clip']}, batch {reg['batch']}"
@@ -277,20 +289,5 @@ def bench_table(d: dict):
                                             "as weights + input + state + the peak of live tensors (CPU tracker)")]
     if d.get("fps"):
         notes.append("keeps up: regular clips/s (one clip per new frame) or continual frames/s at least the frame rate")
-    return Table(f"Benchmark — {d['model']}", ["quantity", "measured", "comem"], rows, notes)
-
-
-def _mfu(part, d):
-    if part.get("mfu") is None:
-        return f"{part['achieved_gflops']:.2f} GFLOP/s"
-    return f"{part['mfu']:.1%} ({part['achieved_gflops']:.2f} GFLOP/s)"
-
-
-def _ms(per_s, batch):
-    return "" if not per_s else f"{batch / per_s * 1000:.2f} ms"
-
-
-def _fmt(v, unit=""):
-    if v is None:
-        return ""
-    return f"{v:.3f}{unit}" if v < 100 else f"{v:,.1f}{unit}"
+    return Table(f"Benchmark — {d['model']}", ["quantity", "measured", "±", "comem", "unit"], rows, notes,
+                 numeric=(1, 2, 3))
