@@ -30,35 +30,71 @@ def _mib(x, nbytes):
     return x * nbytes / 2 ** 20
 
 
+#: what one stage's transient bar shows under each rule of the ``transient`` knob
+_STAGE_BARS = {
+    "stage-output": "the stage's output map",
+    "largest-map": "the largest map in the stage",
+}
+
+
 def memory_by_stage(report):
-    """Bars per stage: continual state and the largest map one step holds
-    there; a regular-only model shows the largest map of its clip per stage."""
+    """Bars per stage: continual state and, beside it, the stage's share of
+    the transient under the report's own rule (the ``transient`` knob, or an
+    erratum's correction): the stage's output map under ``stage-output``
+    (Appendix A), its largest map under ``largest-map``; so the tallest bar is
+    the transient the totals print.  The liveness rules peak over live maps
+    no single stage bar holds: the bars then show each stage's largest map and
+    a line marks the transient in force.  A regular-only model shows the maps
+    of its clip.  The figure says which accounting it draws, and an erratum's
+    other reading."""
     plt = _plt()
+    b = report.bytes_per_float
+    rule = report.transient_rule
+    per_stage = rule in _STAGE_BARS
+    shown = _STAGE_BARS.get(rule, "the largest map in the stage")
     stages, state, peak = [], [], []
     for s in report.stages:
         rows = [r for r in report.rows if r.stage == s["stage"]]
         stages.append(s["stage"])
-        state.append(_mib(s["state_floats"] or 0, report.bytes_per_float))
-        per = (lambda r: r.y.c * r.y.h * r.y.w) if report.continual else (lambda r: r.y.numel)
-        peak.append(_mib(max((per(r) for r in rows), default=0) * report.batch, report.bytes_per_float))
-    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(stages) + 2), 4))
+        state.append(_mib(s["state_floats"] or 0, b))
+        per = (lambda y: y.c * y.h * y.w) if report.continual else (lambda y: y.numel)
+        if rule == "stage-output" and rows:
+            c, t, h, w = s["output"]
+            n = c * h * w if report.continual else c * t * h * w
+        else:
+            n = max((per(r.y) for r in rows), default=0)
+        peak.append(_mib(n * report.batch, b))
+    fig, ax = plt.subplots(figsize=(max(7, 0.6 * len(stages) + 2), 4.6))
     xs = range(len(stages))
+    notes = []
     if report.continual:
+        transient = _mib(report.transient_floats, b)
         ax.bar([x - 0.2 for x in xs], state, width=0.4, label="state (kept between frames)")
-        ax.bar([x + 0.2 for x in xs], peak, width=0.4, label="largest map of one step")
-        foot = (f"total: state {_mib(report.state_floats, report.bytes_per_float):.2f} MiB + transient "
-                f"{_mib(report.transient_floats, report.bytes_per_float):.2f} MiB")
+        ax.bar([x + 0.2 for x in xs], peak, width=0.4, label=f"one step: {shown}")
+        notes.append(f"total: state {_mib(report.state_floats, b):.2f} MiB + transient {transient:.2f} MiB "
+                     f"at {report.transient_at} (rule '{rule}'"
+                     + (": the tallest transient bar)" if per_stage else ")"))
     else:
-        ax.bar(list(xs), peak, width=0.6, label="largest map of the clip (regular model)")
-        foot = (f"{report.title} has no continual form; regular worst case "
-                f"{_mib(report.regular_total_floats, report.bytes_per_float):.2f} MiB")
+        transient = _mib(report.regular_transient_floats, b)
+        ax.bar(list(xs), peak, width=0.6, label=f"the clip (regular model): {shown}")
+        notes.append(f"{report.title} has no continual form; regular worst case "
+                     f"{_mib(report.regular_total_floats, b):.2f} MiB (rule '{rule}')")
+    if not per_stage:
+        ax.axhline(transient, color="crimson", lw=1, ls="--",
+                   label=f"transient under '{rule}' (live maps together): {transient:.2f} MiB")
+    for e in report.errata:
+        if e.get("quantity") == "transient" and e.get("consistent") is not None:
+            notes.append(f"erratum {e['id']}: printed {e['printed']:,} floats ({_mib(e['printed'], b):.2f} MiB); "
+                         f"the equations give {e['consistent']:,} ({_mib(e['consistent'], b):.2f} MiB) "
+                         f"-- --knob errata=consistent draws that accounting")
     ax.set_xticks(list(xs))
     ax.set_xticklabels(stages, rotation=30, ha="right")
     ax.set_ylabel(f"MiB ({report.dtype}, batch {report.batch})")
     ax.set_title(f"{report.title}: memory by stage (clip {report.clip} x {report.frame}, {report.profile})")
-    ax.legend()
-    fig.text(0.01, 0.01, foot, fontsize=8)
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    ax.legend(fontsize=8)
+    for i, text in enumerate(reversed(notes)):
+        fig.text(0.01, 0.01 + 0.035 * i, text, fontsize=7)
+    fig.tight_layout(rect=(0, 0.035 * len(notes) + 0.01, 1, 1))
     return fig
 
 
@@ -141,12 +177,13 @@ def continual_vs_regular(models, **kw):
 
 def pareto_grid(model, grid: dict, x="total_bytes", y="ops_per_step", color=None, clips=None, sizes=None,
                 batches=(1,), dtypes=("fp32",), profile=None, knobs=None, convention="ptflops", params=None,
-                where=(), maximize="params", max_points: int = 200_000):
+                where=(), maximize=None, max_points: int = 200_000):
     """Every valid design of a sweep as a dot (``x`` against ``y``, coloured
     by ``color``: a swept parameter by default) and the Pareto front over
-    them: the designs no other design beats on lower ``x``, lower ``y`` and
-    (when ``maximize`` names a column, by default ``params``, the capacity)
-    a larger ``maximize`` — the efficient designs."""
+    them: the designs no other design beats on lower ``x`` and lower ``y``
+    (the lower-left edge, drawn as a staircase) and, only when ``maximize``
+    names a column (``params``, the capacity), a larger ``maximize``.  Log
+    axes are labelled in plain numbers of their unit (MiB, G)."""
     import numpy as np
 
     from comem.analyses.sweep import iter_design_sweep
@@ -188,21 +225,36 @@ def pareto_grid(model, grid: dict, x="total_bytes", y="ops_per_step", color=None
     goal = f"min {x}, min {y}" + (f", max {maximize}" if maximize else "")
     if maximize:
         ax.scatter(_scale(X[front], x), _scale(Y[front], y), facecolors="none", edgecolors="crimson", s=22,
-                   linewidths=0.9, zorder=3, label=f"Pareto front: {len(front)} designs ({goal})")
+                   linewidths=0.9, zorder=3, label=f"Pareto front: {len(front)} design{'s' if len(front) != 1 else ''} ({goal})")
     else:
         ax.step(_scale(X[front], x), _scale(Y[front], y), where="post", color="crimson", lw=1.5,
-                label=f"Pareto front: {len(front)} designs ({goal})")
+                label=f"Pareto front: {len(front)} design{'s' if len(front) != 1 else ''} ({goal})")
         ax.scatter(_scale(X[front], x), _scale(Y[front], y), color="crimson", s=14, zorder=3)
     fig.colorbar(sc, ax=ax, label=color)
     ax.set_xlabel(_label(x))
     ax.set_ylabel(_label(y))
     ax.set_xscale("log")
     ax.set_yscale("log")
+    _plain_log_ticks(ax)
     ax.legend(fontsize=8)
     name = model if isinstance(model, str) else getattr(model, "name", "model")
     ax.set_title(f"{name}: {len(X):,} designs over {', '.join(grid)}")
     fig.tight_layout()
     return fig
+
+
+def _plain_log_ticks(ax):
+    """Tick labels of log axes as plain numbers of the axis unit (4, 6, 10,
+    20 MiB), never 4×10^0: majors always, minors where a few decades show."""
+    from matplotlib.ticker import LogFormatter
+
+    class Plain(LogFormatter):
+        def _num_to_string(self, x, vmin, vmax):
+            return f"{x:g}"
+
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(Plain(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+        axis.set_minor_formatter(Plain(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
 
 
 def _scale(v, name):

@@ -23,8 +23,9 @@ from comem.cli.grid import split_params
 @click.option("--color", "color_col", default=None, help="pareto-grid: the colour column (default: the first "
                                                          "swept parameter).")
 @click.option("--where", "where", multiple=True, help="pareto-grid: keep points meeting COLUMN OP NUMBER[UNIT].")
-@click.option("--maximize", "maximize", default="params", show_default=True,
-              help="pareto-grid: the front also maximises this column ('' for min x and y only).")
+@click.option("--maximize", "maximize", default=None,
+              help="pareto-grid: the front also maximises this column, e.g. params (default: min x and y only, "
+                   "the lower-left edge).")
 @click.option("--device", "plot_device", type=click.Choice(["cpu", "tx2", "xavier", "rtx2080ti"]),
               default="rtx2080ti", show_default=True, help="accuracy-throughput: the paper's platform.")
 @model_options
