@@ -63,7 +63,7 @@ def test_sweep_with_hxw_items(cli):
     (["x3d-m", "--size", "224x"], "size"),
     (["x3d-m", "--size", "0x224"], "size"),
     (["x3d-m", "--size", "224x398x3"], "size"),
-    (["solve", "x3d-m", "--size", "224x398", "--for", "size", "--budget", "10MB"], "square"),
+    (["solve", "x3d-m", "--size", "224x398", "--for", "size", "--budget", "10MB"], "drop --size"),
 ])
 def test_bad_frame_sizes(cli, args, needle):
     rc, out, err = cli(*args)
