@@ -1,6 +1,8 @@
 """`comem sweep`, `comem pareto`, `comem solve`: the design space."""
 from __future__ import annotations
 
+import sys
+
 import click
 
 from comem import _compat
@@ -98,7 +100,7 @@ def stream_sweep(blocks, fmt, n_items, done=lambda r: len(r.clips)):
     from comem.results.stream import write_blocks
 
     with progress(n_items, "sweeping") as bar:
-        write_blocks(blocks, fmt, click.get_text_stream("stdout"), lambda r: bar.update(done(r)))
+        write_blocks(blocks, fmt, sys.stdout, lambda r: bar.update(done(r)))
 
 
 @click.command("pareto")
