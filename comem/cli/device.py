@@ -51,7 +51,7 @@ def predict_cmd(model, device, clip, size, batch, dtype, params, top, fmt):
 @click.option("--threads", type=click.IntRange(1, 1024), default=1, show_default=True,
               help="CPU threads, pinned while timing (the paper used one core).")
 @click.option("--seconds", type=click.FloatRange(0.05, 5.0), default=0.25, show_default=True,
-              help="Time spent on each measurement (about 110 measurements).")
+              help="Time spent on each measurement (about 170 measurements: a clip and a step per case).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
               help="Where to write the profile. Default: this machine's, in comem's config directory "
                    "($COMEM_CONFIG_DIR, else $XDG_CONFIG_HOME/comem, else ~/.config/comem).")

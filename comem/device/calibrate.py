@@ -163,7 +163,7 @@ def nnls_relative(rows, targets, scales=None):
             r = float(((A @ x - b) ** 2).sum())
             if best is None or r < best - 1e-15:
                 best, best_x = r, x
-    return best_x
+    return [float(v) for v in best_x]
 
 
 def _columns(feats, classes):
@@ -533,8 +533,10 @@ def calibration_tables(prof: DeviceProfile, cases: list, path=None) -> list:
 def platform_tables(prof: DeviceProfile, loo: list, path=None) -> list:
     from comem.results.formats import Table
 
-    rows = [[label, round(m, 3), round(f, 3), f"{f / m - 1:+.1%}", round(p, 3), f"{p / m - 1:+.1%}"]
-            for label, m, f, p in loo]
+    from comem.results.formats import Percent, Rounded
+
+    rows = [[label, Rounded(float(m), 3), Rounded(float(f), 3), Percent(100 * (f / m - 1), 1, True),
+             Rounded(float(p), 3), Percent(100 * (p / m - 1), 1, True)] for label, m, f, p in loo]
     a = prof.loo
     clip, step = prof.classes["clip"], prof.classes["step"]
     notes = [f"{prof.title}: {len(loo)} rows of Table 1 at Table 6's batch, {prof.dtype}",
