@@ -272,11 +272,11 @@ def _label(name):
 def accuracy_throughput(device: str = "rtx2080ti"):
     """Figures 6–9 of the CoX3D paper (Appendix D): Kinetics-400 top-1
     accuracy against throughput on one of its platforms, from Table 1's
-    published values, with comem's roofline prediction for each model drawn
+    published values, with comem's latency model (the platform's profile fitted to Table 1) for each model drawn
     beside its measurement (hollow marker, joined by a line)."""
     from comem.errors import ComemError
     from comem.reproduce.co3d import PLATFORM_TITLES, PLATFORMS, _label, load_published, table6_batches
-    from comem.device.roofline import predict
+    from comem.device.latency import predict
 
     if device not in PLATFORMS:
         raise ComemError(f"accuracy-throughput draws the paper's platforms: {', '.join(PLATFORMS)}; got {device!r}")
@@ -296,7 +296,7 @@ def accuracy_throughput(device: str = "rtx2080ti"):
         ax.annotate(_label(e), (measured, e["acc"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.scatter([], [], color="tab:blue", label="clip models (measured)")
     ax.scatter([], [], color="tab:red", label="continual, per frame (measured)")
-    ax.scatter([], [], facecolors="none", edgecolors="gray", label="comem's roofline prediction")
+    ax.scatter([], [], facecolors="none", edgecolors="gray", label="comem's latency model (the platform's profile fitted to Table 1)")
     ax.set_xscale("log")
     ax.set_xlabel(f"throughput on {PLATFORM_TITLES[device]} (predictions/s, Table 6 batch)")
     ax.set_ylabel("Kinetics-400 top-1 accuracy (%)")

@@ -219,40 +219,41 @@ def table6_batches(pub, entry) -> dict:
 
 
 def table1_throughput(pub) -> Table:
-    """Table 1's throughput (Table 6's batches) beside the roofline prediction."""
-    from comem.device.roofline import predict
-
-    rows = []
-    errors = {p: [] for p in PLATFORMS}
-    for e in pub["table1_hw"]:
-        co = e.get("continual", False)
-        batch = table6_batches(pub, e)
-        row = [_label(e)]
-        for plat in PLATFORMS:
-            pr = predict(e["model"], plat, batch=batch[plat], clip=e["clip"], size=e["size"])
-            v = (pr.continual if co else pr.regular)["per_s"]
-            row += [e[plat][0], round(v, 2), Ratio(v / e[plat][0], places=1)]
-            errors[plat].append(v / e[plat][0])
-        rows.append(row)
+    """Table 1's throughput (Table 6's batches) beside comem's latency model
+    (comem.device.latency), each row predicted by the platform's profile fitted
+    to the other 19 rows (leave-one-out: no row predicts itself)."""
     import statistics
 
-    notes = [f"{PLATFORM_TITLES[p]}: median predicted/measured {statistics.median(errors[p]):.1f}×" for p in PLATFORMS]
-    notes += ["comem: the roofline of comem.device.roofline (executed work and bytes moved per layer, device peaks "
-              "times efficiency factors, a per-layer overhead; specs/devices/devices.toml) at Table 6's batch "
-              "and precision: an upper bound on what eager PyTorch reaches",
-              "largest misses: grouped and depthwise 3D convolutions (X3D) run far below the roofline in "
-              "cuDNN/PyTorch (Appendix D blames their memory access), and the TX2, whose measured speeds "
-              "(X3D-L 0.19 clips/s, below the CPU's 0.25) no peak figure explains"]
+    from comem.device.calibrate import fit_platform
+
+    loo = {plat: fit_platform(plat)[1] for plat in PLATFORMS}
+    rows = []
+    errors = {p: [] for p in PLATFORMS}
+    for k, e in enumerate(pub["table1_hw"]):
+        row = [_label(e)]
+        for plat in PLATFORMS:
+            _, measured, _, v = loo[plat][k]
+            row += [e[plat][0], round(v, 2), Ratio(v / e[plat][0], places=2)]
+            errors[plat].append(abs(v / e[plat][0] - 1))
+        rows.append(row)
+    notes = [f"{PLATFORM_TITLES[p]}: median |error| {statistics.median(errors[p]) * 100:.1f}% (leave-one-out)"
+             for p in PLATFORMS]
+    notes += ["comem: the latency model of comem.device.latency (per operation class: time per FLOP, per byte and "
+              "per module call) with each platform's profile fitted to Table 1 (comem calibrate --platform NAME), "
+              "refitted without the row it predicts; Table 6's batch and precision",
+              "what no fit explains: CoSlow and CoI3D on the Jetsons and the TX2's X3D-L (0.19 clips/s, below the "
+              "CPU's 0.25)"]
     heads = ["model"]
     for p in PLATFORMS:
         heads += [f"{PLATFORM_TITLES[p]} paper", "comem", "×"]
-    return Table("Table 1 — throughput (predictions/s): published vs roofline prediction", heads, rows, notes,
-                 numeric=tuple(i for i in range(1, len(heads)) if i % 3 != 0))
+    return Table("Table 1 — throughput (predictions/s): published vs comem's latency model (leave-one-out)", heads,
+                 rows, notes, numeric=tuple(i for i in range(1, len(heads)) if i % 3 != 0))
 
 
 def table7_throughput(pub) -> Table:
-    """Table 7's throughput ratios (continual / regular) beside the predicted ones."""
-    from comem.device.roofline import predict
+    """Table 7's throughput ratios (continual / regular) beside the predicted ones
+    (comem.device.latency with the platform's profile fitted to Table 1)."""
+    from comem.device.latency import predict
 
     batches = {(r["model"], r.get("continual", False)): r["batch"] for r in pub["table6"]["rows"]}
     clips = {e["model"]: e["clip"] for e in pub["table1_hw"] if not e.get("continual")}
@@ -268,10 +269,11 @@ def table7_throughput(pub) -> Table:
     heads = ["model"]
     for p in PLATFORMS:
         heads += [f"{PLATFORM_TITLES[p]} paper", "comem"]
-    notes = ["continual frames/s over regular clips/s, each at Table 6's batch (x higher); comem: the roofline",
-             "the roofline charges the continual step for its executed work, state traffic and per-layer "
-             "overhead; it misses most where the measured gains collapse (CoI3D and CoSlow on the Jetsons and "
-             "the 2080 Ti, where small batches of per-frame kernels run far below the devices' peaks)"]
+    notes = ["continual frames/s over regular clips/s, each at Table 6's batch (x higher); comem: the latency "
+             "model (comem.device.latency) with each platform's profile fitted to Table 1 (in-sample)",
+             "it charges the continual step for its work, state traffic and every module call; it misses most "
+             "where the measured gains collapse (CoI3D and CoSlow on the Jetsons and the 2080 Ti, where small "
+             "batches of per-frame kernels run far below the devices' peaks)"]
     return Table("Table 7 — throughput, continual / regular (× higher): published vs predicted", heads, rows, notes,
                  numeric=tuple(range(1, len(heads))))
 
