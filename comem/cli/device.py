@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from comem.cli.options import WholeNumber, FrameSize, NameValue, dtype_type, format_option
+from comem.cli.options import NameValue, batch_option, clip_option, dtype_type, format_option, size_option
 from comem.cli.output import emit, progress
 
 
@@ -13,11 +13,9 @@ from comem.cli.output import emit, progress
               help="The device profile that predicts: 'this' (the profile `comem calibrate` saved for this "
                    "machine), a paper platform fitted to Table 1 (cpu, tx2, xavier, rtx2080ti), or a path to a "
                    "profile TOML.")
-@click.option("--clip", "-T", type=WholeNumber("clip (frames)", 1, 100000), default=None,
-              help="Frames per clip. Default: the spec's.")
-@click.option("--size", "-S", type=FrameSize(), default=None, help="Frame size. Default: the spec's.")
-@click.option("--batch", "-b", type=WholeNumber("batch (streams)", 1, 65536), default=1, show_default=True,
-              help="Batch size (streams).")
+@clip_option()
+@size_option()
+@batch_option()
 @click.option("--dtype", type=dtype_type(), default=None,
               help="Default: the profile's (fp16 for the Jetsons' fitted profiles, fp32 elsewhere).")
 @click.option("--set", "params", multiple=True, type=NameValue("depth_factor=5.0"), help="Override a spec parameter.")
@@ -104,15 +102,14 @@ def calibrate_cmd(threads, seconds, output, force, platform, fmt):
                    "platform's, else the one `comem calibrate` saved for this machine.")
 @click.option("--fps", type=click.FloatRange(min=0, min_open=True, max=100000), default=None,
               help="A frame rate to keep up with (e.g. 30): shown for the measured and predicted speeds.")
-@click.option("--batch", "-b", type=WholeNumber("batch (streams)", 1, 4096), default=None,
-              help="Batch size (default: 1, or the platform's).")
+@batch_option(default=None, help="Batch size (default: 1, or the platform's; a measured run holds at most 4096).")
 @click.option("--dtype", type=click.Choice(["fp32", "fp16", "bf16"]), default=None,
               help="Default: fp32, or the platform's.")
 @click.option("--runs", type=click.IntRange(2, 10000), default=10, show_default=True, help="Timed calls.")
 @click.option("--threads", type=click.IntRange(1, 1024), default=1, show_default=True,
               help="CPU threads (the paper used one core).")
-@click.option("--clip", "-T", type=WholeNumber("clip (frames)", 1, 100000), default=None, help="Default: the spec's.")
-@click.option("--size", "-S", type=FrameSize(), default=None, help="Default: the spec's.")
+@clip_option()
+@size_option()
 @format_option()
 def bench_cmd(model, device, platform, profile, fps, batch, dtype, runs, threads, clip, size, fmt):
     """Measure the regular and continual models built from the spec (Appendix

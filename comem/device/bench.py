@@ -21,9 +21,13 @@ from __future__ import annotations
 import statistics
 import time
 
-from comem.errors import ComemError
+from comem.errors import ComemError, arg
 
-PLATFORM_INDEX = {"cpu": 0, "tx2": 1, "xavier": 2, "rtx2080ti": 3}
+#: the paper's platforms (their data: specs/published/co3d-eccv2022.toml, specs/devices/)
+PLATFORMS = ("cpu", "tx2", "xavier", "rtx2080ti")
+
+#: streams a measured run holds at most (it allocates the whole batch; an analysis takes any batch)
+MAX_RUN_BATCH = 4096
 
 
 def platform_preset(model, platform: str) -> dict:
@@ -31,8 +35,8 @@ def platform_preset(model, platform: str) -> dict:
     from comem.spec.data import published as load_published
     from comem.spec.registry import resolve
 
-    if platform not in PLATFORM_INDEX:
-        raise ComemError(f"unknown platform {platform!r}; choose one of: {', '.join(PLATFORM_INDEX)}")
+    if platform not in PLATFORMS:
+        raise ComemError(f"unknown platform {platform!r}; choose one of: {', '.join(PLATFORMS)}")
     pub = load_published()
     name = resolve(model).name
     batches = {r.get("continual", False): r["batch"][platform] for r in pub["table6"]["rows"] if r["model"] == name}
@@ -138,17 +142,20 @@ def bench(model, device: str = "cpu", platform: str | None = None, batch: int | 
 
     progress = progress or (lambda step: None)
     if device not in ("cpu", "cuda"):
-        raise ComemError(f"--device must be cpu or cuda, got {device!r}")
+        raise ComemError(f"{arg('device')} must be cpu or cuda, got {device!r}")
     if device == "cuda" and not torch.cuda.is_available():
-        raise ComemError("--device cuda: no CUDA device is available here; use --device cpu")
+        raise ComemError(f"{arg('device')} cuda: no CUDA device is available here; use {arg('device')} cpu")
     if runs < 2 or runs > 10_000:
-        raise ComemError(f"--runs must be 2..10000, got {runs}")
+        raise ComemError(f"{arg('runs')} must be 2..10000, got {runs}")
     if fps is not None and not (0 < fps <= 100_000):
-        raise ComemError(f"--fps must be a positive frame rate, got {fps}")
+        raise ComemError(f"{arg('fps')} must be a positive frame rate, got {fps}")
+    if batch is not None and not 1 <= batch <= MAX_RUN_BATCH:
+        raise ComemError(f"{arg('batch')} {batch} is more streams than a measured run holds; give 1..{MAX_RUN_BATCH}")
     preset = platform_preset(model, platform) if platform else {"regular": 1, "continual": 1, "dtype": "fp32"}
     dtype = dtype or preset["dtype"]
     if device == "cpu" and dtype == "fp16":
-        raise ComemError("fp16 convolutions on CPU are not what a deployment runs; use --dtype fp32 (or bf16) on CPU")
+        raise ComemError(f"fp16 convolutions on CPU are not what a deployment runs; use {arg('dtype')} fp32 (or bf16) "
+                         "on CPU")
     b_reg = batch or preset["regular"]
     b_co = batch or preset["continual"]
     if profile is None:

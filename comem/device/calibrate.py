@@ -29,7 +29,7 @@ import statistics
 import time
 from dataclasses import dataclass, field
 
-from comem.device.latency import (CONTAINERS, MODES, DeviceProfile, ModelTerms, features, model_terms, predict,
+from comem.device.latency import (MODES, DeviceProfile, ModelTerms, features, model_terms, predict,
                                   this_profile_path)
 from comem.errors import ComemError
 from comem.layers.base import OP_WORK_GROUPS
@@ -381,12 +381,12 @@ def published_group(cls: str) -> str:
 def platform_rows(platform: str) -> list:
     """Table 1's rows of one platform: (label, continual, batch, dtype,
     measured per second, terms)."""
-    from comem.device.bench import PLATFORM_INDEX
+    from comem.device.bench import PLATFORMS
     from comem.spec.data import published
     from comem.spec.registry import resolve
 
-    if platform not in PLATFORM_INDEX:
-        raise ComemError(f"unknown platform {platform!r}; choose one of: {', '.join(PLATFORM_INDEX)}")
+    if platform not in PLATFORMS:
+        raise ComemError(f"unknown platform {platform!r}; choose one of: {', '.join(PLATFORMS)}")
     pub = published()
     dtype = pub["table6"]["precision"][platform]
     out = []
