@@ -87,7 +87,10 @@ COMPARE_KEYS = {"count": "convention"}
 OPTIONS = {"--count": "--convention", "--macs-budget": "--ops-budget"}
 #: CLI options renamed in 0.3 so that one word means one thing ("device": where bench runs, which latency
 #: profile predict uses); their 0.2 spellings, removed in 0.4 too
-OPTIONS.update({"--device": "--allocator"})
+OPTIONS.update({"--device": "--allocator"})  # comem MODEL --device (the allocator --runtime models)
+#: comem plot accuracy-throughput --device (a paper platform); declared per option, so predict's and bench's own
+#: --device (the profile that predicts, where bench runs) are not affected
+PLOT_OPTIONS = {"--device": "--platform"}
 
 
 def add_keys(d: dict, table: dict) -> dict:
@@ -127,5 +130,5 @@ def solve_budget(ops_budget, macs_budget):
 
 
 def option_aliases(current: str) -> list[str]:
-    """The 0.1 spellings of a CLI option, declared beside its current name."""
-    return [old for old, new in OPTIONS.items() if new == current]
+    """The 0.1/0.2 spellings of a CLI option, declared beside its current name."""
+    return [old for table in (OPTIONS, PLOT_OPTIONS) for old, new in table.items() if new == current]

@@ -5,6 +5,7 @@ import os
 
 import click
 
+from comem import _compat
 from comem.errors import ComemError
 from comem.cli.options import model_options, common_kwargs
 from comem.cli.output import emit
@@ -26,8 +27,9 @@ from comem.cli.grid import split_params
 @click.option("--maximize", "maximize", default=None,
               help="pareto-grid: the front also maximises this column, e.g. params (default: min x and y only, "
                    "the lower-left edge).")
-@click.option("--device", "plot_device", type=click.Choice(["cpu", "tx2", "xavier", "rtx2080ti"]),
-              default="rtx2080ti", show_default=True, help="accuracy-throughput: the paper's platform.")
+@click.option("--platform", *_compat.option_aliases("--platform"), "plot_device",
+              type=click.Choice(["cpu", "tx2", "xavier", "rtx2080ti"]), default="rtx2080ti", show_default=True,
+              help="accuracy-throughput: the paper's platform.")
 @model_options
 def plot_cmd(figure, models, out, values, x_col, y_col, color_col, where, maximize, plot_device, clip, size, profile, knobs, params, dtype,
              batch, convention):
