@@ -34,14 +34,12 @@ def predict_cmd(model, device, clip, size, batch, dtype, params, top, fmt):
     comem predict x3d-m --device rtx2080ti --batch 64
     comem predict x3d-m --device xavier              # fp16, the profile fitted to Table 1
     """
-    from comem.device.latency import get_profile, predict, predict_data, predict_tables
-    from comem.model.runtime import runtime_peak
+    from comem.device.latency import get_profile, peak_bytes, predict, predict_data, predict_tables
     from comem.results.formats import render_tables
 
     prof = get_profile(device)
     pr = predict(model, prof, batch, dtype, clip, size, dict(params) or None)
-    rt = runtime_peak(model, pr.clip, size, pr.dtype, batch, prof.device, dict(params) or None)
-    peaks = {"regular": rt.regular.total, "continual": None if rt.continual is None else rt.continual.total}
+    peaks = peak_bytes(model, pr, prof, size, batch, dict(params) or None)
     emit(render_tables(predict_tables(pr, prof, peaks, top), fmt, data=predict_data(pr, prof, peaks)), fmt)
 
 

@@ -523,6 +523,16 @@ def predict_tables(pr: Prediction, prof: DeviceProfile, peaks: dict | None = Non
     return tables
 
 
+def peak_bytes(model, pr: Prediction, prof: DeviceProfile, size=None, batch: int = 1, params=None) -> dict:
+    """The bytes PyTorch allocates at its peak (comem.model.runtime) for the
+    regular clip and the continual step of a prediction, on the profile's
+    allocator: ``{"regular": ..., "continual": ... or None}``."""
+    from comem.model.runtime import runtime_peak
+
+    rt = runtime_peak(model, pr.clip, size, pr.dtype, batch, prof.device, params)
+    return {"regular": rt.regular.total, "continual": None if rt.continual is None else rt.continual.total}
+
+
 def predict_data(pr: Prediction, prof: DeviceProfile, peaks: dict | None = None) -> dict:
     d = pr.as_dict()
     d["title"] = prof.title
