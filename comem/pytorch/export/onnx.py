@@ -190,7 +190,9 @@ class TensorCheck:
 class StreamMemory:
     """What one stream costs on ONNX Runtime's CPU provider, and N streams.
 
-    ``weights_bytes``: the graph's initializers (measured); ``state_bytes``:
+    ``weights_bytes``: the graph's float initializers and constants (measured:
+    the model's parameters and batch-norm statistics); ``constants_bytes``
+    its integer constants; ``state_bytes``:
     the manifest's tensors (floats and integers); ``largest_intermediate``:
     the largest tensor one step computes (shape inference over the graph,
     ONNX Runtime's own per-node output sizes where its profile gives them);
@@ -200,6 +202,8 @@ class StreamMemory:
     (the report's, for comparison)."""
     weights_bytes: int
     params_bytes: int
+    #: integer constants of the graph (the library's index tensors), held once like the weights
+    constants_bytes: int
     state_bytes: int
     largest_intermediate: int
     largest_at: str
@@ -214,11 +218,12 @@ class StreamMemory:
         its state twice (ONNX Runtime takes the state as inputs and returns the
         new state as separate outputs) and, run one after another, the
         intermediates of one step at a time."""
-        return self.weights_bytes + n * (2 * self.state_bytes + self.input_bytes + self.output_bytes) + \
-            self.peak_intermediates
+        per_stream = 2 * self.state_bytes + self.input_bytes + self.output_bytes
+        return self.weights_bytes + self.constants_bytes + n * per_stream + self.peak_intermediates
 
     def to_dict(self) -> dict:
         return {"weights_bytes": self.weights_bytes, "params_bytes": self.params_bytes,
+                "constants_bytes": self.constants_bytes,
                 "state_bytes": self.state_bytes, "largest_intermediate_bytes": self.largest_intermediate,
                 "largest_intermediate_at": self.largest_at, "peak_intermediates_bytes": self.peak_intermediates,
                 "runtime_largest_output_bytes": self.runtime_largest_output, "comem_transient_bytes":
@@ -276,14 +281,16 @@ def check_tables(res: "ExportCheck", streams: int = 8) -> list:
                     ["check", "value", "ok"], rows)]
     mem = res.memory
     if mem is not None:
-        mrows = [["weights (graph initializers)", mem.weights_bytes],
+        mrows = [["weights (float initializers and constants: parameters, batch-norm statistics)", mem.weights_bytes],
                  ["parameters x bytes (comem)", mem.params_bytes],
+                 ["integer constants of the graph (index tensors)", mem.constants_bytes],
                  ["state (manifest: floats and integers)", mem.state_bytes],
                  ["largest intermediate of one step (shape inference)", mem.largest_intermediate],
                  ["largest node output (ONNX Runtime profile)", mem.runtime_largest_output],
                  ["peak live intermediates of one step (graph order)", mem.peak_intermediates],
                  ["comem transient of one step", mem.transient_bytes],
-                 ["one stream: weights + 2 x state + input + output + intermediates", mem.streams(1)],
+                 ["one stream: weights + constants + 2 x state + input + output + intermediates",
+                  mem.streams(1)],
                  [f"{streams} streams, run one after another", mem.streams(streams)]]
         tables.append(Table("deployment memory on ONNX Runtime (CPU), bytes", ["quantity", "bytes"], mrows,
                             numeric=(1,), notes=[f"largest intermediate at {mem.largest_at}"]))
@@ -347,7 +354,19 @@ def graph_memory(onnx_bytes, manifest, transient_bytes, params_bytes, profile=Tr
     import onnxruntime as ort
 
     m = onnx.load_from_string(onnx_bytes)
+    # what the graph holds besides its inputs: initializers, and the tensors constant folding moved into
+    # Constant nodes (a conv's reshaped bias)
     weights = sum(_nbytes(tuple(i.dims), ONNX_DTYPES.get(i.data_type, "float32")) for i in m.graph.initializer)
+    index_consts = 0
+    for node in m.graph.node:
+        if node.op_type == "Constant":
+            for a in node.attribute:
+                if a.name == "value" and a.t.dims:
+                    size = _nbytes(tuple(a.t.dims), ONNX_DTYPES.get(a.t.data_type, "float32"))
+                    if ONNX_DTYPES.get(a.t.data_type, "").startswith("float"):
+                        weights += size
+                    else:
+                        index_consts += size
     # shape inference with the batch made concrete
     for v in list(m.graph.input) + list(m.graph.output):
         for d in v.type.tensor_type.shape.dim:
@@ -360,8 +379,12 @@ def graph_memory(onnx_bytes, manifest, transient_bytes, params_bytes, profile=Tr
         shape, dtype = _vi(v)
         if all(isinstance(d, int) for d in shape):
             sizes[v.name] = _nbytes(shape, dtype)
-    inits = {i.name for i in m.graph.initializer}
-    graph_io = {v.name for v in m.graph.input} | {v.name for v in m.graph.output}
+    # weights, constants and their aliases (the exporter shares equal initializers through Identity nodes)
+    consts = {i.name for i in m.graph.initializer}
+    for node in m.graph.node:
+        if node.op_type == "Constant" or (node.op_type == "Identity" and node.input[0] in consts):
+            consts.update(node.output)
+    graph_io = {v.name for v in m.graph.input} | {v.name for v in m.graph.output} | consts
     last_use = {}
     for k, node in enumerate(m.graph.node):
         for name in node.input:
@@ -382,7 +405,7 @@ def graph_memory(onnx_bytes, manifest, transient_bytes, params_bytes, profile=Tr
         runtime_largest = _ort_largest_output(onnx_bytes, manifest)
     inp = next(v for v in m.graph.input if v.name == "input")
     out = next(v for v in m.graph.output if v.name == "output")
-    return StreamMemory(weights, params_bytes, manifest.bytes, largest, largest_at, peak, runtime_largest,
+    return StreamMemory(weights, params_bytes, index_consts, manifest.bytes, largest, largest_at, peak, runtime_largest,
                         transient_bytes, _nbytes(*_vi(inp)), _nbytes(*_vi(out)))
 
 
@@ -529,6 +552,22 @@ def check_export(model, manifest, row_owners=None, steps: int = 3, seed: int = 0
     return res
 
 
+def randomise(model, seed: int = 0):
+    """Give every parameter and batch-norm statistic its own random values,
+    as a trained model has: the exporter merges initializers that are equal
+    (a fresh batch norm's ones and zeros), which would shrink the weights
+    the graph holds below what a real model's hold."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.1 + (1.0 if p.dim() == 1 else 0.0))
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+    return model
+
+
 def check_model(model, clip: int, size, steps: int = 3, knobs: dict | None = None, params=None,
                 memory: bool = True, batch: int = 1) -> ExportCheck:
     """Build ``model`` (a built-in name or spec) with comem's builder at
@@ -542,6 +581,7 @@ def check_model(model, clip: int, size, steps: int = 3, knobs: dict | None = Non
     setup = api.prepare(model, "continual-inference", knobs, params)
     manifest = rep.state_tensors
     com, rows = build_continual(setup.graph, clip, rep.size, setup.profile.as_dict(), rep.width)
+    randomise(com)
     owner = {}
     for path, _, mods in rows.items():
         for m in mods:
