@@ -48,6 +48,10 @@ from comem.layers.positional import POSITIONAL_ENCODING
 from comem.layers.rnn import GRU, LSTM, RNN
 from comem.layers.subsample import TEMPORAL_SUBSAMPLE
 from comem.layers.transformer import TRANSFORMER_ENCODER
+from comem.layers.multiscale_block import MULTISCALE_BLOCK
+from comem.layers.patch_embed import PATCH_EMBED
+from comem.layers.sequence_pool import SEQUENCE_POOL
+from comem.layers.spacetime_position import SPACETIME_POSITION
 
 #: every layer kind, by the name a spec uses
 KINDS: dict = {}
@@ -84,4 +88,6 @@ for _kind in (CONV, BATCHNORM, LAYERNORM, GROUPNORM, INSTANCENORM,
               IDENTITY, AVGPOOL, MAXPOOL, LINEAR, FLATTEN, MEAN, DELAY, RESIDUAL, SQUEEZE_EXCITE, PARALLEL,
               TEMPORAL_SUBSAMPLE, ATTENTION, TRANSFORMER_ENCODER, POSITIONAL_ENCODING, RNN, GRU, LSTM,
               GRAPH_CONV, SPATIAL_ATTENTION, TRANSFORMER_DECODER, CLASS_TOKEN):
+    register(_kind)
+for _kind in (PATCH_EMBED, SPACETIME_POSITION, MULTISCALE_BLOCK, SEQUENCE_POOL):  # video transformers (MViT)
     register(_kind)

@@ -292,6 +292,9 @@ class Tracer:
             return
         import torch
 
+        item = getattr(kind, "torch_output_item", None)
+        if item is not None and isinstance(output, (tuple, list)) and len(output) > item:
+            output = output[item]  # a module returning (data, metadata): pytorchvideo's (tokens, thw)
         if len(tensors) != 1 or not isinstance(output, torch.Tensor):
             self.problem(f"a {kind.name} layer that takes {len(tensors)} tensors and returns "
                          f"{type(output).__name__}")
@@ -300,6 +303,9 @@ class Tracer:
         x = ins[0]
         try:
             raw = kind.torch_fields(module, self.dims, self.norm(x.layout))
+            call_fields = getattr(kind, "torch_call_fields", None)
+            if call_fields is not None:  # what the module is called with besides the data
+                raw = {**raw, **call_fields(module, args)}
             layout = self.denorm(kind.torch_output_layout(module, self.norm(x.layout), canonical_layout(self.dims)),
                                  x.layout)
         except ComemError as exc:
