@@ -34,8 +34,8 @@ from __future__ import annotations
 
 from comem.core import shim
 from comem.errors import ComemError
-from comem.layers.base import (BatchAxis, LayerKind, Shape, StateTensor, axes, causal, conv_out, frame_axes, shape_symbols,
-                               time_out)
+from comem.layers.base import (BatchAxis, LayerKind, Shape, StateTensor, axes, causal, conv_out, frame_axes,
+                               shape_symbols, time_out)
 from comem.layers.conv import positive
 
 
