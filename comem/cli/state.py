@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import click
 
-from comem.cli.options import Checked, FrameSize, NameValue, WholeNumber, dtype_type, knob_completions, profile_type
+from comem.cli.options import (Checked, NameValue, WholeNumber, batch_option, clip_option, dtype_type, knob_option,
+                                profile_type, size_option)
 from comem.cli.output import emit
 
 
@@ -20,19 +21,16 @@ def _format_type():
 
 @click.command("state")
 @click.argument("model")
-@click.option("--clip", "-T", type=WholeNumber("clip (frames)"), default=None,
-              help="Frames per clip (the continual pool window). Default: the spec's.")
-@click.option("--size", "-S", type=FrameSize(), default=None, help="Frame size: 224 or 224x398. Default: the spec's.")
+@clip_option()
+@size_option()
 @click.option("--profile", "-p", type=profile_type(), default="continual-inference", show_default=True,
               help="Whose state: continual-inference (the exported graph's s0..sN), stream-buffer (MoViNet's "
                    "state names) or paper.")
-@click.option("--knob", "-k", "knobs", multiple=True, type=NameValue("conv_state=library-buffer", knob_completions),
-              help="Change one profile knob. Repeatable.")
+@knob_option()
 @click.option("--set", "params", multiple=True, type=NameValue("depth_factor=5.0"),
               help="Override a spec parameter. Repeatable.")
 @click.option("--dtype", type=dtype_type(), default="fp32", show_default=True, help="Bytes per state float.")
-@click.option("--batch", "-b", type=WholeNumber("batch (streams)", 1, 1_000_000), default=1, show_default=True,
-              help="Streams in one batch: the batch axis of every tensor.")
+@batch_option(help="Streams in one batch: the batch axis of every tensor.")
 @click.option("--check", is_flag=True,
               help="Export the step with continual-inference's exporter, compare the ONNX graph's state inputs "
                    "and outputs with the manifest, run it in ONNX Runtime and show one stream's memory "
@@ -67,11 +65,9 @@ def state_cmd(model, clip, size, profile, knobs, params, dtype, batch, check, st
     res = check_model(model, rep.clip, (rep.size, rep.width), knobs=dict(knobs) or None, params=dict(params) or None,
                       batch=batch)
     if fmt == "json":
-        import json
+        from comem.results.formats import to_json
 
-        d = m.to_dict()
-        d["check"] = res.to_dict(streams)
-        emit(json.dumps(d, indent=2), fmt)
+        emit(to_json(dict(m.to_dict(), check=res.to_dict(streams))), fmt)
     elif fmt == "c-header":
         raise ComemError("--check prints tables or JSON; drop --check for the C header")
     else:
