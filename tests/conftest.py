@@ -4,6 +4,9 @@
   carries the ``validation`` marker: a module that imports one of them at
   its top is marked whole; a test elsewhere that imports one (or comem's
   PyTorch side) without the marker fails collection.
+* The slow full-resolution validations run with ``--slow`` or
+  ``COMEM_SLOW=1`` (``.ci/run``), or when ``-m`` selects; by default they
+  are deselected.
 * ``COMEM_REQUIRE_VALIDATION=1`` (or ``--require-validation``; ``.ci/run``
   sets it) turns every skip of a validation test, and every test module
   skipped at import, into a failure: CI cannot pass with the instrumented
@@ -107,6 +110,12 @@ def cli():
 def pytest_addoption(parser):
     parser.addoption("--require-validation", action="store_true", default=False,
                      help="fail, not skip, a validation test that cannot run (also COMEM_REQUIRE_VALIDATION=1)")
+    parser.addoption("--slow", action="store_true", default=False,
+                     help="also run the slow full-resolution validations (also COMEM_SLOW=1; or select with -m)")
+
+
+def _run_slow(config) -> bool:
+    return config.getoption("--slow") or os.environ.get("COMEM_SLOW", "") == "1" or bool(config.getoption("-m"))
 
 
 def _require(config) -> bool:
@@ -118,6 +127,11 @@ def _imports_heavy(module) -> bool:
 
 
 def pytest_collection_modifyitems(config, items):
+    if not _run_slow(config):   # fast by default: the slow validations run with --slow / COMEM_SLOW=1 (CI)
+        slow = [item for item in items if item.get_closest_marker("slow")]
+        if slow:
+            config.hook.pytest_deselected(items=slow)
+            items[:] = [item for item in items if not item.get_closest_marker("slow")]
     unmarked = []
     for item in items:
         if item.get_closest_marker("validation"):

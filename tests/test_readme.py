@@ -153,6 +153,8 @@ def _params():
             marks.append(pytest.mark.validation)
         if cmd.argv[1] == "bench" and "--size" not in cmd.argv and "cuda" not in cmd.argv:
             marks.append(pytest.mark.slow)   # a default-size benchmark
+        if cmd.argv[1] == "calibrate" or any("this-machine.toml" in a for a in cmd.argv[2:]):
+            marks.append(pytest.mark.slow)   # timing this machine, and what reads its profile
         out.append(pytest.param(cmd, marks=marks, id=cmd.id))
     return out
 
