@@ -548,6 +548,19 @@ class LayerKind:
         (squeeze-excitation), or None when it cannot."""
         return None
 
+    def torch_time_pad(self, raw: dict, front: int) -> dict:
+        """The fields of this layer read on an input that ``front`` frames of
+        zeros were concatenated before in time (a causal model's empty stream
+        buffer, ``torch.cat((zeros, x), 2)``); a ComemError says why not."""
+        raise ComemError(f"frames padded in time by torch.cat of zeros before a {self.name} layer, which reads no "
+                         "temporal padding")
+
+    def gate_block(self, main: list, c_in) -> "dict | None":
+        """The fields of one layer of this kind standing for a whole
+        multiplicative gate ``x * g(x)`` whose branch ``g`` opens with a layer
+        of this kind (``main``: the branch's layers as spec fields), or None."""
+        return None
+
     def is_auto_shortcut(self, shortcut: list, main_strides: tuple, c_in, c_out, kinds: dict) -> bool:
         """Whether the layers ``shortcut`` (spec fields) are the shortcut this
         composite kind builds itself for a main branch of ``main_strides``."""

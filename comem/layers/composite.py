@@ -176,5 +176,35 @@ class SqueezeExcite(LayerKind):
         return node, c_in
 
 
+    # -- import: a causal squeeze written out (Atze00/MoViNet-pytorch's causal SqueezeExcitation) --
+    aten_ops = ("cumsum",)
+
+    def from_aten(self, call):
+        """``cat((cumulative mean over time, frame), dim=1)`` of frames averaged
+        over space (the importer asks with ``concat = "frame"``): the squeeze
+        of ``pool = 2plus3d``, which :meth:`gate_block` folds into one gate."""
+        if call.kwargs.get("concat") != "frame":
+            return None
+        call.out_layout = call.layout
+        return {"kind": self.name, "pool": "2plus3d", "squeeze": True}
+
+    def gate_block(self, main, c_in):
+        """``x * sigmoid(fc2(act(fc1(cat(cumulative mean, frame mean)))))``,
+        with ``fc1``/``fc2`` 1×1×1 convolutions with bias: one ``se`` of
+        ``pool = 2plus3d`` whose squeeze width is ``fc1``'s (``ratio`` =
+        width / 2C, no rounding)."""
+        kinds = [item.get("kind") for item in main]
+        if kinds[:2] != ["mean", self.name] or not main[1].get("squeeze") or len(main) != 6 or \
+                kinds[3] not in ("relu", "swish") or kinds[2] != "conv" or kinds[4] != "conv" or kinds[5] != "sigmoid":
+            return None
+        fc1, fc2 = main[2], main[4]
+        for fc, c_out in ((fc1, None), (fc2, c_in)):
+            if any(k in fc for k in ("stride", "padding", "dilation", "groups")) or not fc.get("bias", True) or \
+                    any(k != 1 for k in fc["kernel"]) or (c_out is not None and fc.get("out") != c_out):
+                return None
+        return {"kind": self.name, "ratio": f"{fc1['out']} / {2 * c_in}", "divisor": 1, "min_width": 1,
+                "act": kinds[3], "pool": main[1]["pool"]}
+
+
 RESIDUAL = Residual()
 SQUEEZE_EXCITE = SqueezeExcite()

@@ -279,6 +279,25 @@ class Conv(LayerKind):
         return all(k == 1 for k in kernel) and raw.get("out") == c_out and \
             self.import_strides(raw, len(kernel)) == tuple(strides)
 
+    def torch_time_pad(self, raw, front):
+        """Causal temporal padding: ``k_T − 1`` frames of zeros before an
+        unpadded convolution (MoViNet's empty stream buffer), written as the
+        built-in MoViNet specs write their causal convolutions: symmetric
+        ``(k_T − 1)/2`` (as many output frames; the ``stream-buffer``
+        profile's ``temporal_padding = causal`` pads before), for an odd
+        one-frame-stride kernel."""
+        dims = len(raw["kernel"])
+        pad = list(raw.get("padding", [0] * dims))
+        stride = list(raw.get("stride", [1] * dims))
+        dil = list(raw.get("dilation", [1] * dims))
+        kt = raw["kernel"][0]
+        if pad[0] or stride[0] != 1 or dil[0] != 1 or kt % 2 == 0 or front != kt - 1:
+            raise ComemError(f"{front} frame(s) of zeros concatenated in time before a convolution of temporal kernel "
+                             f"{kt}, stride {stride[0]}, padding {pad[0]}, dilation {dil[0]}: comem reads causal "
+                             "padding of k_T - 1 frames before an odd, unstrided, unpadded kernel")
+        pad[0] = (kt - 1) // 2
+        return {**raw, "padding": pad}
+
     def from_torch(self, m, dims):
         d = len(m.kernel_size)
         if d != dims:

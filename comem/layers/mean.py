@@ -38,11 +38,19 @@ class Mean(LayerKind):
         x = inp[0] if isinstance(inp, tuple) else inp
         return {"mean": x.numel()}
 
-    aten_ops = ("mean",)
+    aten_ops = ("mean", "adaptive_avg_pool3d", "_adaptive_avg_pool3d")
 
     def from_aten(self, call):
         """``x.mean`` over the frame's axes: of a clip laid out canonically,
-        or of one frame (``x[:, :, t]`` in a ``co.Lambda``)."""
+        or of one frame (``x[:, :, t]`` in a ``co.Lambda``); an adaptive
+        average pool to ``(T, 1, 1)`` (MoViNet's head, each frame's mean)."""
+        if call.name != "mean":
+            size = call.arg(1, "output_size")
+            size = list(size) if isinstance(size, (list, tuple)) else [size] * 3
+            if call.layout == tuple(call.canon) and len(size) == 3 and size[0] == call.shape[2] and size[1:] == [1, 1]:
+                call.out_layout = call.layout
+                return {"kind": self.name, "functional": True}
+            return None
         axes = call.axes(call.arg(1, "dim"))
         keep = call.arg(2, "keepdim", False)
         frame = tuple(a for a in call.canon if a != "T")

@@ -162,6 +162,11 @@ def module_to_dict(module, input_shape, name=None, title=None, pathways=None, la
         model["size"] = shape[2] if shape[2] == shape[3] else [shape[2], shape[3]]
     elif dims == 2:
         model["size"] = [shape[2], shape[3]] if bodies else shape[2]
+    if tracer.scalar_gains:  # ReZero's alpha: named, not counted
+        model["description"] += (f"; {len(tracer.scalar_gains)} learnable scalar gain(s) on the data not counted "
+                                 f"in params ({', '.join(tracer.scalar_gains[:3])}"
+                                 f"{', ...' if len(tracer.scalar_gains) > 3 else ''}: torch counts "
+                                 f"{len(tracer.scalar_gains)} more)")
     if not continual:
         model["continual"] = False
         model["continual_note"] = note

@@ -60,7 +60,8 @@ class Emitter:
         if swish is not None:
             return swish
         if op.branches:
-            return {"block": self.composite(op, prefix, stage)}
+            gate = self.gate(op, prefix, stage)
+            return gate if gate is not None else {"block": self.composite(op, prefix, stage)}
         raw = dict(op.raw)
         rel = op.path[len(prefix) + 1:] if prefix and op.path.startswith(prefix + ".") else \
             ("" if op.path == prefix else op.path)
@@ -72,6 +73,22 @@ class Emitter:
         else:
             raw["name"] = raw["kind"]
         return dict(sorted(raw.items(), key=lambda kv: _KEY_ORDER.get(kv[0], 99)))
+
+    def gate(self, op, prefix: str, stage: str) -> dict | None:
+        """A multiplicative gate ``x * g(x)`` that a kind stands for as one
+        layer (a causal squeeze-excitation written out), or None."""
+        if op.merge != "mul" or len(op.branches) != 2 or sum(1 for b in op.branches if not b) != 1:
+            return None
+        main = [item for item in self.layers(next(b for b in op.branches if b), op.path, stage)
+                if not ("kind" in item and KINDS[item["kind"]].passthrough)]
+        if not main or any("kind" not in item for item in main):
+            return None
+        for kind in KINDS.values():
+            raw = kind.gate_block(main, _channels(op.inputs[0]))
+            if raw is not None:
+                rel = op.path[len(prefix) + 1:] if prefix and op.path.startswith(prefix + ".") else op.path
+                return {"name": _clean(rel, raw["kind"]), **raw}
+        return None
 
     def composite(self, op, prefix: str, stage: str) -> str:
         inner = op.path

@@ -192,6 +192,7 @@ class Tracer:
         self.failed_in = None    # where the model raised, if it did
         self.fed = None          # the pathways' subsampling the model was fed (None: one tensor)
         self.framewise: set = set()  # values whose first frame a frame-by-frame function took
+        self._causal_reset()
         self.classes = {name: type(m).__name__ for name, m in model.named_modules()}
 
     # -- bookkeeping --------------------------------------------------------
@@ -303,6 +304,7 @@ class Tracer:
         x = ins[0]
         try:
             raw = kind.torch_fields(module, self.dims, self.norm(x.layout))
+            raw = self.causal_input(kind, raw, x)
             call_fields = getattr(kind, "torch_call_fields", None)
             if call_fields is not None:  # what the module is called with besides the data
                 raw = {**raw, **call_fields(module, args)}
@@ -325,6 +327,7 @@ class Tracer:
         tensors = [t for t in flat if isinstance(t, torch.Tensor)]
         ins = [self.value_of(t) for t in tensors if self.value_of(t) is not None]
         if not ins:
+            self.constant(func._overloadpacket.__name__, args, kwargs, out, tensors)
             return  # parameters, constants, index arithmetic
         name = func._overloadpacket.__name__
         outs = [o for o in tree_flatten(out)[0] if isinstance(o, torch.Tensor)]
@@ -333,7 +336,8 @@ class Tracer:
         result = outs[0]
         x = ins[0]
         if any(v.unknown for v in ins):
-            if not (name in _VIEWS or name in _MERGES or name in self.by_aten):
+            counted = name == "div" and len(args) > 1 and id(args[1]) in self.counts  # a cumulative mean
+            if not (name in _VIEWS or name in _MERGES or name in self.by_aten or counted):
                 self.problem(self._unmapped(name))
             self.poison(outs, x)
             return
@@ -349,6 +353,8 @@ class Tracer:
             f"aten.{name} on the data is not something comem can map"
 
     def classify(self, name, args, kwargs, ins, x: Value, result):
+        if self.causal_op(name, args, kwargs, ins, x, result):
+            return
         if name in _VIEWS:
             self.view(name, args, x, result)
         elif name in ("add", "add_", "mul", "mul_"):
@@ -723,6 +729,8 @@ class Tracer:
                                  "input; comem reads models with one output")
             out = outs[0]
         self.output = self.value_of(out)
+        if self.output is not None and self.output.unknown and not self.problems:
+            self.problems.extend(self.deferred)  # the output depends on what only a stream keeps
         if self.problems:
             return self  # the caller refuses the model, naming them all
         if self.output is None:
@@ -732,3 +740,140 @@ class Tracer:
     def reset(self):
         self.values, self.keep, self.ops, self.stack, self.inside, self.problems = {}, [], [], [], [], []
         self.failed_in, self.framewise = None, set()
+        self._causal_reset()
+
+    # -- a causal (MoViNet-style) model run over a whole clip ---------------------------
+    # Its stream buffers start empty: a ``torch.cat`` of zeros before the frames
+    # is causal temporal padding, read by the layer after it; its cumulative
+    # pools (``cumsum`` over time divided by the frame count) are asked of the
+    # kinds; the slices that keep a stream's last frames for the next call are
+    # state, refused only when the output depends on them.
+    def _causal_reset(self):
+        self.zeros, self.counts, self.constants = set(), {}, []  # constant zeros / frame counts (kept alive)
+        self.tpads: dict = {}     # id(Value) -> frames of zeros concatenated before it in time
+        self.running: dict = {}   # id(Value) -> ("sum" | "mean", the Value accumulated over time)
+        self.deferred: list = []  # slices a stream keeps for its next call
+        self.gains: dict = {}     # id(0-dim parameter) -> its name
+        self.scalar_gains: list = []  # learnable scalar gains multiplied onto the data (ReZero's alpha)
+        for pname, p in self.model.named_parameters():
+            if p.dim() == 0:
+                self.gains[id(p)] = pname
+
+    def constant(self, name, args, kwargs, out, tensors):
+        """Follow the constants a causal model makes: zeros (an empty stream
+        buffer) and ``arange(1, T + 1)`` (the frame count of a cumulative mean)."""
+        import torch
+
+        if not isinstance(out, torch.Tensor):
+            return
+        if name in ("zeros", "new_zeros", "zeros_like"):
+            self.zeros.add(id(out))
+        elif name == "arange" and len(args) >= 2 and args[0] == 1 and (len(args) < 3 or args[2] == 1):
+            self.counts[id(out)] = args[1] - 1
+        elif tensors and id(tensors[0]) in self.zeros and tensors[0] is args[0] and name in _VIEWS:
+            self.zeros.add(id(out))
+        elif tensors and id(tensors[0]) in self.counts and tensors[0] is args[0] and (
+                name in _VIEWS or name in ("slice", "expand") or
+                (name == "add" and len(args) > 1 and not isinstance(args[1], torch.Tensor) and args[1] == 0)):
+            self.counts[id(out)] = self.counts[id(tensors[0])]
+        else:
+            return
+        self.constants.append(out)
+
+    def causal_input(self, kind, raw, x: Value) -> dict:
+        """A mapped layer's fields on an input padded in time by zeros."""
+        if id(x) in self.running:
+            raise ComemError("a cumulative sum over time used as data (comem reads it divided by the frame count)")
+        front = self.tpads.get(id(x))
+        return raw if front is None else kind.torch_time_pad(raw, front)
+
+    def causal_op(self, name, args, kwargs, ins, x: Value, result) -> bool:
+        """The functional ops of a causal model run over a whole clip."""
+        import torch
+
+        if name == "slice" and len(args) > 2 and isinstance(args[2], int) and args[2] < 0 and \
+                x.layout[args[1] % len(x.layout)] == "T":
+            run = self.running.get(id(x))
+            if run and run[0] == "mean" and result.shape[args[1]] == 1 and len(x.layout) == 5:
+                return self._cumulative_pool(run[1], result)   # the last frame of a cumulative mean
+            self.deferred.append(f"{self.where()}: keeps the last {-args[2]} frame(s) of a tensor for the next "
+                                 "call (a stream buffer) and computes the output from them")
+            self.bind(result, Value(tuple(result.shape), x.layout, None, unknown=True))
+            return True
+        if any(id(v) in self.tpads for v in ins):
+            self.problem(f"aten.{name} on frames padded in time by torch.cat of zeros (comem reads such padding "
+                         "only right before a layer that pads, e.g. a convolution)")
+            return True
+        if name == "cat":
+            tensors = list(args[0])
+            dim = kwargs.get("dim", args[1] if len(args) > 1 else 0) % len(x.layout)
+            traced = [t for t in tensors if self.value_of(t) is not None]
+            if x.layout[dim] == "T" and len(traced) == 1 and tensors[-1] is traced[0] and \
+                    all(id(t) in self.zeros for t in tensors[:-1]):
+                v = self.bind(result, Value(tuple(result.shape), x.layout, x.producer, frame=x.frame, parts=x.parts))
+                self.tpads[id(v)] = sum(t.shape[dim] for t in tensors[:-1])
+                return True
+            run = self.running.get(id(ins[0])) if len(ins) == 2 and len(traced) == 2 else None
+            if x.layout[dim] == "C" and run and run[0] == "mean" and run[1] is ins[1]:
+                return self._pooled_and_frame(ins[1], result)
+        if any(id(v) in self.running for v in ins):
+            run = self.running.get(id(x))
+            count = self.counts.get(id(args[1])) if name == "div" and len(args) > 1 else None
+            if run and run[0] == "sum" and count is not None and count == x.sizes.get("T"):
+                v = self.bind(result, Value(tuple(result.shape), x.layout, None, frame=x.frame))
+                self.running[id(v)] = ("mean", run[1])
+                return True
+            self.problem(f"aten.{name} on a cumulative sum over time (comem reads it divided by the frame count "
+                         "arange(1, T + 1): a cumulative average)")
+            return True
+        if name == "cumsum":
+            dim = (args[1] if len(args) > 1 else kwargs.get("dim")) % len(x.layout)
+            frame = [n for lab, n in x.sizes.items() if lab not in ("B", "C", "T")]
+            if x.layout[dim] == "T" and x.layout == canonical_layout(self.dims) and all(n == 1 for n in frame):
+                v = self.bind(result, Value(tuple(result.shape), x.layout, None, frame=x.frame))
+                self.running[id(v)] = ("sum", x)
+                return True
+            self.problem(f"aten.cumsum along {x.layout[dim]!r} of a tensor {tuple(x.shape)} (comem reads a "
+                         "cumulative sum over time of frames averaged over space)")
+            return True
+        if name in ("mul", "mul_") and len(ins) == 1 and len(args) >= 2:
+            gain = next((a for a in args[:2] if isinstance(a, torch.Tensor) and id(a) in self.gains), None)
+            if gain is not None:
+                if self.gains[id(gain)] not in self.scalar_gains:
+                    self.scalar_gains.append(self.gains[id(gain)])
+                self.bind(result, Value(tuple(result.shape), x.layout, x.producer, frame=x.frame, parts=x.parts))
+                return True
+        return False
+
+    def _cumulative_pool(self, base: Value, result) -> bool:
+        """The last frame of a cumulative average over time of frames averaged
+        over space: the global average pool of the clip (causal: a running sum)."""
+        canon = canonical_layout(self.dims)
+        call = AtenCall("mean", (None, list(range(2, len(canon))), True), {}, tuple(base.layout), canon,
+                        tuple(base.shape), tuple(result.shape))
+        for kind in self.by_aten.get("mean", []):
+            try:
+                raw = kind.from_aten(call)
+            except ComemError:
+                continue
+            if raw is not None and call.out_layout == canon:
+                self.add_op(raw, [base], result, canon, glue=True)
+                return True
+        self.problem("the last frame of a cumulative average over time, which no layer kind reads as a pool")
+        return True
+
+    def _pooled_and_frame(self, base: Value, result) -> bool:
+        """``cat((cumulative mean over time, frame), dim=1)`` of frames averaged
+        over space: a causal squeeze (MoViNet's se_type 2plus3d), asked of the
+        kinds that read ``cumsum``."""
+        canon = canonical_layout(self.dims)
+        call = AtenCall("cumsum", (None, 2), {"concat": "frame"}, tuple(base.layout), canon, tuple(base.shape),
+                        tuple(result.shape))
+        for kind in self.by_aten.get("cumsum", []):
+            raw = kind.from_aten(call)
+            if raw is not None:
+                self.add_op(raw, [base], result, call.out_layout or base.layout, glue=True)
+                return True
+        self.problem("a cumulative average over time concatenated with the frames along channels, which no layer "
+                     "kind reads")
+        return True
