@@ -37,8 +37,8 @@ follows the convolution formula):
 * ``layernorm``: ``N·D + N_q·D`` (+ ``N_q·D + 2N_k·D`` for conv pools' norms)
 * ``gelu``: ``N_q·F``; softmax ``h·N_q·N_k`` exps, the scaling as many
   multiplications (no convention here counts them)
-* transient (regular, ``library`` rule): the attention scores and their
-  softmax, ``2·h·N_q·N_k`` floats, next to ``q, k, v`` (``(N_q + 2N_k)·D``)
+* transient: the ``library`` rule is refused (not modelled); the other
+  rules read the token tensors between blocks
 * regular only: the attention mixes all tokens of the clip
 """
 from __future__ import annotations
@@ -158,10 +158,12 @@ class MultiscaleBlock(LayerKind):
         return w
 
     def library_peak_clip(self, cfg, x, y, knobs):
-        """The attention scores and their softmax (``2·h·N_q·N_k``) beside
-        the pooled ``q``, ``k``, ``v``."""
-        _, nq, nk, _, _ = self.sizes(cfg)
-        return 2 * cfg["heads"] * nq * nk + (nq + 2 * nk) * cfg["c"]
+        """Not modelled: what a block's forward holds at its peak (its q, k,
+        v, the pooling copies, the residual and MLP tensors its Python
+        variables keep alive) is not written as a formula yet; refused in one
+        line rather than answered wrongly."""
+        raise ComemError("multiscale_block: the 'library' transient rule does not model a pooled-attention "
+                         "block's forward; use transient=largest-map or the paper profile")
 
     def continual_ok(self, cfg):
         return NO_CONTINUAL
