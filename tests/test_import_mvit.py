@@ -151,3 +151,32 @@ def test_mvit_other_input_size_is_refused(vit):
     with pytest.raises(ComemError) as info:
         comem.analyze(spec, clip=8, size=32)
     assert "\n" not in str(info.value) and "import the model at this input size" in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["conv-pool", "no-cls-joint-pos"])
+def test_mvit_regular_transient_is_the_largest_token_tensor(vit, name):
+    """Under the default (paper) rule the regular transient is the largest
+    tensor handed between the network's parts: measured with forward hooks
+    on the live module's patch embedding, position embedding, every block
+    (its tokens, class token included), final norm and head."""
+    import torch
+
+    import comem
+
+    m, shape = _mvit(vit, **CONFIGS[name])
+    sizes = []
+
+    def hook(module, args, out):
+        out = out[0] if isinstance(out, tuple) else out
+        sizes.append(out.numel())
+
+    parts = [m.patch_embed, m.cls_positional_encoding, *m.blocks, m.norm_embed, m.head]
+    handles = [p.register_forward_hook(hook) for p in parts]
+    with torch.no_grad():
+        m.eval()(torch.randn((1,) + shape))
+    for h in handles:
+        h.remove()
+    r = comem.analyze(comem.from_module(m, shape))
+    assert r.regular_transient_floats == max(sizes)
+    # and the regular worst case adds the clip's stored input frames, (T - 1) * C * H * W
+    assert r.regular_total_floats == max(sizes) + (shape[1] - 1) * shape[0] * shape[2] * shape[3]
