@@ -159,9 +159,11 @@ def test_causal_padding_before_an_even_kernel_is_refused():
         comem.from_module(_LastFrames.make("even"), (3, 4, 8, 8))
 
 
-def test_causal_padding_keeps_the_clip_length():
-    """Two zero frames before a 3-frame kernel: as many output frames as input
-    frames (4), as torch computes."""
+@pytest.mark.parametrize("how", ["cat", "pad"])
+def test_causal_padding_keeps_the_clip_length(how):
+    """Two zero frames before a 3-frame kernel (an empty stream buffer's
+    ``torch.cat``, or ``F.pad`` in time): as many output frames as input frames
+    (4), as torch computes."""
     torch = pytest.importorskip("torch")
     from torch import nn
 
@@ -171,6 +173,8 @@ def test_causal_padding_keeps_the_clip_length():
             self.conv = nn.Conv3d(3, 4, (3, 1, 1), bias=False)
 
         def forward(self, x):
+            if how == "pad":
+                return self.conv(torch.nn.functional.pad(x, (0, 0, 0, 0, 2, 0)))
             return self.conv(torch.cat((torch.zeros(1, 3, 2, *x.shape[3:]), x), 2))
 
     net = Net()

@@ -804,6 +804,14 @@ class Tracer:
             self.problem(f"aten.{name} on frames padded in time by torch.cat of zeros (comem reads such padding "
                          "only right before a layer that pads, e.g. a convolution)")
             return True
+        if name == "constant_pad_nd" and x.layout == canonical_layout(self.dims) and len(x.layout) > 2:
+            pad = list(args[1]) + [0] * (2 * (len(x.layout) - 2) - len(args[1]))
+            front, back = pad[2 * (len(x.layout) - 3)], pad[2 * (len(x.layout) - 3) + 1]   # F.pad: last axis first
+            value = args[2] if len(args) > 2 else 0
+            if front > 0 and back == 0 and value == 0 and not any(pad[:2 * (len(x.layout) - 3)]):
+                v = self.bind(result, Value(tuple(result.shape), x.layout, x.producer, frame=x.frame, parts=x.parts))
+                self.tpads[id(v)] = front   # F.pad(x, (0, 0, 0, 0, k_T - 1, 0)): causal padding
+                return True
         if name == "cat":
             tensors = list(args[0])
             dim = kwargs.get("dim", args[1] if len(args) > 1 else 0) % len(x.layout)
