@@ -431,6 +431,7 @@ def _walk_seq(seq: SeqNode, x, ctx, mult, x_held):
     live_at = lib_at = None
     delays = ()
     kept = 0  # the sequence's input, once its children have moved past it
+    kept_clip = 0  # the same for the regular model's clip: the caller's frame holds it until the sequence returns
     x0 = x
     emit = 1
     for child in seq.children:
@@ -453,13 +454,14 @@ def _walk_seq(seq: SeqNode, x, ctx, mult, x_held):
         rf, pad, stride = chain((rf, pad, stride), r.temporal, n)
         emit = emit * r.emit
         live, live_at = _pick(live, live_at, r.live, r.where[0])
-        live_clip = shim.maximum(live_clip, r.live_clip)
+        live_clip = shim.maximum(live_clip, kept_clip + r.live_clip)
         lib, lib_at = _pick(lib, lib_at, kept + r.lib, r.where[1])
         x = r.y
         if r.new:
             new = True
             held = False  # the next child's input is a fresh tensor only this sequence holds
             kept = 0 if x_held else x0.frame
+            kept_clip = 0 if x_held else x0.numel
     ctx.rate = base_rate
     return _Step(x, (rf, pad, stride), live, live_clip, lib, new, (live_at, lib_at), delays, emit)
 
