@@ -41,7 +41,6 @@ def _streamed_buffers(mp, model, h, w, steps=3):
     """The port's buffers after ``steps`` single frames (its stream mode)."""
     import torch
 
-    model.clean_activation_buffers()  # the import ran the model once (on fake tensors)
     with torch.no_grad():
         for _ in range(steps):
             model(torch.randn(1, 3, 1, h, w))
@@ -56,6 +55,7 @@ def test_causal_3d_port_imports_with_the_buffers_it_keeps(h, w):
     torch.manual_seed(0)
     model = mp.MoViNet(causal=True, conv_type="3d", tf_like=False).eval()
     spec = comem.from_module(model, (3, 4, h, w))
+    assert mp.stream_buffers(model) == {} and model.cgap.n_cumulated_values == 0   # left as found
     kept = _streamed_buffers(mp, model, h, w)
     r = comem.analyze(spec, size=(h, w), profile="stream-buffer")
     state = [row.state * row.multiplicity for row in r.rows if row.state]

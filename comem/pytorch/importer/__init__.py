@@ -145,7 +145,11 @@ def module_to_dict(module, input_shape, name=None, title=None, pathways=None, la
                                    for f in pathways):
             raise ComemError(f"pathways {pathways} must be frame subsampling factors between 1 and the clip's "
                              f"{shape[1]} frames, e.g. (4, 1)")
-    tracer = Tracer(module, shape, KINDS, k, pathways=pathways, bodies=bodies).run()
+    kept = _plain_attributes(module)
+    try:
+        tracer = Tracer(module, shape, KINDS, k, pathways=pathways, bodies=bodies).run()
+    finally:
+        _restore_attributes(kept)  # a causal model's stream buffers and counters, set by the trace
     if tracer.problems:
         _refuse(tracer.problems, cls)
     chains, _ = structure(tracer.ops, tracer.output)
@@ -180,6 +184,23 @@ def module_to_dict(module, input_shape, name=None, title=None, pathways=None, la
             model["continual"] = False
             model["continual_note"] = f"no frame-by-frame form: {why}"
     return data
+
+
+def _plain_attributes(module) -> list:
+    """Each submodule's public plain attributes (not its parameters, buffers
+    or children): what a forward may set, as a causal model's stream buffers
+    (``self.activation``) and frame counters do."""
+    return [(m, {key: v for key, v in vars(m).items() if not key.startswith("_")}) for m in module.modules()]
+
+
+def _restore_attributes(kept):
+    """Leave the model as the import found it (the trace ran on fake tensors)."""
+    for m, attrs in kept:
+        for key in [key for key in vars(m) if not key.startswith("_") and key not in attrs]:
+            delattr(m, key)
+        for key, v in attrs.items():
+            if vars(m).get(key, v) is not v:
+                setattr(m, key, v)
 
 
 def _model_name(text: str) -> str:
