@@ -193,7 +193,7 @@ class Split(Exception):
     """A structural decision (a repeat count, a kernel, a ``when``) takes
     different values across a grid of parameter values.  ``values`` holds
     the decision per grid point; a design sweep groups the grid by it and
-    builds each group's graph apart (:mod:`comem.analyses.design`)."""
+    builds each group's graph apart (:mod:`comem.analyses.sweep`)."""
 
     def __init__(self, values):
         super().__init__("a structural value differs across the parameter grid")
