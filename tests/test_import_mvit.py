@@ -16,10 +16,8 @@ them are derived by hand below from pytorchvideo's own settings.
 torchvision cannot load here; pytorchvideo's heads import it, so the tests
 put a stub of ``torchvision``/``torchvision.ops`` in ``sys.modules``.
 """
-import sys
-import types
-
 import pytest
+from pytorchvideo_stub import pytorchvideo_importable
 
 pytestmark = pytest.mark.validation
 
@@ -39,29 +37,10 @@ CONFIGS = {
 
 @pytest.fixture(scope="module")
 def vit():
-    pytest.importorskip("torch")
-    pytest.importorskip("pytorchvideo")
-    pytest.importorskip("ptflops")
-    pytest.importorskip("fvcore")
-    saved = {k: sys.modules.get(k) for k in ("torchvision", "torchvision.ops", "torchvision.transforms")}
-    if "torchvision" not in sys.modules:
-        tv, ops, tr = (types.ModuleType(n) for n in ("torchvision", "torchvision.ops", "torchvision.transforms"))
-        stub = type("TorchvisionStub", (), {})
-        ops.RoIAlign = ops.DeformConv2d = stub
-        ops.roi_align = None
-        tv.ops, tv.transforms = ops, tr
-        sys.modules.update({"torchvision": tv, "torchvision.ops": ops, "torchvision.transforms": tr})
-    import torch
+    with pytorchvideo_importable():
+        from pytorchvideo.models import vision_transformers
 
-    torch.set_num_threads(1)
-    from pytorchvideo.models import vision_transformers
-
-    yield vision_transformers
-    for k, v in saved.items():
-        if v is None:
-            sys.modules.pop(k, None)
-        else:
-            sys.modules[k] = v
+        yield vision_transformers
 
 
 def _mvit(vit, **kw):
@@ -91,14 +70,12 @@ def test_mvit_pooled_attention_by_hand(vit):
     import torch
     from fvcore.nn import FlopCountAnalysis
 
-    import comem
-
     m, shape = _mvit(vit)
     # patch embed: kernel (3,7,7) stride (2,4,4) pad (1,3,3) on 4x32x32 -> grid 2x8x8, 96 channels, + a cls token
     t, h, w = (4 + 2 - 3) // 2 + 1, (32 + 6 - 7) // 4 + 1, (32 + 6 - 7) // 4 + 1
     assert (t, h, w) == tuple(m.cls_positional_encoding.patch_embed_shape)
     blk = m.blocks[1]  # dim 192, 2 heads; q pooled (3,3,3)/(1,2,2), kv (3,3,3)/(1,2,2) (adaptive 4 -> 2)
-    c, heads = 192, 2
+    c = 192  # 2 heads
     n = 1 + t * h * w
     nq = 1 + t * ((h + 2 - 3) // 2 + 1) * ((w + 2 - 3) // 2 + 1)
     nk = nq

@@ -13,36 +13,18 @@ import sys
 import types
 
 import pytest
+from pytorchvideo_stub import pytorchvideo_importable
 
 pytestmark = pytest.mark.validation
 
 
 @pytest.fixture(scope="module")
 def ptv():
-    pytest.importorskip("torch")
-    pytest.importorskip("pytorchvideo")
-    pytest.importorskip("ptflops")
-    pytest.importorskip("fvcore")
-    saved = {k: sys.modules.get(k) for k in ("torchvision", "torchvision.ops", "torchvision.transforms")}
-    if "torchvision" not in sys.modules:
-        tv, ops, tr = (types.ModuleType(n) for n in ("torchvision", "torchvision.ops", "torchvision.transforms"))
-        stub = type("TorchvisionStub", (), {})
-        ops.RoIAlign = ops.DeformConv2d = stub
-        ops.roi_align = None
-        tv.ops, tv.transforms = ops, tr
-        sys.modules.update({"torchvision": tv, "torchvision.ops": ops, "torchvision.transforms": tr})
-    import torch
+    with pytorchvideo_importable():
+        from pytorchvideo.models import csn, r2plus1d, resnet, slowfast, vision_transformers, x3d
 
-    torch.set_num_threads(1)
-    from pytorchvideo.models import csn, r2plus1d, resnet, slowfast, vision_transformers, x3d
-
-    yield types.SimpleNamespace(x3d=x3d, resnet=resnet, slowfast=slowfast, csn=csn, r2plus1d=r2plus1d,
-                                vit=vision_transformers)
-    for k, v in saved.items():
-        if v is None:
-            sys.modules.pop(k, None)
-        else:
-            sys.modules[k] = v
+        yield types.SimpleNamespace(x3d=x3d, resnet=resnet, slowfast=slowfast, csn=csn, r2plus1d=r2plus1d,
+                                    vit=vision_transformers)
 
 
 def _check(module, shape):

@@ -23,7 +23,7 @@ import re
 
 from comem.layers import KINDS
 from comem.layers.base import LayerKind
-from comem.pytorch.importer.structure import INPUT
+from comem.pytorch.importer.structure import INPUT, shared_prefix
 
 _NAME_OK = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -195,12 +195,7 @@ def _common_prefix(group) -> str:
     paths = [p.split(".") for op in group for p in _all_paths(op) if p]
     if not paths or len(paths) < sum(len(_all_paths(op)) for op in group):
         return ""
-    common = paths[0]
-    for p in paths[1:]:
-        n = 0
-        while n < min(len(common), len(p)) and common[n] == p[n]:
-            n += 1
-        common = common[:n]
+    common = shared_prefix(paths)
     if len(group) == 1 and not group[0].branches:
         return group[0].path  # a single layer: its own module
     return ".".join(common)

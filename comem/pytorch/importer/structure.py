@@ -183,6 +183,18 @@ def structure(ops, output_value):
     return chains, g
 
 
+def shared_prefix(paths: list) -> list:
+    """The longest leading run of names every dotted module path (split into
+    names) shares: the deepest module holding them all."""
+    common = paths[0]
+    for p in paths[1:]:
+        n = 0
+        while n < min(len(common), len(p)) and common[n] == p[n]:
+            n += 1
+        common = common[:n]
+    return common
+
+
 def _common_path(merge, branches) -> str:
     """Where a parallel region lives: the merge's module, or — for glue in
     the model's own forward (``x + self.res(x)``) — the deepest module that
@@ -192,11 +204,6 @@ def _common_path(merge, branches) -> str:
     paths = [op.path.split(".") for b in branches for op in b if op.path]
     if not paths or any(not op.path for b in branches for op in b):
         return merge.path
-    common = paths[0]
-    for p in paths[1:]:
-        n = 0
-        while n < min(len(common), len(p)) and common[n] == p[n]:
-            n += 1
-        common = common[:n]
+    common = shared_prefix(paths)
     # the region's own module is a parent of its ops, not one of them
     return ".".join(common[:-1]) if common == paths[0] and len(paths) == 1 else ".".join(common)
