@@ -4,7 +4,7 @@ One module per command family (``COMMANDS`` below maps each command to its
 module, imported only when the command runs); the option types and option
 groups all commands share are in :mod:`comem.cli.options`, printing and the
 one-line errors in :mod:`comem.cli.output`.  This package's own module
-imports no click: the group lives in :mod:`comem.cli.main`, and a repeated
+imports no click: the group lives in :mod:`comem.cli.group`, and a repeated
 analysis is answered from :mod:`comem.cli.cache` before anything heavy loads.
 
 ``comem MODEL [options]`` analyses a model (a built-in name or a spec file);
@@ -49,7 +49,7 @@ def run(argv=None):
     args = sys.argv[1:] if argv is None else list(argv)
     if cache.replay(args):
         sys.exit(0)
-    from comem.cli.main import dispatch
+    from comem.cli.group import dispatch
 
     with cache.recording(args):
         dispatch(args)
@@ -57,7 +57,7 @@ def run(argv=None):
 
 def __getattr__(name):
     if name == "main":  # the click group, for click's testing tools
-        from comem.cli.main import main
+        from comem.cli.group import main
 
         return main
     raise AttributeError(f"module 'comem.cli' has no attribute {name!r}")
